@@ -1,0 +1,42 @@
+"""The canonical transaction frame and the error raised for bad input."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Canonical columns of a transaction frame, one row per point-of-sale line.
+USER_ID = "user_id"          # str
+ITEM_ID = "item_id"          # str (real item ids mix ints and strings)
+TIMESTAMP = "timestamp"      # datetime64[ns], naive local time
+QUANTITY = "quantity"        # float64, units sold (negative = return)
+PRICE = "price"              # float64, unit price
+TICKET_ID = "ticket_id"      # str, a basket: (pos, ticket number, ticket datetime) in the workbook
+CUSTOMER_TYPE = "customer_type"  # str: "loyal" or "new"
+TICKET_AMOUNT = "ticket_amount"  # float64, optional: the basket total (negative = refund)
+
+REQUIRED_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, QUANTITY, PRICE)
+OPTIONAL_COLUMNS = (TICKET_ID, CUSTOMER_TYPE, TICKET_AMOUNT)
+CANONICAL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+CUSTOMER_TYPES = ("loyal", "new")
+
+
+@dataclass
+class DataError(ValueError):
+    """Bad input, located as precisely as we can: file, sheet, column, row."""
+
+    message: str
+    file: str | None = None
+    sheet: str | None = None
+    column: str | None = None
+    row: int | None = None  # 1-based row as a spreadsheet user sees it (header = row 1)
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(f"file '{self.file}'")
+        if self.sheet:
+            where.append(f"sheet '{self.sheet}'")
+        if self.column:
+            where.append(f"column '{self.column}'")
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        return (", ".join(where) + ": " if where else "") + self.message
