@@ -1,0 +1,52 @@
+"""Confidence scores: the calibrated probability that a recommended item is bought.
+
+At training time the pipeline holds out the last `horizon_days` of the data, trains the same
+models on what came before, recommends to a sample of users at the cutoff and fits a logistic
+model of "bought within the horizon" on a few facts of each recommendation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FEATURES = ("relevance", "log_rank", "bought_before", "log_count", "due", "repeat_part", "fallback", "recent")
+
+
+def candidate_features(res: dict[str, Any], relevance: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """(batch * n, len(FEATURES)) facts of each recommended item, in row-major order."""
+    b, n = relevance.shape
+    rank = np.broadcast_to(np.arange(1, n + 1), (b, n))
+    repeat = res["parts"].get("repeat", np.zeros((b, n)))
+    days = np.nan_to_num(res["days_since"], nan=365.0)
+    cols = [relevance, np.log1p(rank), res["bought"].astype(float), np.log1p(res["count"]),
+            res["due"].astype(float), repeat, np.broadcast_to(fallback[:, None], (b, n)).astype(float),
+            np.exp(-days / 30.0)]
+    return np.stack([np.asarray(c, dtype=np.float64).reshape(b, n) for c in cols], axis=-1).reshape(b * n, -1)
+
+
+@dataclass
+class Calibrator:
+    """Logistic regression over candidate facts, stored as plain arrays."""
+
+    coef: np.ndarray
+    intercept: float
+    mean: np.ndarray
+    scale: np.ndarray
+    n_train: int = 0
+    base_rate: float = 0.0
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, c: float = 1.0) -> "Calibrator":
+        from sklearn.linear_model import LogisticRegression
+
+        mean, scale = x.mean(axis=0), x.std(axis=0)
+        scale[scale == 0] = 1.0
+        lr = LogisticRegression(C=c, max_iter=1000).fit((x - mean) / scale, y)
+        return cls(coef=lr.coef_.ravel(), intercept=float(lr.intercept_[0]), mean=mean, scale=scale,
+                   n_train=len(y), base_rate=float(np.mean(y)))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))

@@ -1,0 +1,223 @@
+"""Command line: `python -m recsys <command>`; --json prints the response formats."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ARTIFACTS = os.environ.get("RECSYS_ARTIFACTS", "artifacts")
+
+
+def _print(obj: Any, as_json: bool) -> None:
+    import pandas as pd
+
+    if as_json:
+        if isinstance(obj, pd.DataFrame):
+            obj = obj.to_dict(orient="records")
+        print(json.dumps(obj, indent=2, default=str))
+    elif isinstance(obj, pd.DataFrame):
+        print(obj.to_string(index=False))
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            print(f"{k}: {v}")
+    else:
+        print(obj)
+
+
+def _progress(stage: str, fraction: float, message: str) -> None:
+    if fraction >= 1.0 or fraction == 0.0:
+        print(f"[{stage:>17}] {message}", file=sys.stderr, flush=True)
+
+
+def _load(args: argparse.Namespace):
+    from recsys.config import TuningConfig
+    from recsys.service import Recommender
+
+    rec = Recommender.load(args.artifacts)
+    if getattr(args, "config", None):
+        rec = rec.with_config(TuningConfig.load(args.config))
+    return rec
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from recsys.config import TuningConfig
+    from recsys.training import train
+
+    config = TuningConfig.load(args.config) if args.config else None
+    if args.engine == "spark":
+        from recsys.spark_engine import train_spark
+
+        rec = train_spark(args.data or _demo_path(), config=config, out_dir=args.out, master=args.spark_master,
+                          progress=_progress)
+    else:
+        data = args.data if args.data else _demo_frame()
+        rec = train(data, config=config, out_dir=args.out, progress=_progress)
+    t = rec.metadata.get("timings_s", {})
+    print(f"trained on {rec.state.summary['lines']:,} lines, {rec.state.n_users:,} users, "
+          f"{rec.state.n_items:,} items in {t.get('total', 0):.2f} s; bundle in {args.out}")
+    return 0
+
+
+def _demo_frame():
+    from recsys.synthetic import demo_store
+
+    return demo_store()
+
+
+def _demo_path() -> str:
+    path = Path(DEFAULT_ARTIFACTS).parent / "data" / "demo_store.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_parquet(_demo_frame(), path)
+    return str(path)
+
+
+def _write_parquet(df, path: Path) -> None:
+    from recsys.artifacts import atomic_write_bytes
+    import io
+
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    rec = _load(args)
+    res = rec.recommend(args.user_id, n=args.n, model=args.model, timestamp=args.timestamp,
+                        exclude_purchased=args.exclude_purchased, price_min=args.price_min, price_max=args.price_max)
+    if args.json:
+        _print(res.to_dict(), True)
+    else:
+        info = res.user_info
+        print(f"user {res.user_id} ({info['user_type']}, {info['spending_segment']} spender), model {res.primary_model}"
+              f"{' (fallback: popular items)' if res.fallback_used else ''}, {res.processing_time_ms:.1f} ms")
+        _print(res.to_frame().drop(columns=["score_breakdown"]), False)
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    res = _load(args).similar_items(args.item_id, n=args.n, model=args.model)
+    _print(res.to_dict() if args.json else __import__("pandas").DataFrame(res.similar_items), args.json)
+    return 0
+
+
+def cmd_popular(args: argparse.Namespace) -> int:
+    _print(_load(args).popular_items(n=args.n, segment=args.segment), args.json)
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    _print(_load(args).user_profile(args.user_id), args.json)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    _print(_load(args).stats(), args.json)
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from recsys.synthetic import generate_store
+
+    df = generate_store(n_users=args.users, n_items=args.items, n_lines=args.lines, seed=args.seed)
+    out = Path(args.out)
+    if out.suffix in (".parquet", ".pq"):
+        _write_parquet(df, out)
+    else:
+        from recsys.artifacts import atomic_write_text
+
+        atomic_write_text(out, df.to_csv(index=False))
+    print(f"wrote {len(df):,} lines to {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from recsys.evaluation_report import run_report
+
+    table = run_report(args.data, test_days=args.test_days, k=tuple(args.k))
+    if args.json:
+        _print(table, True)
+    else:
+        from recsys.evaluation import format_table
+
+        print(format_table(table))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m recsys", description="Product recommendations from point-of-sale data.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_artifacts(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--artifacts", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
+        sp.add_argument("--json", action="store_true", help="print JSON")
+        return sp
+
+    t = sub.add_parser("train", help="train the models and save the bundle")
+    t.add_argument("--data", help="workbook, CSV or Parquet (default: the synthetic demo store)")
+    t.add_argument("--out", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
+    t.add_argument("--config", help="tuning config TOML")
+    t.add_argument("--engine", choices=("local", "spark"), default="local")
+    t.add_argument("--spark-master", default="local[2]")
+    t.set_defaults(func=cmd_train)
+
+    r = with_artifacts(sub.add_parser("recommend", help="top-N for a user"))
+    r.add_argument("user_id")
+    r.add_argument("--n", type=int, default=5)
+    r.add_argument("--model", default="hybrid", choices=("als", "item_cf", "popularity", "repeat", "hybrid"))
+    r.add_argument("--timestamp", help="as-of time (default: end of the data)")
+    r.add_argument("--exclude-purchased", action="store_true")
+    r.add_argument("--price-min", type=float)
+    r.add_argument("--price-max", type=float)
+    r.add_argument("--config", help="tuning config TOML applied at request time")
+    r.set_defaults(func=cmd_recommend)
+
+    s = with_artifacts(sub.add_parser("similar", help="items bought with an item"))
+    s.add_argument("item_id")
+    s.add_argument("--n", type=int, default=5)
+    s.add_argument("--model", default="item_cf", choices=("item_cf", "als"))
+    s.set_defaults(func=cmd_similar)
+
+    pp = with_artifacts(sub.add_parser("popular", help="popular items"))
+    pp.add_argument("--n", type=int, default=10)
+    pp.add_argument("--segment", choices=("small", "low_average", "average", "high"))
+    pp.set_defaults(func=cmd_popular)
+
+    pr = with_artifacts(sub.add_parser("profile", help="a user's profile"))
+    pr.add_argument("user_id")
+    pr.set_defaults(func=cmd_profile)
+
+    with_artifacts(sub.add_parser("stats", help="data and model statistics")).set_defaults(func=cmd_stats)
+
+    d = sub.add_parser("demo-data", help="write a synthetic store")
+    d.add_argument("--out", default="data/demo_store.csv")
+    d.add_argument("--users", type=int, default=2000)
+    d.add_argument("--items", type=int, default=3000)
+    d.add_argument("--lines", type=int, default=200_000)
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=cmd_demo_data)
+
+    e = sub.add_parser("evaluate", help="offline evaluation table")
+    e.add_argument("--data", required=True)
+    e.add_argument("--test-days", type=int, default=28)
+    e.add_argument("--k", type=int, nargs="+", default=[5, 10])
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from recsys.artifacts import BundleError
+    from recsys.schema import DataError
+    from recsys.service import UnknownItemError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, BundleError, UnknownItemError, ValueError, KeyError, FileNotFoundError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and not isinstance(exc, UnknownItemError) and exc.args else exc
+        print(f"error: {msg}", file=sys.stderr)
+        return 2

@@ -1,0 +1,197 @@
+"""Every knob of the recommender in one typed config, with TOML round-trip.
+
+Training-time knobs (signals, segments, ALS, item-CF) need a retrain to take effect;
+request-time knobs (weights, repeat, rerank, popularity weights) apply at once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+SEGMENTS = ("small", "low_average", "average", "high")
+MODELS = ("als", "item_cf", "popularity", "repeat", "hybrid")
+
+
+@dataclass
+class SignalConfig:
+    """How a sales line becomes an implicit-feedback confidence weight."""
+
+    spending_weight: float = 0.5   # weight of item_price / user_avg_item_price
+    quantity_weight: float = 0.5   # weight of units / item_avg_units
+    clip_min: float = 0.1
+    clip_max: float = 5.0
+    log_transform: bool = True     # ALS/item-CF see log1p(sum of line weights)
+
+
+@dataclass
+class SegmentConfig:
+    """Spending segments by percentile of the users' average item price."""
+
+    thresholds: tuple[float, float, float] = (0.25, 0.50, 0.75)
+    price_cap_quantile: float = 0.99  # segment filter: drop items above this quantile of the segment's prices
+
+
+@dataclass
+class PopularityConfig:
+    purchase_weight: float = 0.4
+    buyers_weight: float = 0.4
+    quantity_weight: float = 0.2
+
+
+@dataclass
+class ALSConfig:
+    factors: int = 128
+    iterations: int = 15
+    regularization: float = 1.0
+    alpha: float = 1.0
+    random_state: int = 42
+
+
+@dataclass
+class ItemCFConfig:
+    top_k: int = 100            # neighbours kept per item
+    shrinkage: float = 5.0      # damps similarities built on few co-purchases
+    block_size: int = 2048      # items per block when computing the co-occurrence (memory bound)
+
+
+@dataclass
+class RepeatConfig:
+    """The 'buy again' signal: a user's own past items, recency-decayed."""
+
+    half_life_days: float = 60.0
+
+
+@dataclass
+class HybridWeights:
+    als: float = 0.4
+    item_cf: float = 0.4
+    popularity: float = 0.2
+    repeat: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class RerankConfig:
+    candidate_pool: int = 200
+    segment_filter: bool = True
+    upsell_factor: float = 0.0       # 0 = off; boosts items priced above the user's average
+    price_boost_weight: float = 0.5
+    max_price_ratio: float = 3.0     # price ratios above this get no extra boost
+    repurchase_exclusion: bool = True
+    repurchase_buffer: float = 0.25  # exclude items bought within buffer x their cycle
+    due_boost: float = 0.1           # multiplier bonus for items whose cycle has come round
+    budget_tolerance: float = 1.5    # x the user's average item price before the penalty starts
+    price_sensitivity: float = 0.0   # 0 = off; strength of the penalty beyond the budget
+    price_min: float | None = None
+    price_max: float | None = None
+    default_segment: str = "average"  # segment assumed for unknown users
+
+
+@dataclass
+class TuningConfig:
+    signals: SignalConfig = field(default_factory=SignalConfig)
+    segments: SegmentConfig = field(default_factory=SegmentConfig)
+    popularity: PopularityConfig = field(default_factory=PopularityConfig)
+    als: ALSConfig = field(default_factory=ALSConfig)
+    item_cf: ItemCFConfig = field(default_factory=ItemCFConfig)
+    repeat: RepeatConfig = field(default_factory=RepeatConfig)
+    weights: HybridWeights = field(default_factory=HybridWeights)
+    rerank: RerankConfig = field(default_factory=RerankConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TuningConfig":
+        return _build(cls, data, "")
+
+    def to_toml(self) -> str:
+        # TOML has no null: unset optional knobs are simply left out
+        return tomli_w.dumps(_drop_none(self.to_dict()))
+
+    @classmethod
+    def from_toml(cls, text: str) -> "TuningConfig":
+        try:
+            return cls.from_dict(tomllib.loads(text))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"tuning config is not valid TOML: {exc}") from exc
+
+    def save(self, path: str | Path) -> None:
+        from recsys.artifacts import atomic_write_text
+
+        atomic_write_text(Path(path), self.to_toml())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TuningConfig":
+        return cls.from_toml(Path(path).read_text())
+
+    def replace(self, **sections: Any) -> "TuningConfig":
+        """A copy with some fields changed, e.g. replace(rerank={'upsell_factor': 0.5})."""
+        data = self.to_dict()
+        for name, value in sections.items():
+            if isinstance(value, dict):
+                data[name].update(value)
+            elif dataclasses.is_dataclass(value):
+                data[name] = dataclasses.asdict(value)
+            else:
+                raise TypeError(f"section {name!r} must be a dict or a dataclass")
+        return TuningConfig.from_dict(data)
+
+    def validate(self) -> "TuningConfig":
+        w = self.weights
+        if min(w.als, w.item_cf, w.popularity, w.repeat) < 0 or w.als + w.item_cf + w.popularity + w.repeat <= 0:
+            raise ValueError("hybrid weights must be non-negative and not all zero")
+        t = self.segments.thresholds
+        if not (0 < t[0] < t[1] < t[2] < 1):
+            raise ValueError(f"segment thresholds must rise strictly inside (0, 1), got {t}")
+        r = self.rerank
+        if r.candidate_pool < 1:
+            raise ValueError("candidate_pool must be at least 1")
+        if r.price_min is not None and r.price_max is not None and r.price_min > r.price_max:
+            raise ValueError(f"price_min {r.price_min} is above price_max {r.price_max}")
+        if r.default_segment not in SEGMENTS:
+            raise ValueError(f"default_segment must be one of {SEGMENTS}, got {r.default_segment!r}")
+        if r.max_price_ratio <= 1:
+            raise ValueError("max_price_ratio must be above 1")
+        return self
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _drop_none(v) if isinstance(v, dict) else v for k, v in d.items() if v is not None}
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    """Construct a (nested) dataclass from a dict, rejecting unknown keys by name."""
+    if not isinstance(data, dict):
+        raise ValueError(f"config section '{where or 'root'}' must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown config key(s) in '{where or 'root'}': {sorted(unknown)}")
+    kwargs = {}
+    hints = {f.name: f.type for f in dataclasses.fields(cls)}
+    for name, value in data.items():
+        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else fields[name].default  # type: ignore[misc]
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f"{where}.{name}".strip("."))
+        elif isinstance(default, tuple):
+            kwargs[name] = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"config key '{where}.{name}' must be true or false, got {value!r}")
+            kwargs[name] = value
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ValueError(f"config key '{where}.{name}' must be a number, got {value!r}")
+            kwargs[name] = type(default)(value) if isinstance(default, float) else int(value)
+        else:
+            kwargs[name] = value
+    del hints
+    return cls(**kwargs)

@@ -1,0 +1,256 @@
+"""Signals learned from a cleaned transaction frame: all vectorised, no per-user loops.
+
+Everything here works on integer codes: `encode` factorises users and items once and the rest
+of the pipeline only sees positions into `user_ids` / `item_ids`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys import schema as S
+from recsys.config import SEGMENTS, SegmentConfig, SignalConfig
+
+SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass
+class Encoded:
+    """A transaction frame as integer codes, lines sorted by (user, time)."""
+
+    user_ids: np.ndarray      # (n_users,) str
+    item_ids: np.ndarray      # (n_items,) str
+    user: np.ndarray          # (n_lines,) int32 user code
+    item: np.ndarray          # (n_lines,) int32 item code
+    time: np.ndarray          # (n_lines,) int64 seconds since epoch
+    quantity: np.ndarray      # (n_lines,) float32
+    price: np.ndarray         # (n_lines,) float32
+    basket: np.ndarray        # (n_lines,) int64 basket code
+    user_type: np.ndarray     # (n_users,) str: loyal / new
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_lines(self) -> int:
+        return len(self.user)
+
+    @property
+    def user_ptr(self) -> np.ndarray:
+        """CSR-style offsets: the lines of user u are [ptr[u], ptr[u+1])."""
+        return np.searchsorted(self.user, np.arange(self.n_users + 1)).astype(np.int64)
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(values, sort=False)
+    return codes.astype(np.int32), np.asarray(uniques.astype(str), dtype=object)
+
+
+def to_seconds(ts: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+    """Datetimes as int64 seconds since the epoch, whatever the datetime unit."""
+    return np.asarray(pd.to_datetime(ts).astype("datetime64[s]").astype(np.int64))
+
+
+def encode(df: pd.DataFrame) -> Encoded:
+    """Factorise a cleaned canonical frame into integer codes sorted by user then time."""
+    user, user_ids = _codes(df[S.USER_ID])
+    item, item_ids = _codes(df[S.ITEM_ID])
+    time = to_seconds(df[S.TIMESTAMP])
+    if S.TICKET_ID in df.columns:
+        basket = pd.factorize(df[S.TICKET_ID])[0].astype(np.int64)
+    else:
+        basket = pd.factorize(pd.Series(user).astype(np.int64) * 10**10 + time)[0]
+    order = np.lexsort((time, user))
+    if S.CUSTOMER_TYPE in df.columns:
+        ctype = np.asarray(df[S.CUSTOMER_TYPE].astype(str))
+    else:
+        ctype = np.full(len(df), "loyal", dtype=object)
+    # a user seen as loyal anywhere is loyal; 'new' only when every line says new
+    is_loyal = np.zeros(len(user_ids), dtype=bool)
+    is_loyal[user[ctype == "loyal"]] = True
+    user_type = np.where(is_loyal, "loyal", "new").astype(object)
+    return Encoded(
+        user_ids=user_ids, item_ids=item_ids, user=user[order], item=item[order], time=time[order],
+        quantity=np.asarray(df[S.QUANTITY], dtype=np.float32)[order],
+        price=np.asarray(df[S.PRICE], dtype=np.float32)[order],
+        basket=basket[order], user_type=user_type,
+    )
+
+
+def _group_mean(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    sums = np.bincount(codes, weights=values, minlength=n)
+    counts = np.bincount(codes, minlength=n)
+    return sums / np.maximum(counts, 1)
+
+
+def line_signals(enc: Encoded, cfg: SignalConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per line: spending ratio, quantity ratio and the combined confidence weight."""
+    user_avg_price = _group_mean(enc.user, enc.price, enc.n_users)
+    item_avg_units = _group_mean(enc.item, enc.quantity, enc.n_items)
+    spending = enc.price / np.where(user_avg_price > 0, user_avg_price, 1.0)[enc.user]
+    qty = enc.quantity / np.where(item_avg_units > 0, item_avg_units, 1.0)[enc.item]
+    weight = cfg.spending_weight * spending + cfg.quantity_weight * qty
+    weight = np.clip(weight, cfg.clip_min, cfg.clip_max)
+    return spending.astype(np.float32), qty.astype(np.float32), weight.astype(np.float32)
+
+
+def interaction_matrix(enc: Encoded, weight: np.ndarray, log_transform: bool = True) -> sp.csr_matrix:
+    """User x item confidence: summed line weights, log1p-damped so staples do not swamp ALS."""
+    m = sp.csr_matrix((weight.astype(np.float32), (enc.user, enc.item)), shape=(enc.n_users, enc.n_items))
+    m.sum_duplicates()
+    if log_transform:
+        m.data = np.log1p(m.data).astype(np.float32)
+    return m
+
+
+def segment_codes(avg_price: np.ndarray, thresholds: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Segment code per user (0=small .. 3=high) and the price cut points used."""
+    cuts = np.quantile(avg_price, thresholds) if len(avg_price) else np.zeros(3)
+    return np.searchsorted(cuts, avg_price, side="right").astype(np.int8), cuts
+
+
+def user_profiles(enc: Encoded, seg_cfg: SegmentConfig) -> pd.DataFrame:
+    """One row per user code: type, volume, spend, dates and spending segment."""
+    n = enc.n_users
+    spend = enc.price.astype(np.float64) * enc.quantity
+    lines = np.bincount(enc.user, minlength=n)
+    avg_price = _group_mean(enc.user, enc.price.astype(np.float64), n)
+    ptr = enc.user_ptr
+    has = lines > 0
+    first = np.where(has, enc.time[np.minimum(ptr[:-1], max(enc.n_lines - 1, 0))], 0)
+    last = np.where(has, enc.time[np.maximum(ptr[1:] - 1, 0)], 0)
+    seg, _ = segment_codes(avg_price, seg_cfg.thresholds)
+    return pd.DataFrame({
+        "user_id": enc.user_ids,
+        "user_type": enc.user_type,
+        "total_purchases": lines,
+        "tickets": distinct_count(enc.user, enc.basket, n),
+        "unique_items": distinct_count(enc.user, enc.item, n),
+        "avg_item_price": avg_price,
+        "total_spend": np.bincount(enc.user, weights=spend, minlength=n),
+        "first_purchase": pd.to_datetime(first, unit="s"),
+        "last_purchase": pd.to_datetime(last, unit="s"),
+        "spending_segment": np.asarray(SEGMENTS, dtype=object)[seg],
+        "segment_code": seg,
+    })
+
+
+def distinct_count(group: np.ndarray, other: np.ndarray, n_groups: int) -> np.ndarray:
+    """Number of distinct `other` values per group code (a vectorised nunique)."""
+    span = int(other.max()) + 1 if len(other) else 1
+    pairs = np.unique(group.astype(np.int64) * span + other)
+    return np.bincount((pairs // span).astype(np.int64), minlength=n_groups)
+
+
+def popularity_components(enc: Encoded) -> dict[str, np.ndarray]:
+    """Per item: purchase count (lines), distinct buyers, units sold."""
+    return {
+        "purchase_count": np.bincount(enc.item, minlength=enc.n_items).astype(np.float64),
+        "unique_buyers": distinct_count(enc.item, enc.user, enc.n_items).astype(np.float64),
+        "total_quantity": np.bincount(enc.item, weights=enc.quantity, minlength=enc.n_items),
+    }
+
+
+def popularity_score(components: dict[str, np.ndarray], purchase_w: float, buyers_w: float, quantity_w: float) -> np.ndarray:
+    """Weighted popularity in [0, 1]: each component scaled by its maximum."""
+    def scaled(x: np.ndarray) -> np.ndarray:
+        top = x.max() if len(x) else 0.0
+        return x / top if top > 0 else np.zeros_like(x)
+
+    total = purchase_w + buyers_w + quantity_w
+    if total <= 0:
+        raise ValueError("popularity weights must not all be zero")
+    return (purchase_w * scaled(components["purchase_count"]) + buyers_w * scaled(components["unique_buyers"])
+            + quantity_w * scaled(np.maximum(components["total_quantity"], 0))) / total
+
+
+def segment_buyers(enc: Encoded, user_segment: np.ndarray) -> np.ndarray:
+    """(4, n_items): distinct buyers of each item within each spending segment."""
+    ui = np.unique(enc.user.astype(np.int64) * enc.n_items + enc.item)
+    users = ui // enc.n_items
+    items = ui % enc.n_items
+    out = np.zeros((len(SEGMENTS), enc.n_items))
+    np.add.at(out, (user_segment[users].astype(np.int64), items), 1.0)
+    return out
+
+
+def item_prices(enc: Encoded) -> np.ndarray:
+    """Typical (median) unit price of each item."""
+    order = np.lexsort((enc.price, enc.item))
+    items, prices = enc.item[order], enc.price[order]
+    start = np.searchsorted(items, np.arange(enc.n_items))
+    end = np.searchsorted(items, np.arange(enc.n_items), side="right")
+    lo = prices[np.minimum((start + end - 1) // 2, len(prices) - 1)]
+    hi = prices[np.minimum((start + end) // 2, len(prices) - 1)]
+    return ((lo + hi) / 2).astype(np.float64)
+
+
+def segment_price_caps(enc: Encoded, user_segment: np.ndarray, quantile: float) -> np.ndarray:
+    """Per segment: the price quantile of what that segment buys (the segment filter's cap)."""
+    seg_of_line = user_segment[enc.user]
+    caps = np.full(len(SEGMENTS), np.inf)
+    for s in range(len(SEGMENTS)):  # four segments, not a loop over data
+        prices = enc.price[seg_of_line == s]
+        if len(prices):
+            caps[s] = float(np.quantile(prices, quantile))
+    return caps
+
+
+@dataclass
+class Cycles:
+    """Repurchase cycles in days: per item, and per user-item where history allows."""
+
+    item_days: np.ndarray           # (n_items,) median gap between repeat purchases; nan = unknown
+    item_repeat_rate: np.ndarray    # (n_items,) share of buyers who bought it on 2+ days
+    user_item_days: sp.csr_matrix   # (n_users, n_items) median gap for pairs with >= min_gaps gaps
+
+
+def repurchase_cycles(enc: Encoded, min_gaps: int = 2) -> Cycles:
+    """Median days between repeat purchases, from distinct (user, item, day) events."""
+    day = (enc.time // 86_400).astype(np.int64)
+    key = (enc.user.astype(np.int64) * enc.n_items + enc.item) * 100_000 + (day - day.min() if len(day) else day)
+    key = np.unique(key)
+    pair = key // 100_000
+    d = key % 100_000
+    same = np.r_[False, pair[1:] == pair[:-1]]
+    gaps = np.diff(d, prepend=0)[same].astype(np.float64)
+    gap_pair = pair[same]
+    user = (gap_pair // enc.n_items).astype(np.int64)
+    item = (gap_pair % enc.n_items).astype(np.int64)
+
+    item_days = _group_median(item, gaps, enc.n_items)
+    buyers = np.bincount((np.unique(pair) % enc.n_items).astype(np.int64), minlength=enc.n_items)
+    repeaters = np.bincount((np.unique(gap_pair) % enc.n_items).astype(np.int64), minlength=enc.n_items)
+    repeat_rate = repeaters / np.maximum(buyers, 1)
+
+    upairs, inverse, counts = np.unique(gap_pair, return_inverse=True, return_counts=True)
+    med = _group_median(inverse, gaps, len(upairs))
+    keep = counts >= min_gaps
+    ui = sp.csr_matrix((med[keep].astype(np.float32), ((upairs[keep] // enc.n_items), (upairs[keep] % enc.n_items))),
+                       shape=(enc.n_users, enc.n_items))
+    del user
+    return Cycles(item_days=item_days, item_repeat_rate=repeat_rate, user_item_days=ui)
+
+
+def _group_median(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Median of values per code (nan where a code has none), by one sort."""
+    out = np.full(n, np.nan)
+    if len(values) == 0:
+        return out
+    order = np.lexsort((values, codes))
+    c, v = codes[order], values[order]
+    start = np.searchsorted(c, np.arange(n))
+    end = np.searchsorted(c, np.arange(n), side="right")
+    has = end > start
+    lo = v[np.minimum((start + end - 1) // 2, len(v) - 1)]
+    hi = v[np.minimum((start + end) // 2, len(v) - 1)]
+    out[has] = ((lo + hi) / 2)[has]
+    return out

@@ -1,0 +1,49 @@
+"""What training learns, in one picklable object that the bundle stores."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.models import ALSModel, ItemCFModel, PopularityModel
+
+
+@dataclass
+class TrainedState:
+    """Precomputed arrays a request reads; nothing here is recomputed per request."""
+
+    user_ids: np.ndarray             # (n_users,) str
+    item_ids: np.ndarray             # (n_items,) str
+    profiles: pd.DataFrame           # one row per user code (see features.user_profiles)
+    items: pd.DataFrame              # one row per item code: price, popularity parts, cycles
+    popularity_parts: dict[str, np.ndarray]
+    segment_buyers: np.ndarray       # (4, n_items)
+    segment_caps: np.ndarray         # (4,) price cap per segment
+    segment_cuts: np.ndarray         # (3,) average-item-price cut points between segments
+    line_ptr: np.ndarray             # (n_users + 1,) lines of user u: [ptr[u], ptr[u+1])
+    line_item: np.ndarray            # (n_lines,) int32, sorted by user then time
+    line_time: np.ndarray            # (n_lines,) int64 seconds
+    line_weight: np.ndarray          # (n_lines,) float32 confidence weight
+    line_price: np.ndarray           # (n_lines,) float32
+    line_quantity: np.ndarray        # (n_lines,) float32
+    user_item_cycle: sp.csr_matrix   # (n_users, n_items) median repurchase gap in days
+    als: ALSModel
+    item_cf: ItemCFModel
+    popularity: PopularityModel
+    data_start: pd.Timestamp
+    data_end: pd.Timestamp
+    weekly_sales: pd.DataFrame       # week, customer_type, revenue, lines, baskets
+    weekly_item_sales: pd.DataFrame  # week, item_id, lines (top items only)
+    calibrator: Any = None           # recsys.calibration.Calibrator or None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)

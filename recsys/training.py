@@ -1,0 +1,212 @@
+"""Training: one pass from a cleaned frame to a TrainedState, with timings and progress."""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys import features as F
+from recsys import schema as S
+from recsys.config import TuningConfig
+from recsys.models import ALSModel, ItemCFModel, PopularityModel
+from recsys.state import TrainedState
+
+# progress(stage, fraction_of_stage_done, message)
+Progress = Callable[[str, float, str], None]
+STAGES = ("load", "clean", "features", "als", "item_cf", "popularity", "repurchase_cycles", "calibration", "save")
+WEEK = 7 * 86_400
+TOP_TREND_ITEMS = 50
+
+
+def _quiet(stage: str, fraction: float, message: str) -> None:
+    return None
+
+
+@dataclass
+class StageTimer:
+    """Times each training stage and reports progress as it goes."""
+
+    progress: Progress = _quiet
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str, message: str = "") -> Iterator[None]:
+        self.progress(name, 0.0, message or name)
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - t0, 4)
+        self.progress(name, 1.0, f"{name} done in {self.timings[name]:.2f} s")
+
+
+def basket_matrix(enc: F.Encoded, weight: np.ndarray) -> sp.csr_matrix:
+    """(n_baskets, n_items) summed line weights: the input of item-item CF."""
+    baskets, codes = np.unique(enc.basket, return_inverse=True)
+    m = sp.csr_matrix((weight, (codes.ravel(), enc.item)), shape=(len(baskets), enc.n_items))
+    m.sum_duplicates()
+    return m
+
+
+def weekly_sales(enc: F.Encoded) -> pd.DataFrame:
+    """Revenue, lines and baskets per week and customer type (for the overview charts)."""
+    week = (enc.time - 4 * 86_400) // WEEK  # weeks start on Monday (1970-01-05 was one)
+    loyal = (enc.user_type[enc.user] == "loyal").astype(np.int64)
+    key = (week - week.min()) * 2 + loyal
+    n = int(key.max()) + 1 if len(key) else 0
+    revenue = np.bincount(key, weights=enc.price.astype(np.float64) * enc.quantity, minlength=n)
+    lines = np.bincount(key, minlength=n)
+    baskets = F.distinct_count(key, enc.basket, n)
+    k = np.flatnonzero(lines)
+    return pd.DataFrame({
+        "week": pd.to_datetime((k // 2 + week.min()) * WEEK + 4 * 86_400, unit="s"),
+        "customer_type": np.where(k % 2 == 1, "loyal", "new"),
+        "revenue": revenue[k], "lines": lines[k], "baskets": baskets[k],
+    })
+
+
+def weekly_item_sales(enc: F.Encoded, items: np.ndarray) -> pd.DataFrame:
+    """Lines per week for the given item codes (the popularity trend chart)."""
+    mask = np.isin(enc.item, items)
+    week = (enc.time[mask] - 4 * 86_400) // WEEK
+    if not len(week):
+        return pd.DataFrame(columns=["week", "item_id", "lines"])
+    pos = np.searchsorted(np.sort(items), enc.item[mask])
+    key = (week - week.min()) * len(items) + pos
+    counts = np.bincount(key, minlength=int(week.max() - week.min() + 1) * len(items))
+    w, p = np.divmod(np.arange(len(counts)), len(items))
+    return pd.DataFrame({
+        "week": pd.to_datetime((w + week.min()) * WEEK + 4 * 86_400, unit="s"),
+        "item_id": enc.item_ids[np.sort(items)[p]], "lines": counts,
+    })
+
+
+def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None = None) -> TrainedState:
+    """Learn every signal and model from a cleaned canonical frame."""
+    timer = timer or StageTimer()
+    if df.empty:
+        raise ValueError("no sales lines left to train on after cleaning")
+    with timer.stage("features", "signals, profiles and segments"):
+        enc = F.encode(df)
+        _, _, weight = F.line_signals(enc, config.signals)
+        profiles = F.user_profiles(enc, config.segments)
+        seg = profiles["segment_code"].to_numpy()
+        _, cuts = F.segment_codes(profiles["avg_item_price"].to_numpy(), config.segments.thresholds)
+        prices = F.item_prices(enc)
+        caps = F.segment_price_caps(enc, seg, config.segments.price_cap_quantile)
+        user_items = F.interaction_matrix(enc, weight, config.signals.log_transform)
+    with timer.stage("als", f"ALS: {config.als.factors} factors, {config.als.iterations} iterations"):
+        als = ALSModel(**vars(config.als)).fit(user_items)
+    with timer.stage("item_cf", f"item-item CF: top {config.item_cf.top_k} neighbours"):
+        prog = lambda f: timer.progress("item_cf", f, f"item-item CF {f:.0%}")  # noqa: E731
+        item_cf = ItemCFModel(**vars(config.item_cf)).fit(basket_matrix(enc, weight), progress=prog)
+    with timer.stage("popularity", "popularity overall and per segment"):
+        parts = F.popularity_components(enc)
+        p = config.popularity
+        pop_score = F.popularity_score(parts, p.purchase_weight, p.buyers_weight, p.quantity_weight)
+        seg_buyers = F.segment_buyers(enc, seg)
+        popularity = PopularityModel().fit(pop_score, seg_buyers)
+    with timer.stage("repurchase_cycles", "repurchase cycles"):
+        cycles = F.repurchase_cycles(enc)
+    items = pd.DataFrame({
+        "item_id": enc.item_ids, "price": prices,
+        "avg_units": parts["total_quantity"] / np.maximum(parts["purchase_count"], 1),
+        **parts, "popularity": pop_score,
+        "cycle_days": cycles.item_days, "repeat_rate": cycles.item_repeat_rate,
+    })
+    top_items = np.argsort(-pop_score, kind="stable")[:TOP_TREND_ITEMS]
+    start, end = pd.to_datetime(enc.time.min(), unit="s"), pd.to_datetime(enc.time.max(), unit="s")
+    summary = {
+        "users": enc.n_users, "items": enc.n_items, "lines": enc.n_lines,
+        "baskets": int(len(np.unique(enc.basket))),
+        "revenue": float(np.sum(enc.price.astype(np.float64) * enc.quantity)),
+        "loyal_users": int((enc.user_type == "loyal").sum()), "new_users": int((enc.user_type == "new").sum()),
+        "date_start": str(start), "date_end": str(end),
+    }
+    return TrainedState(
+        user_ids=enc.user_ids, item_ids=enc.item_ids, profiles=profiles, items=items,
+        popularity_parts=parts, segment_buyers=seg_buyers, segment_caps=caps, segment_cuts=cuts,
+        line_ptr=enc.user_ptr, line_item=enc.item, line_time=enc.time, line_weight=weight,
+        line_price=enc.price, line_quantity=enc.quantity, user_item_cycle=cycles.user_item_days,
+        als=als, item_cf=item_cf, popularity=popularity, data_start=start, data_end=end,
+        weekly_sales=weekly_sales(enc), weekly_item_sales=weekly_item_sales(enc, top_items), summary=summary,
+    )
+
+
+def fit_calibrator(df: pd.DataFrame, config: TuningConfig, horizon_days: int = 28, max_users: int = 3000,
+                   n: int = 20, max_lines: int = 2_000_000, seed: int = 0):
+    """Learn confidence = P(bought within the horizon) on a temporal holdout of the training data.
+
+    Returns None when the data has too little history on both sides of the cutoff."""
+    from recsys.calibration import Calibrator, candidate_features
+    from recsys.service import Recommender
+
+    end = df[S.TIMESTAMP].max()
+    cutoff = end - pd.Timedelta(days=horizon_days)
+    before, after = df[df[S.TIMESTAMP] < cutoff], df[df[S.TIMESTAMP] >= cutoff]
+    users = np.intersect1d(before[S.USER_ID].astype(str).unique(), after[S.USER_ID].astype(str).unique())
+    if len(users) < 10 or before[S.ITEM_ID].nunique() < 20:
+        return None
+    rng = np.random.default_rng(seed)
+    if len(before) > max_lines:
+        # on big stores a user sample keeps this stage a fraction of the main training
+        keep = rng.choice(before[S.USER_ID].astype(str).unique(), size=max(max_users * 10, 1000), replace=False)
+        before = before[before[S.USER_ID].astype(str).isin(keep)]
+        users = np.intersect1d(users, keep)
+    users = np.sort(rng.choice(users, size=min(len(users), max_users), replace=False))
+    rec = Recommender(fit_state(before, config), config)
+    codes = rec._user_index.get_indexer(users).astype(np.int64)
+    codes = codes[codes >= 0]
+    truth = after.assign(u=rec._user_index.get_indexer(after[S.USER_ID].astype(str)),
+                         i=rec._item_index.get_indexer(after[S.ITEM_ID].astype(str)))
+    truth = truth[(truth.u >= 0) & (truth.i >= 0)]
+    bought = set((truth.u.to_numpy(np.int64) * rec.state.n_items + truth.i.to_numpy(np.int64)).tolist())
+    as_of = np.full(len(codes), rec.as_of_seconds(cutoff), dtype=np.int64)
+    xs, ys = [], []
+    for exclude in (False, True):  # learn both the buy-again and the discovery lists
+        for c, res, rel in rec.batch_results(codes, as_of, "hybrid", n, config, exclude):
+            keys = (c[:, None] * rec.state.n_items + res["items"]).ravel()
+            valid = res["valid"].ravel()
+            xs.append(candidate_features(res, rel, np.zeros(len(c), bool))[valid])
+            ys.append(np.fromiter((k in bought for k in keys[valid]), bool, count=int(valid.sum())))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if y.sum() < 5 or (~y).sum() < 5:
+        return None
+    return Calibrator.fit(x, y.astype(int))
+
+
+def train(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir: str | None = None,
+          progress: Progress | None = None, calibrate: bool = True):
+    """Load (if a path), clean, learn every model, calibrate, and save when out_dir is given."""
+    from recsys.data import clean_transactions, data_hash, load_transactions
+    from recsys.service import Recommender
+
+    config = (config or TuningConfig()).validate()
+    timer = StageTimer(progress or _quiet)
+    meta: dict = {}
+    with timer.stage("load", "reading the sales lines"):
+        if isinstance(data, pd.DataFrame):
+            df = data
+            meta["data_source"] = "dataframe"
+            meta["data_hash"] = str(pd.util.hash_pandas_object(df, index=False).sum())
+        else:
+            df = load_transactions(data)
+            meta["data_source"] = str(data)
+            meta["data_hash"] = data_hash(data)
+    with timer.stage("clean", "removing returns and non-product lines"):
+        df, report = clean_transactions(df)
+    state = fit_state(df, config, timer)
+    if calibrate:
+        with timer.stage("calibration", "calibrating confidence on a holdout"):
+            state.calibrator = fit_calibrator(df, config)
+    meta["calibrated"] = state.calibrator is not None
+    rec = Recommender(state, config, meta, report.to_dict())
+    if out_dir is not None:
+        with timer.stage("save", "writing the model bundle"):
+            rec.save(out_dir, timer.timings)
+    rec.metadata["timings_s"] = dict(timer.timings)
+    rec.metadata["timings_s"]["total"] = round(sum(timer.timings.values()), 4)
+    return rec
