@@ -38,14 +38,26 @@ class Calibrator:
     base_rate: float = 0.0
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, c: float = 1.0) -> "Calibrator":
-        from sklearn.linear_model import LogisticRegression
-
+    def fit(cls, x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50) -> "Calibrator":
+        """L2-penalised logistic regression by Newton steps (8 features: no need for sklearn)."""
         mean, scale = x.mean(axis=0), x.std(axis=0)
         scale[scale == 0] = 1.0
-        lr = LogisticRegression(C=c, max_iter=1000).fit((x - mean) / scale, y)
-        return cls(coef=lr.coef_.ravel(), intercept=float(lr.intercept_[0]), mean=mean, scale=scale,
-                   n_train=len(y), base_rate=float(np.mean(y)))
+        z = np.c_[(x - mean) / scale, np.ones(len(x))]
+        y = np.asarray(y, dtype=np.float64)
+        w = np.zeros(z.shape[1])
+        w[-1] = np.log(max(y.mean(), 1e-6) / max(1 - y.mean(), 1e-6))
+        penalty = np.full(z.shape[1], l2)
+        penalty[-1] = 0.0  # the intercept is not shrunk
+        for _ in range(iterations):
+            p = 1.0 / (1.0 + np.exp(-(z @ w)))
+            grad = z.T @ (p - y) + penalty * w
+            hess = (z.T * (p * (1 - p))) @ z + np.diag(penalty) + 1e-9 * np.eye(len(w))
+            step = np.linalg.solve(hess, grad)
+            w -= step
+            if np.abs(step).max() < 1e-8:
+                break
+        return cls(coef=w[:-1], intercept=float(w[-1]), mean=mean, scale=scale, n_train=len(y),
+                   base_rate=float(y.mean()))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept

@@ -21,13 +21,16 @@ def normalise_scores(scores: np.ndarray) -> np.ndarray:
     return np.divide(s, top, out=np.zeros_like(s, dtype=np.float32), where=top > 0).astype(np.float32)
 
 
-def blend(scores: dict[str, np.ndarray], weights: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Weighted sum of per-model normalised scores; weights are rescaled to sum to 1."""
-    used = {m: w for m, w in weights.items() if w > 0 and m in scores}
-    if not used:
+def blend(scores: dict[str, np.ndarray], weights: dict[str, float | np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Weighted sum of per-model normalised scores; weights (one per model, or one per model
+    and row) are rescaled to sum to 1 in each row."""
+    batch = next(iter(scores.values())).shape[0]
+    w = {m: np.broadcast_to(np.asarray(v, dtype=np.float64), (batch,)) for m, v in weights.items() if m in scores}
+    total = sum(np.clip(v, 0, None) for v in w.values()) if w else np.zeros(batch)
+    if not w or (np.asarray(total) <= 0).any():
         raise ValueError(f"no positive weight among the models {sorted(scores)}")
-    total = sum(used.values())
-    parts = {m: normalise_scores(scores[m]) * np.float32(w / total) for m, w in used.items()}
+    parts = {m: normalise_scores(scores[m]) * (np.clip(v, 0, None) / total).astype(np.float32)[:, None]
+             for m, v in w.items() if (v > 0).any()}
     return sum(parts.values()), parts
 
 

@@ -5,6 +5,7 @@ blends them into a candidate pool (level 1) and re-ranks the pool with the knobs
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ import scipy.sparse as sp
 from recsys import ranking
 from recsys.config import MODELS, SEGMENTS, TuningConfig
 from recsys.features import SECONDS_PER_DAY, to_seconds
-from recsys.models import RepeatModel, UserBatch
+from recsys.models import UserBatch
 from recsys.models.base import top_n
 from recsys.state import TrainedState
 
@@ -154,7 +155,7 @@ class Recommender:
     # ---- building user batches ---------------------------------------------------------
     def user_batch(self, codes: np.ndarray, as_of: np.ndarray,
                    extra: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-                   segments: np.ndarray | None = None) -> tuple[UserBatch, dict[str, sp.csr_matrix]]:
+                   segments: np.ndarray | None = None) -> tuple[UserBatch, dict[str, np.ndarray]]:
         """The batch for known codes (-1 = unknown) at per-user as-of times, plus extra lines
         (row, item, time, weight) given at call time. Also returns per-item history stats."""
         st = self.state
@@ -169,7 +170,7 @@ class Recommender:
             items = np.r_[items, extra[1]]
             times = np.r_[times, extra[2]]
             weights = np.r_[weights, extra[3]]
-        before = times < as_of[rows]
+        before = times <= as_of[rows]  # a line at the as-of instant is history (the new customers first basket)
         rows, items, times, weights = rows[before], items[before], times[before], weights[before]
         shape = (len(codes), st.n_items)
         hist = sp.csr_matrix((weights.astype(np.float32), (rows, items)), shape=shape)
@@ -177,18 +178,18 @@ class Recommender:
         if self.config.signals.log_transform:
             hist.data = np.log1p(hist.data)
         age_days = (as_of[rows] - times) / SECONDS_PER_DAY
-        count = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, items)), shape=shape)
-        count.sum_duplicates()
-        # the smallest age per (user, item): via the largest of 1 / (1 + age)
-        inv = sp.csr_matrix((1.0 / (1.0 + age_days), (rows, items)), shape=shape).tocoo()
-        last = pd.DataFrame({"r": inv.row, "c": inv.col, "v": inv.data}).groupby(["r", "c"], sort=False)["v"].max()
-        recent = sp.csr_matrix((last.to_numpy(), (last.index.get_level_values(0), last.index.get_level_values(1))),
-                               shape=shape)
+        flat = rows * st.n_items + items
+        count = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape).astype(np.float32)
+        days_since = np.full(shape[0] * shape[1], np.inf)
+        np.minimum.at(days_since, flat, age_days)
+        days_since = days_since.reshape(shape)
+        days_since[np.isinf(days_since)] = np.nan
         if segments is None:
             segments = np.where(known, self._segment[np.maximum(codes, 0)], SEGMENTS.index(self.config.rerank.default_segment))
         batch = UserBatch(codes=codes, history=hist, segments=np.asarray(segments, dtype=np.int8),
                           line_row=rows, line_item=items, line_age_days=age_days)
-        return batch, {"count": count, "recent_inv": recent}
+        batch.default_as_of = extra is None and bool((as_of == self.as_of_seconds(None)).all())
+        return batch, {"count": count, "days_since": days_since}
 
     def _history_lines(self, history: Any, as_of: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
         """A purchase history given at call time as (row, item, time, weight) lines + avg price."""
@@ -212,34 +213,56 @@ class Recommender:
         return np.zeros(len(items), np.int64), items, times.astype(np.int64), w.astype(np.float32), avg
 
     # ---- scoring -----------------------------------------------------------------------
-    def model_scores(self, batch: UserBatch, model: str, config: TuningConfig) -> dict[str, np.ndarray]:
+    def model_scores(self, batch: UserBatch, model: str, config: TuningConfig, avg_price: np.ndarray) -> dict[str, np.ndarray]:
         """Raw (batch, n_items) scores of the models a request needs."""
         st = self.state
-        needed = [m for m, w in config.weights.as_dict().items() if w > 0] if model == "hybrid" else [model]
-        scorers = {"als": st.als, "item_cf": st.item_cf, "popularity": st.popularity,
-                   "repeat": RepeatModel(config.repeat.half_life_days).fit(st.items["popularity"].to_numpy())}
-        return {m: scorers[m].score(batch) for m in needed}
+        if model == "hybrid":
+            both = (config.weights.as_dict(), config.newcomers.weights.as_dict())
+            needed = [m for m in both[0] if both[0][m] > 0 or both[1][m] > 0]
+        else:
+            needed = [model]
+        out = {}
+        for m in needed:
+            if m == "repeat":
+                repeat = copy.copy(st.repeat)  # request-time knobs on a shallow copy
+                repeat.learned, repeat.half_life_days = config.repeat.learned, config.repeat.half_life_days
+                # one basket says too little for the learned model: newcomers get the plain decay
+                simple = self.newcomers(batch, config)
+                precomputed = st.repeat_default if getattr(batch, "default_as_of", False) else None
+                out[m] = repeat.score(batch, avg_price, simple_rows=simple, precomputed=precomputed)
+            else:
+                out[m] = {"als": st.als, "item_cf": st.item_cf, "popularity": st.popularity}[m].score(batch)
+        return out
 
-    def rank_batch(self, batch: UserBatch, stats: dict[str, sp.csr_matrix], model: str, n: int,
+    def newcomers(self, batch: UserBatch, config: TuningConfig) -> np.ndarray:
+        """Per row: at most `newcomers.max_trips` shopping days in the history."""
+        days = np.unique(batch.line_row * 100_000 + np.floor(batch.line_age_days).astype(np.int64))
+        return np.bincount(days // 100_000, minlength=len(batch)) <= config.newcomers.max_trips
+
+    def hybrid_weights(self, batch: UserBatch, config: TuningConfig) -> dict[str, np.ndarray]:
+        """Per row: the newcomer blend for users with a single trip so far, else the usual one."""
+        newcomer = self.newcomers(batch, config)
+        loyal, new = config.weights.as_dict(), config.newcomers.weights.as_dict()
+        return {m: np.where(newcomer, new[m], loyal[m]) for m in loyal}
+
+    def rank_batch(self, batch: UserBatch, stats: dict[str, np.ndarray], model: str, n: int,
                    config: TuningConfig, exclude_purchased: bool, price_min: float | None, price_max: float | None,
                    avg_price: np.ndarray) -> dict[str, Any]:
         """Level 1 + level 2 for a batch: the top-n item codes with scores and explanations."""
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-        raw = self.model_scores(batch, model, config)
-        weights = config.weights.as_dict() if model == "hybrid" else {model: 1.0}
+        raw = self.model_scores(batch, model, config, avg_price)
+        weights = self.hybrid_weights(batch, config) if model == "hybrid" else {model: 1.0}
         blended, parts = ranking.blend(raw, weights)
         banned = self._hard_filters(stats, config, exclude_purchased, price_min, price_max)
         pool = ranking.candidate_pool(blended, max(config.rerank.candidate_pool, n), banned)
-        rows = np.arange(len(batch))[:, None]
-        bought = np.asarray(stats["count"][rows, pool].todense()) > 0
-        inv = np.asarray(stats["recent_inv"][rows, pool].todense())
-        days_since = np.where(inv > 0, 1.0 / np.where(inv > 0, inv, 1.0) - 1.0, np.nan)
+        bought = np.take_along_axis(stats["count"], pool, axis=1) > 0
+        days_since = np.take_along_axis(stats["days_since"], pool, axis=1)
         cycle = np.full(pool.shape, np.nan)
         known = batch.codes >= 0
         if known.any():
-            uc = self.state.user_item_cycle[batch.codes[known][:, None], pool[known]]
-            cycle[known] = np.asarray(uc.todense())
+            uc = self.state.user_item_cycle[batch.codes[known]].toarray()
+            cycle[known] = np.take_along_axis(uc, pool[known], axis=1)
         cycle[cycle == 0] = np.nan
         cycle = np.where(np.isnan(cycle), self._item_cycle[pool], cycle)
         inp = ranking.RerankInput(items=pool, base=np.take_along_axis(blended, pool, axis=1),
@@ -252,10 +275,10 @@ class Recommender:
             "parts": {m: np.take_along_axis(p, top, axis=1) for m, p in parts.items()},
             "factors": {k: v[:, :n] for k, v in rr.factors.items()}, "due": rr.due[:, :n],
             "bought": rr.bought[:, :n], "days_since": rr.days_since[:, :n], "cycle": rr.cycle_days[:, :n],
-            "count": np.asarray(stats["count"][rows, top].todense()), "filtered": rr.filtered,
+            "count": np.take_along_axis(stats["count"], top, axis=1), "filtered": rr.filtered,
         }
 
-    def _hard_filters(self, stats: dict[str, sp.csr_matrix], config: TuningConfig, exclude_purchased: bool,
+    def _hard_filters(self, stats: dict[str, np.ndarray], config: TuningConfig, exclude_purchased: bool,
                       price_min: float | None, price_max: float | None) -> np.ndarray | None:
         """(batch, n_items) items no list may hold: applied before the pool so it stays full."""
         lo = config.rerank.price_min if price_min is None else price_min
@@ -267,7 +290,7 @@ class Recommender:
             out_of_range |= self._item_price > hi
         if not exclude_purchased:
             return np.broadcast_to(out_of_range, stats["count"].shape) if out_of_range.any() else None
-        return (stats["count"].toarray() > 0) | out_of_range
+        return (stats["count"] > 0) | out_of_range
 
     # ---- answers -----------------------------------------------------------------------
     def _explain(self, res: dict[str, Any], r: int, j: int, model: str, segment: int, neighbours: np.ndarray) -> tuple[str, str]:
@@ -396,6 +419,7 @@ class Recommender:
     def batch_results(self, codes: np.ndarray, as_of: np.ndarray, model: str, n: int, cfg: TuningConfig,
                       exclude_purchased: bool = False, chunk: int = 512) -> Iterable[tuple[np.ndarray, dict[str, Any], np.ndarray]]:
         """(codes, ranking result, relevance) per chunk of known users: the batch hot path."""
+        chunk = max(8, min(chunk, 2_000_000 // max(self.state.n_items, 1)))
         for lo in range(0, len(codes), chunk):  # chunks bound memory: (chunk, n_items) dense scores
             c, a = codes[lo:lo + chunk], as_of[lo:lo + chunk]
             batch, stats = self.user_batch(c, a)

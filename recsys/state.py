@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.models import ALSModel, ItemCFModel, PopularityModel
+from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel
 
 
 @dataclass
@@ -33,10 +33,12 @@ class TrainedState:
     als: ALSModel
     item_cf: ItemCFModel
     popularity: PopularityModel
+    repeat: RepeatModel
     data_start: pd.Timestamp
     data_end: pd.Timestamp
     weekly_sales: pd.DataFrame       # week, customer_type, revenue, lines, baskets
     weekly_item_sales: pd.DataFrame  # week, item_id, lines (top items only)
+    repeat_default: sp.csr_matrix | None = None  # learned repeat probabilities at the end of the data
     calibrator: Any = None           # recsys.calibration.Calibrator or None
     summary: dict[str, Any] = field(default_factory=dict)
 

@@ -13,12 +13,13 @@ import scipy.sparse as sp
 from recsys import features as F
 from recsys import schema as S
 from recsys.config import TuningConfig
-from recsys.models import ALSModel, ItemCFModel, PopularityModel
+from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel
 from recsys.state import TrainedState
 
 # progress(stage, fraction_of_stage_done, message)
 Progress = Callable[[str, float, str], None]
-STAGES = ("load", "clean", "features", "als", "item_cf", "popularity", "repurchase_cycles", "calibration", "save")
+STAGES = ("load", "clean", "features", "als", "item_cf", "popularity", "repurchase_cycles", "repeat_learner",
+          "calibration", "save")
 WEEK = 7 * 86_400
 TOP_TREND_ITEMS = 50
 
@@ -45,8 +46,8 @@ class StageTimer:
 
 def basket_matrix(enc: F.Encoded, weight: np.ndarray) -> sp.csr_matrix:
     """(n_baskets, n_items) summed line weights: the input of item-item CF."""
-    baskets, codes = np.unique(enc.basket, return_inverse=True)
-    m = sp.csr_matrix((weight, (codes.ravel(), enc.item)), shape=(len(baskets), enc.n_items))
+    baskets, codes, _ = F.unique_inverse_counts(enc.basket)
+    m = sp.csr_matrix((weight, (codes, enc.item)), shape=(len(baskets), enc.n_items))
     m.sum_duplicates()
     return m
 
@@ -108,9 +109,14 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
         p = config.popularity
         pop_score = F.popularity_score(parts, p.purchase_weight, p.buyers_weight, p.quantity_weight)
         seg_buyers = F.segment_buyers(enc, seg)
-        popularity = PopularityModel().fit(pop_score, seg_buyers)
+        model_pop = pop_score if p.model_by == "weighted" else parts["unique_buyers"] / max(parts["unique_buyers"].max(), 1)
+        popularity = PopularityModel(segment_share=p.segment_share).fit(model_pop, seg_buyers)
     with timer.stage("repurchase_cycles", "repurchase cycles"):
         cycles = F.repurchase_cycles(enc)
+        rc = config.repeat
+        repeat = RepeatModel(half_life_days=rc.half_life_days, learned=rc.learned, horizon_days=rc.horizon_days).fit(
+            cycles.item_repeat_rate, cycles.item_days, parts["unique_buyers"] / max(parts["unique_buyers"].max(), 1),
+            prices)
     items = pd.DataFrame({
         "item_id": enc.item_ids, "price": prices,
         "avg_units": parts["total_quantity"] / np.maximum(parts["purchase_count"], 1),
@@ -121,7 +127,7 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
     start, end = pd.to_datetime(enc.time.min(), unit="s"), pd.to_datetime(enc.time.max(), unit="s")
     summary = {
         "users": enc.n_users, "items": enc.n_items, "lines": enc.n_lines,
-        "baskets": int(len(np.unique(enc.basket))),
+        "baskets": int(len(F.unique_sorted(enc.basket))),
         "revenue": float(np.sum(enc.price.astype(np.float64) * enc.quantity)),
         "loyal_users": int((enc.user_type == "loyal").sum()), "new_users": int((enc.user_type == "new").sum()),
         "date_start": str(start), "date_end": str(end),
@@ -131,9 +137,90 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
         popularity_parts=parts, segment_buyers=seg_buyers, segment_caps=caps, segment_cuts=cuts,
         line_ptr=enc.user_ptr, line_item=enc.item, line_time=enc.time, line_weight=weight,
         line_price=enc.price, line_quantity=enc.quantity, user_item_cycle=cycles.user_item_days,
-        als=als, item_cf=item_cf, popularity=popularity, data_start=start, data_end=end,
+        als=als, item_cf=item_cf, popularity=popularity, repeat=repeat, data_start=start, data_end=end,
         weekly_sales=weekly_sales(enc), weekly_item_sales=weekly_item_sales(enc, top_items), summary=summary,
     )
+
+
+def repeat_training_rows(state: TrainedState, config: TuningConfig, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Pair features and "bought again within the horizon" labels from past windows of the data.
+
+    Window w asks its users at T = end - w x horizon and labels with their lines in [T, T + horizon).
+    A share of the sampled users is also cut down to their last basket before T (simulated
+    newcomers) so the model learns what one basket says."""
+    from recsys.service import Recommender, _gather_ranges
+
+    rc = config.repeat
+    rec = Recommender(state, config)
+    rng = np.random.default_rng(seed)
+    horizon = int(rc.horizon_days * 86_400)
+    end = int(state.line_time.max())
+    ptr, times = state.line_ptr, state.line_time
+    first = np.where(np.diff(ptr) > 0, times[np.minimum(ptr[:-1], len(times) - 1)], np.iinfo(np.int64).max)
+    xs, ys = [], []
+    for w in range(1, rc.windows + 1):  # a handful of windows, each vectorised over its users
+        t = end - w * horizon
+        eligible = np.flatnonzero(first < t)
+        if len(eligible) < 5:
+            break
+        codes = np.sort(rng.choice(eligible, size=min(len(eligible), rc.max_users_per_window), replace=False))
+        rows, idx = _gather_ranges(ptr[codes], ptr[codes + 1])
+        in_window = (times[idx] >= t) & (times[idx] < t + horizon)
+        bought = F.unique_sorted(rows[in_window].astype(np.int64) * state.n_items + state.line_item[idx][in_window])
+        avg = rec._avg_price_for(codes)
+        batch, _ = rec.user_batch(codes, np.full(len(codes), t - 1, dtype=np.int64))
+        r, i, x = state.repeat.features(batch, avg)
+        xs.append(x)
+        ys.append(np.isin(r * state.n_items + i, bought))
+        # simulated newcomers: the same users with only their last basket before T
+        n_new = int(len(codes) * rc.newcomer_share)
+        if n_new:
+            pick = np.sort(rng.choice(len(codes), size=n_new, replace=False))
+            before = (times[idx] < t) & np.isin(rows, pick)
+            r0, i0, t0 = rows[before], idx[before], times[idx][before]
+            last = np.full(len(codes), -1, dtype=np.int64)
+            np.maximum.at(last, r0, t0)
+            keep = t0 == last[r0]
+            newrow = np.searchsorted(pick, r0[keep])
+            extra = (newrow, state.line_item[i0[keep]].astype(np.int64), t0[keep], state.line_weight[i0[keep]])
+            nb, _ = rec.user_batch(np.full(n_new, -1), np.full(n_new, t - 1, dtype=np.int64), extra=extra)
+            price = np.bincount(newrow, weights=state.line_price[i0[keep]], minlength=n_new)
+            lines = np.maximum(np.bincount(newrow, minlength=n_new), 1)
+            r2, i2, x2 = state.repeat.features(nb, price / lines)
+            xs.append(x2)
+            ys.append(np.isin(pick[r2] * state.n_items + i2, bought))
+    if not xs:
+        return np.empty((0, 0)), np.empty(0, bool)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def learn_repeat(state: TrainedState, config: TuningConfig, max_rows: int = 150_000,
+                 max_precompute_lines: int = 5_000_000) -> None:
+    """Teach the repeat model from past windows (it keeps the simple decay if there is too little)."""
+    x, y = repeat_training_rows(state, config)
+    if len(y) > max_rows:
+        # a uniform sample keeps the label rate, so the probabilities stay calibrated
+        keep = np.sort(np.random.default_rng(0).choice(len(y), size=max_rows, replace=False))
+        x, y = x[keep], y[keep]
+    m = state.repeat
+    m.fit(m.item_repeat_rate_, m.item_cycle_, m.item_popularity_, m.item_price_, x, y)
+    if m.booster_ is not None and len(state.line_item) <= max_precompute_lines:
+        state.repeat_default = default_repeat_probabilities(state, config)
+
+
+def default_repeat_probabilities(state: TrainedState, config: TuningConfig, chunk: int = 2048) -> sp.csr_matrix:
+    """Learned repeat probabilities of every user at the end of the data, so that a request at
+    the default time reads them instead of predicting."""
+    from recsys.service import Recommender
+
+    rec = Recommender(state, config)
+    as_of = rec.as_of_seconds(None)
+    blocks = []
+    for lo in range(0, state.n_users, chunk):  # chunks of users, each one vectorised predict
+        codes = np.arange(lo, min(lo + chunk, state.n_users))
+        batch, _ = rec.user_batch(codes, np.full(len(codes), as_of, dtype=np.int64))
+        blocks.append(state.repeat.probabilities(batch, rec._avg_price_for(codes)))
+    return sp.vstack(blocks).tocsr().astype(np.float32)
 
 
 def fit_calibrator(df: pd.DataFrame, config: TuningConfig, horizon_days: int = 28, max_users: int = 3000,
@@ -157,7 +244,11 @@ def fit_calibrator(df: pd.DataFrame, config: TuningConfig, horizon_days: int = 2
         before = before[before[S.USER_ID].astype(str).isin(keep)]
         users = np.intersect1d(users, keep)
     users = np.sort(rng.choice(users, size=min(len(users), max_users), replace=False))
-    rec = Recommender(fit_state(before, config), config)
+    sub = fit_state(before, config)
+    if config.repeat.learned and config.repeat.windows > 0:
+        # fewer windows than the served model: this only has to rank like it, at a third of the cost
+        learn_repeat(sub, config.replace(repeat={"windows": min(config.repeat.windows, 4)}), max_precompute_lines=0)
+    rec = Recommender(sub, config)
     codes = rec._user_index.get_indexer(users).astype(np.int64)
     codes = codes[codes >= 0]
     truth = after.assign(u=rec._user_index.get_indexer(after[S.USER_ID].astype(str)),
@@ -199,6 +290,9 @@ def train(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir:
     with timer.stage("clean", "removing returns and non-product lines"):
         df, report = clean_transactions(df)
     state = fit_state(df, config, timer)
+    if config.repeat.learned and config.repeat.windows > 0:
+        with timer.stage("repeat_learner", "learning the buy-again model on past windows"):
+            learn_repeat(state, config)
     if calibrate:
         with timer.stage("calibration", "calibrating confidence on a holdout"):
             state.calibrator = fit_calibrator(df, config)

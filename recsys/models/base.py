@@ -24,6 +24,7 @@ class UserBatch:
     line_row: np.ndarray       # (lines,) int64 row of the batch the line belongs to
     line_item: np.ndarray      # (lines,) int64 item code
     line_age_days: np.ndarray  # (lines,) float64 age of the line at the as-of time
+    default_as_of: bool = False  # asked at the end of the data with stored history only
 
     def __len__(self) -> int:
         return len(self.codes)

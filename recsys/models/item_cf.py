@@ -12,23 +12,55 @@ import scipy.sparse as sp
 from recsys.models.base import Scorer, UserBatch
 
 
-def _top_k_positions(indptr: np.ndarray, data: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the k largest entries of each CSR row (one sort), and the new indptr."""
+def _top_k_positions(indptr: np.ndarray, data: np.ndarray, k: int,
+                     cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the k largest entries of each CSR row, and the new indptr.
+
+    Ties go to the smaller column. Without `cols` the row's entries must be in column order;
+    with `cols` (any order within a row) the positions come back in (row, column) order."""
     counts = np.diff(indptr)
-    rows = np.repeat(np.arange(len(counts)), counts)
-    order = np.lexsort((-data, rows))
-    rank = np.arange(len(order)) - np.repeat(indptr[:-1], counts)
-    keep = np.sort(order[rank < k])
-    return keep, np.r_[0, np.cumsum(np.minimum(counts, k))].astype(np.int64)
+    n_rows = len(counts)
+    new_ptr = np.r_[0, np.cumsum(np.minimum(counts, k))].astype(np.int64)
+    long_row = counts > k
+    packed = (cols is not None and data.dtype == np.float32 and n_rows <= 1 << 11
+              and (len(cols) == 0 or int(cols.max()) < 1 << 21) and (len(data) == 0 or data.min() >= 0))
+    if cols is not None and not packed:  # the general path: column order first
+        order = np.lexsort((cols, np.repeat(np.arange(n_rows), counts)))
+        keep, new_ptr = _top_k_positions(indptr, data[order], k)
+        return order[keep], new_ptr
+    in_long = np.repeat(long_row, counts)
+    if long_row.any():
+        # rows with at most k entries keep them all: only the long rows are sorted
+        pos = np.flatnonzero(in_long)
+        sub_counts = counts[long_row]
+        sub_rows = np.repeat(np.arange(len(sub_counts), dtype=np.int64), sub_counts)
+        if packed:
+            # one int64 key (row | descending value | column): a radix sort, ~3x faster than lexsort;
+            # the bits of a non-negative float32 order like the float
+            desc = np.int64(0x7FFFFFFF) - data[pos].view(np.int32).astype(np.int64)
+            key = (sub_rows << 52) | (desc << 21) | cols[pos].astype(np.int64)
+            order = pos[np.argsort(key, kind="stable")]
+        else:
+            order = pos[np.lexsort((-data[pos], sub_rows))]
+        rank = np.arange(len(order)) - np.repeat(np.cumsum(sub_counts) - sub_counts, sub_counts)
+        in_long[order[rank < k]] = False  # the kept entries of long rows: marked by clearing
+    keep = np.flatnonzero(~in_long)
+    if packed:  # kept entries in (row, column) order
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), counts)[keep]
+        keep = keep[np.argsort((rows << 21) | cols[keep].astype(np.int64), kind="stable")]
+    return keep, new_ptr
 
 
 class ItemCFModel(Scorer):
     name = "item_cf"
 
-    def __init__(self, top_k: int = 100, shrinkage: float = 5.0, block_size: int = 2048) -> None:
+    def __init__(self, top_k: int = 100, shrinkage: float = 5.0, block_size: int = 2048,
+                 max_block_entries: int = 12_000_000) -> None:
         self.top_k = top_k
         self.shrinkage = shrinkage
         self.block_size = block_size
+        # at most this many co-occurrence entries per block (~50 bytes each while a block is live)
+        self.max_block_entries = max_block_entries
 
     def fit(self, basket_items: sp.csr_matrix, progress=None) -> "ItemCFModel":
         """basket_items: (n_baskets, n_items) line weights (the spending signal) per basket."""
@@ -39,27 +71,41 @@ class ItemCFModel(Scorer):
         norms[norms == 0] = 1.0
         n_items = weighted.shape[1]
         wt, bt = weighted.T.tocsr(), binary.T.tocsr()
+        # CSR right operands, converted once: a CSC one is converted again by every block's product
+        weighted, binary = weighted.tocsr(), binary.tocsr()
+        # an upper bound of each item's co-occurrence row length (sum of the sizes of its baskets)
+        # sizes the blocks: the head of a long-tailed catalogue gets small blocks, the tail big ones
+        row_bound = np.cumsum(bt @ np.diff(weighted.indptr).astype(np.float64))
         sims, counts = [], []
-        for start in range(0, n_items, self.block_size):  # blocks bound memory, not a per-item loop
-            stop = min(start + self.block_size, n_items)
-            co_w = (wt[start:stop] @ weighted).tocsr()
-            co_n = (bt[start:stop] @ binary).tocsr()
-            co_w.sort_indices()
-            co_n.sort_indices()
-            # all line weights are > 0, so both products share one sparsity pattern
+        start = 0
+        while start < n_items:  # blocks bound memory, not a per-item loop
+            done = row_bound[start - 1] if start else 0.0
+            fit = int(np.searchsorted(row_bound, done + self.max_block_entries, side="right"))
+            stop = min(max(fit, start + 1), start + self.block_size, n_items)
+            co_w = wt[start:stop] @ weighted
+            co_n = bt[start:stop] @ binary
+            # all line weights are > 0, so both products share one sparsity pattern, and the
+            # product lists each row's columns in the same (unsorted) order for both: the top-k
+            # step sorts what it keeps, so neither matrix needs its indices sorted
+            same_order = np.array_equal(co_w.indptr, co_n.indptr) and np.array_equal(co_w.indices, co_n.indices)
+            if not same_order:
+                co_w.sort_indices()
+                co_n.sort_indices()
             rows = np.repeat(np.arange(stop - start), np.diff(co_w.indptr))
             sim = co_w.data / (norms[start + rows] * norms[co_w.indices])
             sim *= co_n.data / (co_n.data + self.shrinkage)
             sim[co_w.indices == start + rows] = 0.0  # an item is not its own neighbour
             nonzero = sim > 0
             indptr = np.r_[0, np.cumsum(np.bincount(rows[nonzero], minlength=stop - start))]
-            keep, top_ptr = _top_k_positions(indptr, sim[nonzero], self.top_k)
+            keep, top_ptr = _top_k_positions(indptr, sim[nonzero], self.top_k, cols=co_w.indices[nonzero])
             cols = co_w.indices[nonzero][keep]
             shape = (stop - start, n_items)
             sims.append(sp.csr_matrix((sim[nonzero][keep].astype(np.float32), cols, top_ptr), shape=shape))
             counts.append(sp.csr_matrix((co_n.data[nonzero][keep].astype(np.float32), cols, top_ptr), shape=shape))
+            del co_w, co_n, rows, sim, nonzero, keep, cols
             if progress:
                 progress(stop / n_items)
+            start = stop
         self.similarity_ = sp.vstack(sims).tocsr().astype(np.float32)
         self.co_counts_ = sp.vstack(counts).tocsr().astype(np.float32)
         return self

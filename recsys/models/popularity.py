@@ -9,8 +9,8 @@ from recsys.models.base import Scorer, UserBatch
 class PopularityModel(Scorer):
     name = "popularity"
 
-    def __init__(self, by_segment: bool = True) -> None:
-        self.by_segment = by_segment
+    def __init__(self, segment_share: float = 0.0) -> None:
+        self.segment_share = segment_share  # 0 = overall popularity only, 1 = the segment's own
 
     def fit(self, overall: np.ndarray, per_segment: np.ndarray) -> "PopularityModel":
         """overall: (n_items,) popularity score; per_segment: (n_segments, n_items) buyer counts."""
@@ -20,7 +20,8 @@ class PopularityModel(Scorer):
         return self
 
     def score(self, users: UserBatch) -> np.ndarray:
-        if not self.by_segment:
-            return np.broadcast_to(self.overall_, (len(users), len(self.overall_))).copy()
-        # the segment's own taste, with overall popularity breaking its ties and filling gaps
-        return self.per_segment_[users.segments.astype(np.int64)] + 0.01 * self.overall_
+        overall = np.broadcast_to(self.overall_, (len(users), len(self.overall_)))
+        if self.segment_share <= 0:
+            return overall.copy()
+        seg = self.per_segment_[users.segments.astype(np.int64)]
+        return self.segment_share * seg + (1.0 - self.segment_share) * overall

@@ -1,0 +1,874 @@
+"""Load point-of-sale lines into the canonical frame, validate them, cache them and clean them.
+
+`load_transactions` reads the store's workbook (sheets `Loyal Customers` / `New Customers`), a CSV
+or a Parquet file and returns the frame described in `recsys.schema`, not yet cleaned.
+`validate_transactions` collects every problem instead of stopping at the first one.
+`clean_transactions` removes returns, non-product items and incomplete lines and accounts for
+every line it drops in a `CleaningReport`.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.schema import (
+    CANONICAL_COLUMNS,
+    CUSTOMER_TYPE,
+    CUSTOMER_TYPES,
+    ITEM_ID,
+    PRICE,
+    QUANTITY,
+    REQUIRED_COLUMNS,
+    TICKET_AMOUNT,
+    TICKET_ID,
+    TIMESTAMP,
+    USER_ID,
+    DataError,
+)
+
+log = logging.getLogger(__name__)
+
+# Bump whenever the canonical frame built from the same bytes changes, so old cache entries miss.
+LOADER_VERSION = "1"
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+CSV_SUFFIXES = (".csv", ".csv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SUPPORTED_SUFFIXES = EXCEL_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
+
+# Workbook sheets and the customer type their lines belong to.
+SHEET_CUSTOMER_TYPES = {"Loyal Customers": "loyal", "New Customers": "new"}
+
+# Source columns that are not canonical but build the ticket id: a basket is (pos, ticket, datetime).
+POS_NUMBER = "pos_number"
+TICKET_NUMBER = "ticket_number"
+MAPPABLE_COLUMNS = CANONICAL_COLUMNS + (POS_NUMBER, TICKET_NUMBER)
+
+# Accepted spellings per target column, compared after `_normalise_header`; earlier ones win.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    USER_ID: ("userid", "user", "customerid", "customer", "loyaltyid", "loyalty", "clientid",
+              "client", "memberid"),
+    ITEM_ID: ("itemid", "item", "plu", "productid", "product", "sku", "articleid", "article"),
+    TIMESTAMP: ("timestamp", "ticketdatetime", "datetime", "date", "transactiondatetime",
+                "transactiondate", "orderdate", "time", "ts"),
+    QUANTITY: ("quantity", "unitssold", "units", "qty", "count"),
+    PRICE: ("price", "itemprice", "unitprice"),
+    TICKET_ID: ("ticketid", "basketid", "basket", "orderid", "transactionid", "receiptid"),
+    CUSTOMER_TYPE: ("customertype", "usertype"),
+    TICKET_AMOUNT: ("ticketamount", "tickettotal", "baskettotal", "ordertotal"),
+    POS_NUMBER: ("posnumber", "pos", "posid", "register"),
+    TICKET_NUMBER: ("ticketnumber", "ticketno", "receiptnumber"),
+}
+
+# A workbook sheet must say where its baskets are; a CSV may leave the ticket out.
+WORKBOOK_REQUIRED = REQUIRED_COLUMNS + (POS_NUMBER, TICKET_NUMBER)
+ID_LIKE_COLUMNS = (USER_ID, ITEM_ID, TICKET_ID, POS_NUMBER, TICKET_NUMBER)
+
+HEADER_ROW = 1          # spreadsheet row of the header
+FIRST_DATA_ROW = 2      # spreadsheet row of the first line, i.e. row = position + FIRST_DATA_ROW
+HASH_CHUNK_BYTES = 1 << 20
+
+
+# --------------------------------------------------------------------------------------------
+# Public API: loading and validation
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class ValidationReport:
+    """Every problem found in one file; `ok` when there are none."""
+
+    file: str
+    problems: list[DataError] = field(default_factory=list)
+    lines: int = 0  # lines that would be loaded (0 when the file could not be read)
+
+    @property
+    def ok(self) -> bool:
+        """True when the file loads without error."""
+        return not self.problems
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per problem, for display."""
+        rows = [
+            {"file": p.file, "sheet": p.sheet, "column": p.column, "row": p.row, "problem": p.message}
+            for p in self.problems
+        ]
+        return pd.DataFrame(rows, columns=["file", "sheet", "column", "row", "problem"])
+
+    def summary(self) -> str:
+        """Human text: OK with the line count, or one line per problem."""
+        if self.ok:
+            return f"{self.file}: OK, {self.lines:,} lines"
+        head = f"{self.file}: {len(self.problems)} problem(s)"
+        return "\n".join([head] + [f"- {p}" for p in self.problems])
+
+
+def load_transactions(
+    path: str | Path,
+    column_map: dict[str, str] | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+) -> pd.DataFrame:
+    """Read a workbook, CSV or Parquet file into the canonical (not yet cleaned) frame."""
+    path = Path(path).expanduser()
+    _check_file(path)
+    entry = cache_entry_path(path, column_map, cache_dir) if use_cache else None
+    if entry is not None:
+        cached = _read_cache_entry(entry)
+        if cached is not None:
+            return cached
+    frame, problems = _read_canonical(path, column_map)
+    if problems:
+        raise _first_problem_with_notes(problems)
+    if entry is not None:
+        _write_cache_entry(frame, entry)
+    return frame
+
+
+def validate_transactions(
+    path: str | Path,
+    column_map: dict[str, str] | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+) -> ValidationReport:
+    """Collect all problems of a file instead of raising on the first; a clean file is cached."""
+    path = Path(path).expanduser()
+    report = ValidationReport(file=path.name)
+    try:
+        _check_file(path)
+    except DataError as err:
+        report.problems.append(err)
+        return report
+    entry = cache_entry_path(path, column_map, cache_dir) if use_cache else None
+    cached = _read_cache_entry(entry) if entry is not None else None
+    if cached is not None:  # only valid files are ever cached
+        report.lines = len(cached)
+        return report
+    frame, report.problems = _read_canonical(path, column_map)
+    if frame is not None and not report.problems:
+        report.lines = len(frame)
+        if entry is not None:
+            # Validation already paid for parsing; the load that usually follows is then instant.
+            _write_cache_entry(frame, entry)
+    return report
+
+
+def data_hash(path: str | Path) -> str:
+    """Sha256 hex digest of the file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """`RECSYS_CACHE_DIR`, else `.cache/recsys` under the current working directory."""
+    configured = os.environ.get("RECSYS_CACHE_DIR")
+    return Path(configured) if configured else Path.cwd() / ".cache" / "recsys"
+
+
+def cache_entry_path(
+    path: str | Path, column_map: dict[str, str] | None = None, cache_dir: str | Path | None = None
+) -> Path:
+    """Cache file for this file's bytes, column map and loader version."""
+    key_material = json.dumps(
+        {"data": data_hash(path), "column_map": column_map or {}, "loader": LOADER_VERSION},
+        sort_keys=True,
+    )
+    key = hashlib.sha256(key_material.encode()).hexdigest()
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return folder / f"transactions-{key}.parquet"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the file
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a problem is: the file and, in a workbook, the sheet."""
+
+    file: str
+    sheet: str | None = None
+
+    def error(self, message: str, column: str | None = None, row: int | None = None) -> DataError:
+        """A DataError located here."""
+        return DataError(message, file=self.file, sheet=self.sheet, column=column, row=row)
+
+
+def _file_suffix(path: Path) -> str:
+    """The lower-case suffix that decides the reader ('.csv.gz' counts as one)."""
+    name = path.name.lower()
+    return next((s for s in SUPPORTED_SUFFIXES if name.endswith(s)), path.suffix.lower())
+
+
+def _check_file(path: Path) -> None:
+    """Raise DataError unless `path` is a non-empty file of a supported type."""
+    where = _Where(path.name)
+    if not path.exists():
+        raise where.error(f"file not found: {path}")
+    if not path.is_file():
+        raise where.error(f"not a file: {path}")
+    suffix = _file_suffix(path)
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise where.error(
+            f"unsupported file type '{suffix or '(none)'}'; use one of {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if not os.access(path, os.R_OK):
+        raise where.error(f"cannot read the file (permission denied): {path}")
+    if path.stat().st_size == 0:
+        raise where.error("the file is empty")
+
+
+def _read_canonical(
+    path: Path, column_map: dict[str, str] | None
+) -> tuple[pd.DataFrame | None, list[DataError]]:
+    """The canonical frame and every problem found (frame is None when there are problems)."""
+    where = _Where(path.name)
+    problems = _column_map_problems(column_map, where)
+    if problems:
+        return None, problems
+    try:
+        suffix = _file_suffix(path)
+        if suffix in EXCEL_SUFFIXES:
+            return _read_workbook(path, column_map)
+        if suffix in CSV_SUFFIXES:
+            raw, mapping = _read_csv_columns(path, column_map, where)
+        else:
+            raw, mapping = _read_parquet_columns(path, column_map, where)
+        return _canonical_from_raw(raw, where, column_map, REQUIRED_COLUMNS, mapping=mapping)
+    except DataError as err:
+        return None, [err]
+
+
+def _column_map_problems(column_map: dict[str, str] | None, where: _Where) -> list[DataError]:
+    """Problems with a column_map whose targets are not canonical column names."""
+    problems = []
+    for source, target in (column_map or {}).items():
+        if target not in MAPPABLE_COLUMNS:
+            close = difflib.get_close_matches(str(target), MAPPABLE_COLUMNS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append(where.error(
+                f"column_map maps '{source}' to '{target}', which is not a canonical column{hint}; "
+                f"targets: {', '.join(MAPPABLE_COLUMNS)}",
+                column=str(source),
+            ))
+    return problems
+
+
+def _excel_engine() -> str | None:
+    """'calamine' (about 10x faster than openpyxl) when installed, else pandas' default."""
+    try:
+        import python_calamine  # noqa: F401
+    except ImportError:
+        return None
+    return "calamine"
+
+
+def _read_workbook(
+    path: Path, column_map: dict[str, str] | None
+) -> tuple[pd.DataFrame | None, list[DataError]]:
+    """Canonical frame of the customer sheets of a workbook, and the problems found."""
+    where = _Where(path.name)
+    try:
+        book = pd.ExcelFile(path, engine=_excel_engine())
+    except Exception as exc:  # corrupt zip, not a workbook, encrypted...: all unreadable
+        return None, [where.error(f"cannot read the workbook ({type(exc).__name__}: {exc})")]
+    with book:
+        sheets = _customer_sheets(book.sheet_names)
+        if not sheets:
+            expected = " or ".join(f"'{s}'" for s in SHEET_CUSTOMER_TYPES)
+            return None, [where.error(f"no sheet named {expected}; sheets found: {book.sheet_names}")]
+        frames, problems = [], []
+        for sheet, customer_type in sheets.items():
+            sheet_where = _Where(path.name, sheet)
+            try:
+                raw = pd.read_excel(book, sheet_name=sheet)
+            except Exception as exc:
+                problems.append(sheet_where.error(f"cannot read the sheet ({type(exc).__name__}: {exc})"))
+                continue
+            try:
+                frame, sheet_problems = _canonical_from_raw(
+                    raw, sheet_where, column_map, WORKBOOK_REQUIRED, customer_type=customer_type
+                )
+            except DataError as err:
+                frame, sheet_problems = None, [err]
+            problems += sheet_problems
+            if frame is not None:
+                frames.append(frame)
+    if problems:
+        return None, problems
+    return pd.concat(frames, ignore_index=True), []
+
+
+def _customer_sheets(sheet_names: list[str]) -> dict[str, str]:
+    """Actual sheet name -> customer type, matching names regardless of case, spaces, underscores."""
+    wanted = {_normalise_header(name): ctype for name, ctype in SHEET_CUSTOMER_TYPES.items()}
+    found = {}
+    for name in sheet_names:
+        ctype = wanted.get(_normalise_header(name))
+        if ctype is not None and ctype not in found.values():
+            found[name] = ctype
+    return found
+
+
+def _read_csv_columns(
+    path: Path, column_map: dict[str, str] | None, where: _Where
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The mapped columns of a CSV (ids read as text) and the target -> header mapping."""
+    try:
+        header = pd.read_csv(path, nrows=0)
+    except pd.errors.EmptyDataError:
+        raise where.error("the file is empty") from None
+    except Exception as exc:
+        raise where.error(f"cannot read the CSV ({type(exc).__name__}: {exc})") from None
+    found = [str(c) for c in header.columns]
+    mapping = _mapping_or_raise(found, column_map, where, REQUIRED_COLUMNS)
+    # Ids as text: '007' stays '007' and large codes never pass through float.
+    dtype = {mapping[c]: str for c in ID_LIKE_COLUMNS if c in mapping}
+    try:
+        # Blank lines kept so that positions stay spreadsheet rows (dropped later); all columns
+        # read because `usecols` would silently accept lines with too many fields.
+        raw = pd.read_csv(path, dtype=dtype, skip_blank_lines=False)
+    except pd.errors.ParserError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise where.error(f"cannot parse the CSV ({exc})", row=int(line.group(1)) if line else None) from None
+    except Exception as exc:
+        raise where.error(f"cannot read the CSV ({type(exc).__name__}: {exc})") from None
+    return raw, mapping
+
+
+def _read_parquet_columns(
+    path: Path, column_map: dict[str, str] | None, where: _Where
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The mapped columns of a Parquet file and the target -> column mapping."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = [n for n in pq.read_schema(path).names if not n.startswith("__index_level_")]
+    except Exception as exc:
+        raise where.error(f"cannot read the Parquet file ({type(exc).__name__}: {exc})") from None
+    mapping = _mapping_or_raise(names, column_map, where, REQUIRED_COLUMNS)
+    try:
+        raw = pd.read_parquet(path, columns=list(mapping.values()))
+    except Exception as exc:
+        raise where.error(f"cannot read the Parquet file ({type(exc).__name__}: {exc})") from None
+    return raw.reset_index(drop=True), mapping
+
+
+# --------------------------------------------------------------------------------------------
+# Column names
+# --------------------------------------------------------------------------------------------
+
+def _normalise_header(name: object) -> str:
+    """Header compared without case, spaces, underscores or punctuation."""
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+def _resolve_columns(found: list[str], column_map: dict[str, str] | None) -> dict[str, str]:
+    """Target column -> header in the file, from column_map first and then the known aliases."""
+    by_normal: dict[str, str] = {}
+    for header in found:
+        by_normal.setdefault(_normalise_header(header), header)
+    mapping: dict[str, str] = {}
+    for source, target in (column_map or {}).items():
+        header = source if source in found else by_normal.get(_normalise_header(source))
+        if header is not None and target not in mapping:
+            mapping[target] = header
+    used = set(mapping.values())
+    for target, aliases in COLUMN_ALIASES.items():
+        if target in mapping:
+            continue
+        header = next((by_normal[a] for a in aliases if a in by_normal and by_normal[a] not in used), None)
+        if header is not None:
+            mapping[target] = header
+            used.add(header)
+    return mapping
+
+
+def _mapping_or_raise(
+    found: list[str], column_map: dict[str, str] | None, where: _Where, required: tuple[str, ...]
+) -> dict[str, str]:
+    """The column mapping, or DataError naming the missing columns and the closest headers."""
+    mapping = _resolve_columns(found, column_map)
+    missing = [c for c in required if c not in mapping]
+    if missing:
+        raise _missing_columns_error(missing, found, mapping, where)
+    return mapping
+
+
+def _missing_columns_error(
+    missing: list[str], found: list[str], mapping: dict[str, str], where: _Where
+) -> DataError:
+    """DataError listing missing columns, the columns found and a guess for each missing one."""
+    unused = [h for h in found if h not in mapping.values()]
+    hints = []
+    for target in missing:
+        guess = _closest_header(target, unused)
+        if guess is not None:
+            hints.append(f"'{guess}' for {target}")
+    accepted = "; ".join(f"{t}: {', '.join(COLUMN_ALIASES[t][:4])}" for t in missing)
+    message = (
+        f"missing required column(s) {', '.join(missing)}; columns found: {found}"
+        + (f"; did you mean {', '.join(hints)}?" if hints else "")
+        + f" (accepted names, ignoring case/spaces/underscores: {accepted};"
+        + " or pass column_map={'<your column>': '<canonical name>'})"
+    )
+    return where.error(message, column=", ".join(missing), row=HEADER_ROW)
+
+
+def _closest_header(target: str, headers: list[str], cutoff: float = 0.6) -> str | None:
+    """The header that looks most like one of the target's accepted names, if any is close."""
+    best, best_score = None, cutoff
+    for header in headers:
+        normal = _normalise_header(header)
+        score = max(difflib.SequenceMatcher(None, normal, alias).ratio() for alias in COLUMN_ALIASES[target])
+        if score >= best_score:
+            best, best_score = header, score
+    return best
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------------
+
+_INTEGRAL_NUMBER = r"^([+-]?\d+)\.0*$"  # '200.0' -> '200': a float-typed id is still an integer id
+
+
+def _ids_as_text(values: pd.Series) -> pd.Series:
+    """Ids as trimmed text; integer-valued numbers without '.0'; blanks as missing."""
+    text = values.astype("str").str.strip()
+    if not pd.api.types.is_integer_dtype(values):
+        # The regex only where a '.' occurs: a literal search is several times cheaper.
+        dotted = text.str.contains(".", regex=False).fillna(False).to_numpy(bool)
+        if dotted.any():
+            text[dotted] = text[dotted].str.replace(_INTEGRAL_NUMBER, r"\1", regex=True)
+    return text.mask(values.isna() | (text == ""))
+
+
+def _text_or_missing(values: pd.Series) -> pd.Series:
+    """Cells as trimmed text, blanks as missing."""
+    text = values.astype("str").str.strip()
+    return text.mask(values.isna() | (text == ""))
+
+
+def _as_float(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Float64 values and a mask of cells that hold something that is not a number."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64"), pd.Series(False, index=values.index)
+    text = _text_or_missing(values)
+    numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    return numbers, numbers.isna() & text.notna()
+
+
+def _as_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Naive datetime64[ns] values and a mask of cells that hold something that is not a date."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return _naive_ns(values), pd.Series(False, index=values.index)
+    if pd.api.types.is_numeric_dtype(values):
+        # A bare number could be an Excel serial, epoch seconds or nanoseconds: refuse to guess.
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"), values.notna()
+    text = _text_or_missing(values)
+    parsed = _parse_dates(text)
+    return parsed, parsed.isna() & text.notna()
+
+
+def _parse_dates(text: pd.Series) -> pd.Series:
+    """Dates parsed with the format guessed from the first values; the odd ones one by one."""
+    from pandas.tseries.api import guess_datetime_format
+
+    sample = text.dropna().iloc[:20]
+    fmt = next((f for f in map(guess_datetime_format, sample) if f), None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": handled below
+        parsed = _to_naive_datetime(text, fmt)
+        retry = parsed.isna() & text.notna()
+        if retry.any():  # a different format on some rows (rare): slow element-wise parse
+            parsed[retry] = _to_naive_datetime(text[retry], "mixed")
+    return parsed
+
+
+def _to_naive_datetime(text: pd.Series, fmt: str | None) -> pd.Series:
+    """Text to naive datetime64[ns]; unparseable cells become NaT."""
+    try:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+    except ValueError:  # mixed UTC offsets: compare them in UTC
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+    return _naive_ns(parsed)
+
+
+def _naive_ns(values: pd.Series) -> pd.Series:
+    """Datetimes without time zone (wall-clock time kept) at nanosecond resolution."""
+    if getattr(values.dtype, "tz", None) is not None:
+        values = values.dt.tz_localize(None)
+    return values.astype("datetime64[ns]")
+
+
+def _timestamp_key(timestamps: pd.Series) -> pd.Series:
+    """yyyymmddHHMMSS as text (built with integer arithmetic: strftime is slow on 20M rows)."""
+    parts = timestamps.dt
+    # float64 holds 14 digits exactly and, unlike the int32 parts, takes NaT as NaN.
+    key = sum(
+        getattr(parts, name).astype("float64") * scale
+        for name, scale in (("year", 1e10), ("month", 1e8), ("day", 1e6), ("hour", 1e4), ("minute", 1e2), ("second", 1))
+    )
+    return key.fillna(0).astype("int64").astype("str")
+
+
+def _bad_rows_problem(
+    bad: pd.Series, values: pd.Series, where: _Where, header: str, description: str, example: bool = True
+) -> DataError | None:
+    """DataError at the first bad row with the number of bad rows, or None when none is bad."""
+    count = int(bad.sum())
+    if count == 0:
+        return None
+    first = bad.idxmax()  # index labels are positions in the file, so this is the first bad row
+    shown = f" (first: {values.loc[first]!r})" if example else ""
+    rows = "row" if count == 1 else "rows"
+    return where.error(f"{description} in {count:,} {rows}{shown}", column=header, row=int(first) + FIRST_DATA_ROW)
+
+
+# --------------------------------------------------------------------------------------------
+# Building the canonical frame
+# --------------------------------------------------------------------------------------------
+
+def _canonical_from_raw(
+    raw: pd.DataFrame,
+    where: _Where,
+    column_map: dict[str, str] | None,
+    required: tuple[str, ...],
+    customer_type: str | None = None,
+    mapping: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame | None, list[DataError]]:
+    """Canonical frame from the columns as read, and every problem found in them."""
+    raw.columns = [str(c) for c in raw.columns]
+    found = list(raw.columns)
+    what = "sheet" if where.sheet else "file"
+    if not found:
+        raise where.error(f"the {what} is empty")
+    if mapping is None:
+        if all(h.startswith("Unnamed:") for h in found):
+            raise where.error("row 1 holds no column names; the header must be in row 1", row=HEADER_ROW)
+        mapping = _mapping_or_raise(found, column_map, where, required)
+    data = raw[list(mapping.values())].set_axis(list(mapping), axis=1)
+    data = data[~data.isna().all(axis=1)]  # blank rows are not lines; labels keep the file row
+    if data.empty:
+        raise where.error(f"the {what} has no data rows below the header", row=FIRST_DATA_ROW)
+
+    problems: list[DataError] = []
+
+    def note(problem: DataError | None) -> None:
+        if problem is not None:
+            problems.append(problem)
+
+    user = _ids_as_text(data[USER_ID])
+    note(_bad_rows_problem(user.isna(), user, where, mapping[USER_ID], "empty user id", example=False))
+    item = _ids_as_text(data[ITEM_ID])
+    note(_bad_rows_problem(item.isna(), item, where, mapping[ITEM_ID], "empty item id", example=False))
+    timestamp, bad = _as_timestamps(data[TIMESTAMP])
+    note(_bad_rows_problem(bad, data[TIMESTAMP], where, mapping[TIMESTAMP], "not a date"))
+    columns = {USER_ID: user, ITEM_ID: item, TIMESTAMP: timestamp}
+    for target in (QUANTITY, PRICE, TICKET_AMOUNT):
+        if target not in data:
+            columns[target] = pd.Series(np.nan, index=data.index)
+            continue
+        columns[target], bad = _as_float(data[target])
+        note(_bad_rows_problem(bad, data[target], where, mapping[target], "not a number"))
+    ticket, ticket_problems = _ticket_ids(data, user, timestamp, where, mapping)
+    problems += ticket_problems
+    ctype, ctype_problem = _customer_types(data, customer_type, where, mapping)
+    note(ctype_problem)
+    if problems:
+        problems.sort(key=lambda p: p.row or 0)  # first offending row first; stable keeps column order
+        return None, problems
+    columns.update({TICKET_ID: ticket, CUSTOMER_TYPE: ctype})
+    frame = pd.DataFrame({c: columns[c] for c in CANONICAL_COLUMNS}).reset_index(drop=True)
+    return _with_canonical_dtypes(frame), []
+
+
+def _ticket_ids(
+    data: pd.DataFrame, user: pd.Series, timestamp: pd.Series, where: _Where, mapping: dict[str, str]
+) -> tuple[pd.Series, list[DataError]]:
+    """Basket ids: given, else '{pos}-{ticket}-{yyyymmddHHMMSS}', else '{user}-{yyyymmddHHMMSS}'."""
+    if TICKET_ID in data:
+        ticket = _ids_as_text(data[TICKET_ID])
+        problem = _bad_rows_problem(ticket.isna(), ticket, where, mapping[TICKET_ID], "empty ticket id", False)
+        return ticket, [problem] if problem else []
+    stamp = _timestamp_key(timestamp)
+    if TICKET_NUMBER not in data:
+        return user + "-" + stamp, []
+    # A ticket number is reused across tills and days, so only (pos, number, datetime) is a basket.
+    parts, problems = [], []
+    for column in (POS_NUMBER, TICKET_NUMBER):
+        if column in data:
+            part = _ids_as_text(data[column])
+            problem = _bad_rows_problem(part.isna(), part, where, mapping[column], f"empty {column}", False)
+            problems += [problem] if problem else []
+            parts.append(part + "-")
+    ticket = parts[0] + parts[1] + stamp if len(parts) == 2 else parts[0] + stamp
+    return ticket, problems
+
+
+def _customer_types(
+    data: pd.DataFrame, sheet_type: str | None, where: _Where, mapping: dict[str, str]
+) -> tuple[pd.Series, DataError | None]:
+    """'loyal'/'new' per line: from the sheet, else the column, else 'loyal'."""
+    if sheet_type is not None or CUSTOMER_TYPE not in data:
+        return pd.Series(sheet_type or "loyal", index=data.index, dtype="str"), None
+    ctype = _text_or_missing(data[CUSTOMER_TYPE]).str.lower().fillna("loyal")
+    bad = ~ctype.isin(CUSTOMER_TYPES)
+    description = f"customer type other than {' or '.join(CUSTOMER_TYPES)}"
+    return ctype, _bad_rows_problem(bad, data[CUSTOMER_TYPE], where, mapping[CUSTOMER_TYPE], description)
+
+
+def _with_canonical_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with the schema's dtypes."""
+    return frame.astype({
+        USER_ID: "str", ITEM_ID: "str", TIMESTAMP: "datetime64[ns]", QUANTITY: "float64",
+        PRICE: "float64", TICKET_ID: "str", CUSTOMER_TYPE: "str", TICKET_AMOUNT: "float64",
+    })
+
+
+def _first_problem_with_notes(problems: list[DataError]) -> DataError:
+    """The first problem, with the others attached as notes (shown in the traceback)."""
+    first = problems[0]
+    if len(problems) > 1:
+        more = "\n".join(f"  {p}" for p in problems[1:11])
+        first.add_note(f"{len(problems) - 1} more problem(s) (validate_transactions lists all):\n{more}")
+    return first
+
+
+# --------------------------------------------------------------------------------------------
+# Cache
+# --------------------------------------------------------------------------------------------
+
+def _read_cache_entry(entry: Path) -> pd.DataFrame | None:
+    """The cached canonical frame, or None when absent or unreadable (it is then rewritten)."""
+    if not entry.is_file():
+        return None
+    try:
+        frame = pd.read_parquet(entry)
+        if tuple(frame.columns) != CANONICAL_COLUMNS:
+            raise ValueError(f"unexpected columns {list(frame.columns)}")
+        return _with_canonical_dtypes(frame)
+    except Exception as exc:
+        log.warning("ignoring unreadable cache entry %s (%s)", entry, exc)
+        return None
+
+
+def _write_cache_entry(frame: pd.DataFrame, entry: Path) -> None:
+    """Write the frame atomically (temp file in the same folder, then os.replace); never fails the load."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=entry.parent, prefix=f".{entry.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            frame.to_parquet(temp, index=False)
+            os.chmod(temp, 0o644)  # mkstemp makes it owner-only; other users of the cache may read it
+            os.replace(temp, entry)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except Exception as exc:  # a read-only or full disk costs speed, not correctness
+        log.warning("could not write cache entry %s (%s)", entry, exc)
+
+
+# --------------------------------------------------------------------------------------------
+# Cleaning
+# --------------------------------------------------------------------------------------------
+
+EXAMPLES_PER_STEP = 5
+
+
+@dataclass
+class CleaningStep:
+    """One cleaning rule: how many lines, items and users it removed or flagged."""
+
+    action: str  # "removed" | "flagged"
+    reason: str
+    lines: int
+    items: int
+    users: int
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CleaningReport:
+    """What `clean_transactions` did; lines_in - removed lines == lines_out."""
+
+    lines_in: int
+    lines_out: int
+    steps: list[CleaningStep] = field(default_factory=list)
+    non_product_items: list[str] = field(default_factory=list)
+
+    @property
+    def lines_removed(self) -> int:
+        """Lines removed by all steps together."""
+        return sum(s.lines for s in self.steps if s.action == "removed")
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-serialisable) of the report."""
+        return {**asdict(self), "lines_removed": self.lines_removed}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per step, for display."""
+        rows = [{**asdict(s), "examples": ", ".join(s.examples)} for s in self.steps]
+        return pd.DataFrame(rows, columns=["action", "reason", "lines", "items", "users", "examples"])
+
+    def summary(self) -> str:
+        """Human text: totals, then one line per step."""
+        lines = [f"{self.lines_in:,} lines in, {self.lines_removed:,} removed, {self.lines_out:,} out"]
+        for step in self.steps:
+            examples = f" (e.g. {', '.join(step.examples[:3])})" if step.examples and step.lines else ""
+            lines.append(
+                f"- {step.action} {step.lines:,} lines ({step.items:,} items, {step.users:,} users): "
+                f"{step.reason}{examples}"
+            )
+        if self.non_product_items:
+            lines.append(f"non-product items ({len(self.non_product_items)}): {', '.join(self.non_product_items)}")
+        return "\n".join(lines)
+
+
+def clean_transactions(
+    df: pd.DataFrame,
+    zero_price_is_non_product: bool = True,
+    non_product_patterns: tuple[str, ...] = ("OPEN DEPT",),
+    extreme_quantity: float = 50.0,
+) -> tuple[pd.DataFrame, CleaningReport]:
+    """Remove incomplete lines, returns and non-product items; flag the suspicious rest.
+
+    Non-product items are those whose mean price over the whole frame is 0 (with
+    `zero_price_is_non_product=False` only those that also match a pattern). Pattern items with a
+    real price ('OPEN DEPT TOL0043') are kept and flagged.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"clean_transactions needs columns {', '.join(missing)}; got {list(df.columns)}")
+    item_codes, items = pd.factorize(df[ITEM_ID])
+    zero_mean = _zero_mean_price_items(item_codes, len(items), df[PRICE].to_numpy("float64", na_value=np.nan))
+    patterned = _items_matching(items, non_product_patterns)
+    non_product = zero_mean if zero_price_is_non_product else zero_mean & patterned
+
+    removals = [
+        ("lines with a missing value", _lines_with_missing_values(df), False),
+        ("returns (quantity <= 0)", (df[QUANTITY] <= 0).to_numpy(), False),
+        ("non-product items (average price 0)", _per_line(non_product, item_codes), True),
+    ]
+    steps, keep = [], np.ones(len(df), dtype=bool)
+    for reason, mask, by_item in removals:
+        hit = mask & keep  # each line is counted by the first rule that removes it
+        steps.append(_cleaning_step("removed", reason, df, hit, by_item))
+        keep &= ~hit
+    clean = df[keep].reset_index(drop=True)
+    steps += _flag_steps(clean, item_codes[keep], patterned & ~non_product, extreme_quantity)
+
+    report = CleaningReport(
+        lines_in=len(df), lines_out=len(clean), steps=steps,
+        non_product_items=sorted(str(i) for i in items[non_product]),
+    )
+    if report.lines_in - report.lines_removed != report.lines_out:  # never drop a line unaccounted
+        raise RuntimeError(f"cleaning lost lines: {report.to_dict()}")
+    return clean, report
+
+
+def _zero_mean_price_items(codes: np.ndarray, n_items: int, prices: np.ndarray) -> np.ndarray:
+    """Per item: True when its mean price over all lines with a price is exactly 0."""
+    priced = (codes >= 0) & ~np.isnan(prices)
+    sums = np.bincount(codes[priced], weights=prices[priced], minlength=n_items)
+    counts = np.bincount(codes[priced], minlength=n_items)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (counts > 0) & (sums / counts == 0)
+
+
+def _items_matching(items: pd.Index, patterns: tuple[str, ...]) -> np.ndarray:
+    """Per item: True when its id contains one of the patterns (case-insensitive, literal)."""
+    if not patterns or len(items) == 0:
+        return np.zeros(len(items), dtype=bool)
+    regex = "|".join(re.escape(p) for p in patterns)
+    return pd.Series(items, dtype="str").str.contains(regex, case=False, regex=True).fillna(False).to_numpy(bool)
+
+
+def _per_line(per_item: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per-item flags spread to lines (lines without an item get False)."""
+    if len(per_item) == 0:
+        return np.zeros(len(codes), dtype=bool)
+    return np.where(codes >= 0, per_item[np.maximum(codes, 0)], False)
+
+
+def _lines_with_missing_values(df: pd.DataFrame) -> np.ndarray:
+    """Lines missing a required value or the ticket id."""
+    columns = [c for c in REQUIRED_COLUMNS + (TICKET_ID,) if c in df.columns]
+    return df[columns].isna().any(axis=1).to_numpy()
+
+
+def _flag_steps(
+    clean: pd.DataFrame, item_codes: np.ndarray, priced_pattern_items: np.ndarray, extreme_quantity: float
+) -> list[CleaningStep]:
+    """Flags on the kept lines: counted, not removed."""
+    same_but_type, exact_duplicate = _duplicate_lines(clean, item_codes)
+    flags = [
+        ("zero-price lines of kept items", (clean[PRICE] == 0).to_numpy(), False),
+        ("exact duplicate lines", exact_duplicate, False),
+        (f"extreme quantities (> {extreme_quantity:g} units)", (clean[QUANTITY] > extreme_quantity).to_numpy(), False),
+        ("priced items matching a non-product pattern (kept)", _per_line(priced_pattern_items, item_codes), True),
+    ]
+    if TICKET_AMOUNT in clean:
+        flags.insert(0, ("refund tickets (negative ticket amount)", (clean[TICKET_AMOUNT] < 0).to_numpy(), False))
+    if CUSTOMER_TYPE in clean:
+        # The workbook lists some baskets of the users in both sheets once per sheet.
+        flags.append(("lines repeated under the other customer type", same_but_type & ~exact_duplicate, False))
+    return [_cleaning_step("flagged", reason, clean, mask, by_item) for reason, mask, by_item in flags]
+
+
+def _duplicate_lines(df: pd.DataFrame, item_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lines equal to an earlier one in all columns but customer_type, and in all columns."""
+    all_but_type = [c for c in df.columns if c != CUSTOMER_TYPE]
+    # Hashing the numeric columns and the item codes narrows the search to candidate lines
+    # (string hashing or a factorisation per column is ~5x slower on millions of lines); the exact
+    # check then runs on the candidates only, so a hash collision cannot produce a false flag.
+    numeric = {c: df[c] for c in (TIMESTAMP, QUANTITY, PRICE)}
+    row_hash = pd.util.hash_pandas_object(pd.DataFrame({"item": item_codes, **numeric}), index=False)
+    candidate = row_hash.duplicated(keep=False).to_numpy()
+    same_but_type = np.zeros(len(df), dtype=bool)
+    exact = np.zeros(len(df), dtype=bool)
+    if candidate.any():
+        subset = df[candidate]
+        same_but_type[candidate] = subset.duplicated(subset=all_but_type, keep="first").to_numpy()
+        exact[candidate] = subset.duplicated(keep="first").to_numpy()
+    return same_but_type, exact
+
+
+def _cleaning_step(action: str, reason: str, df: pd.DataFrame, mask: np.ndarray, by_item: bool) -> CleaningStep:
+    """Counts and a few examples of the lines in `mask`."""
+    hit = df[mask]
+    return CleaningStep(
+        action=action, reason=reason, lines=int(mask.sum()),
+        items=int(hit[ITEM_ID].nunique()), users=int(hit[USER_ID].nunique()),
+        examples=_item_examples(hit) if by_item else _line_examples(hit),
+    )
+
+
+def _item_examples(hit: pd.DataFrame) -> list[str]:
+    """The most frequent items of the lines, with their line counts."""
+    counts = hit[ITEM_ID].value_counts().head(EXAMPLES_PER_STEP)
+    return [f"{item} ({n} lines)" for item, n in counts.items()]
+
+
+def _line_examples(hit: pd.DataFrame) -> list[str]:
+    """The first lines, described in words."""
+    return [
+        f"user {row[USER_ID]}, item {row[ITEM_ID]}, qty {row[QUANTITY]:g}, price {row[PRICE]:g}, "
+        f"ticket {row.get(TICKET_ID, '?')}"
+        for _, row in hit.head(EXAMPLES_PER_STEP).iterrows()
+    ]

@@ -1,0 +1,379 @@
+"""Training on Apache Spark: the same bundle as the local engine, for data past one machine.
+
+    python -m recsys train --engine spark --data sales.parquet [--spark-master spark://host:7077]
+
+What runs where:
+- Spark SQL: the line signals (each user's average price, each item's average units, the clipped
+  confidence weight of every line) and the user x item confidence matrix; the per-user profile
+  aggregates (lines, tickets, distinct items, average price, spend, first and last purchase);
+  the per-item statistics (lines, distinct buyers, units, median price); distinct buyers per
+  spending segment and each segment's price cap; repurchase cycles (distinct user-item-days, the
+  gaps between them by a window function, medians per item and per user-item pair);
+- `pyspark.ml.recommendation.ALS` with implicit preferences for the factors;
+- item-item co-occurrence by a self-join of the baskets, the spending-weighted cosine with
+  shrinkage, and each item's top-k neighbours by a window function.
+- Locally, on the driver: reading and cleaning the file (the same loader and cleaning report as
+  the local engine), the integer codes of users and items, the per-line arrays the bundle keeps
+  for serving, the spending-segment cut points (three quantiles of one value per user), the
+  dashboard's weekly charts, and two bounded learners that read the bundle's own arrays: the
+  buy-again classifier (a few thousand sampled users per window) and the confidence calibrator
+  (a user sample above 2M lines, see `recsys.training.fit_calibrator`).
+
+Serving never touches Spark: the result is a `recsys.state.TrainedState` saved with
+`Recommender.save`, which the dashboard and the CLI load like any other bundle (its metadata says
+`engine: spark`). Spark in local mode on two cores is many times slower than the local engine:
+use it when the data does not fit one machine, with `--spark-master` pointing at a cluster.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys import features as F
+from recsys import schema as S
+from recsys.config import SEGMENTS, TuningConfig
+from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel
+from recsys.state import TrainedState
+from recsys.training import (TOP_TREND_ITEMS, Progress, StageTimer, _quiet, fit_calibrator, learn_repeat,
+                             weekly_item_sales, weekly_sales)
+
+DEFAULT_MASTER = "local[2]"
+
+
+def _spark_session(master: str, app_name: str = "recsys-train", local_dir: str | None = None):
+    from pyspark.sql import SparkSession
+
+    builder = (SparkSession.builder.master(master).appName(app_name)
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.driver.memory", os.environ.get("RECSYS_SPARK_DRIVER_MEMORY", "4g")))
+    if master.startswith("local"):
+        # a few partitions per core: Spark's default of 200 shuffle partitions is all overhead here
+        builder = builder.config("spark.sql.shuffle.partitions", "8").config("spark.default.parallelism", "4")
+    if local_dir:
+        builder = (builder.config("spark.local.dir", local_dir)
+                   .config("spark.sql.warehouse.dir", os.path.join(local_dir, "warehouse")))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _collect(df) -> pd.DataFrame:
+    """A Spark DataFrame on the driver (through Arrow)."""
+    return df.toPandas()
+
+
+def _lines_frame(spark, enc: F.Encoded, loyal_line: np.ndarray):
+    """The encoded lines as a Spark DataFrame: lid (position in the bundle's line order), u, i, t,
+    q, p, b, loyal."""
+    pdf = pd.DataFrame({
+        "lid": np.arange(enc.n_lines, dtype=np.int64), "u": enc.user.astype(np.int32), "i": enc.item.astype(np.int32),
+        "t": enc.time.astype(np.int64), "q": enc.quantity.astype(np.float64), "p": enc.price.astype(np.float64),
+        "b": enc.basket.astype(np.int64), "loyal": loyal_line.astype(np.int32),
+    })
+    return spark.createDataFrame(pdf)
+
+
+def _dense(frame: pd.DataFrame, key: str, column: str, n: int, fill: float = 0.0, dtype=np.float64) -> np.ndarray:
+    out = np.full(n, fill, dtype=dtype)
+    out[frame[key].to_numpy(np.int64)] = frame[column].to_numpy(dtype)
+    return out
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A CSR with rows and, within each row, columns in ascending order (as the local engine)."""
+    order = np.lexsort((cols, rows))
+    rows, cols, data = rows[order], cols[order], data[order]
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=shape[0]))].astype(np.int64)
+    return sp.csr_matrix((data.astype(np.float32), cols.astype(np.int32), indptr), shape=shape)
+
+
+def spark_line_signals(lines, config: TuningConfig):
+    """Lines with their confidence weight `w` (Spark SQL), as in `recsys.features.line_signals`."""
+    from pyspark.sql import functions as f
+
+    s = config.signals
+    uavg = lines.groupBy("u").agg(f.avg("p").alias("uavg"))
+    iavg = lines.groupBy("i").agg(f.avg("q").alias("iavg"))
+    spending = f.col("p") / f.when(f.col("uavg") > 0, f.col("uavg")).otherwise(f.lit(1.0))
+    qty = f.col("q") / f.when(f.col("iavg") > 0, f.col("iavg")).otherwise(f.lit(1.0))
+    raw = f.lit(s.spending_weight) * spending + f.lit(s.quantity_weight) * qty
+    w = f.least(f.greatest(raw, f.lit(s.clip_min)), f.lit(s.clip_max)).cast("float").cast("double")
+    return lines.join(f.broadcast(uavg), "u").join(f.broadcast(iavg), "i").withColumn("w", w).drop("uavg", "iavg")
+
+
+def spark_profiles(lines):
+    """Per-user aggregates of `recsys.features.user_profiles`."""
+    from pyspark.sql import functions as f
+
+    return lines.groupBy("u").agg(
+        f.count(f.lit(1)).alias("total_purchases"), f.countDistinct("b").alias("tickets"),
+        f.countDistinct("i").alias("unique_items"), f.avg("p").alias("avg_item_price"),
+        f.sum(f.col("p") * f.col("q")).alias("total_spend"), f.min("t").alias("first"), f.max("t").alias("last"),
+        f.max("loyal").alias("loyal"))
+
+
+def spark_item_stats(lines):
+    """Per-item lines, distinct buyers, units and median unit price."""
+    from pyspark.sql import functions as f
+
+    return lines.groupBy("i").agg(
+        f.count(f.lit(1)).alias("purchase_count"), f.countDistinct("u").alias("unique_buyers"),
+        f.sum("q").alias("total_quantity"), f.expr("percentile(p, 0.5)").alias("price"))
+
+
+def spark_segment_stats(lines, user_seg, quantile: float):
+    """(distinct buyers per segment and item, the price quantile of each segment's lines)."""
+    from pyspark.sql import functions as f
+
+    with_seg = lines.join(f.broadcast(user_seg), "u")
+    buyers = with_seg.select("seg", "u", "i").distinct().groupBy("seg", "i").agg(f.count(f.lit(1)).alias("n"))
+    caps = with_seg.groupBy("seg").agg(f.expr(f"percentile(p, {float(quantile)})").alias("cap"))
+    return buyers, caps
+
+
+def spark_repurchase_cycles(lines, min_gaps: int = 2):
+    """(per-item median gap in days, per-item repeaters, per user-item median gap with >= min_gaps gaps)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as f
+
+    day = f.floor(f.col("t") / f.lit(86_400)).cast("long")
+    ev = lines.select("u", "i", day.alias("d")).distinct()
+    gap = f.col("d") - f.lag("d").over(Window.partitionBy("u", "i").orderBy("d"))
+    gaps = ev.withColumn("g", gap.cast("double")).where(f.col("g").isNotNull()).cache()
+    item_days = gaps.groupBy("i").agg(f.expr("percentile(g, 0.5)").alias("cycle_days"),
+                                      f.countDistinct("u").alias("repeaters"))
+    pair = (gaps.groupBy("u", "i").agg(f.expr("percentile(g, 0.5)").alias("med"), f.count(f.lit(1)).alias("n"))
+            .where(f.col("n") >= min_gaps).select("u", "i", "med"))
+    return gaps, item_days, pair
+
+
+def spark_item_cf(lines, top_k: int, shrinkage: float):
+    """Each item's top-k neighbours (i, j, sim, co_count): spending-weighted cosine over baskets,
+    shrunk by co_count / (co_count + shrinkage), as `recsys.models.item_cf.ItemCFModel`."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as f
+
+    bi = lines.groupBy("b", "i").agg(f.sum("w").cast("float").cast("double").alias("w")).cache()
+    norms = bi.groupBy("i").agg(f.sqrt(f.sum(f.col("w") * f.col("w"))).alias("norm"))
+    norms = norms.withColumn("norm", f.when(f.col("norm") > 0, f.col("norm")).otherwise(f.lit(1.0)))
+    x, y = bi.alias("x"), bi.alias("y")
+    co = (x.join(y, (f.col("x.b") == f.col("y.b")) & (f.col("x.i") != f.col("y.i")))
+          .groupBy(f.col("x.i").alias("i"), f.col("y.i").alias("j"))
+          .agg(f.sum(f.col("x.w") * f.col("y.w")).alias("cw"), f.count(f.lit(1)).alias("cn")))
+    ni = norms.select(f.col("i"), f.col("norm").alias("ni"))
+    nj = norms.select(f.col("i").alias("j"), f.col("norm").alias("nj"))
+    sim = (co.join(f.broadcast(ni), "i").join(f.broadcast(nj), "j")
+           .withColumn("sim", f.col("cw") / (f.col("ni") * f.col("nj")) * f.col("cn") / (f.col("cn") + f.lit(shrinkage)))
+           .where(f.col("sim") > 0))
+    rank = f.row_number().over(Window.partitionBy("i").orderBy(f.col("sim").desc(), f.col("j").asc()))
+    return sim.withColumn("r", rank).where(f.col("r") <= top_k).select("i", "j", "sim", "cn")
+
+
+def spark_als(user_items, config: TuningConfig, reg_param: float):
+    """pyspark.ml ALS, implicit preferences, on (u, i, r) confidences; (user factors, item factors)
+    as {code: vector} frames."""
+    from pyspark.ml.recommendation import ALS
+
+    a = config.als
+    als = ALS(rank=a.factors, maxIter=a.iterations, regParam=reg_param, alpha=a.alpha, implicitPrefs=True,
+              userCol="u", itemCol="i", ratingCol="r", seed=a.random_state, coldStartStrategy="drop",
+              nonnegative=False, checkpointInterval=5)
+    model = als.fit(user_items)
+    return _collect(model.userFactors), _collect(model.itemFactors)
+
+
+def _factors(frame: pd.DataFrame, n: int, k: int) -> np.ndarray:
+    out = np.zeros((n, k), dtype=np.float32)
+    if len(frame):
+        out[frame["id"].to_numpy(np.int64)] = np.stack(frame["features"].to_numpy()).astype(np.float32)
+    return out
+
+
+def _load_and_clean(data: Any, timer: StageTimer, meta: dict[str, Any]) -> tuple[pd.DataFrame, Any]:
+    from recsys.data import clean_transactions, data_hash, load_transactions
+
+    with timer.stage("load", "reading the sales lines"):
+        if isinstance(data, pd.DataFrame):
+            df = data
+            meta["data_source"] = "dataframe"
+            meta["data_hash"] = str(pd.util.hash_pandas_object(df, index=False).sum())
+        else:
+            df = load_transactions(data)
+            meta["data_source"] = str(data)
+            meta["data_hash"] = data_hash(data)
+    with timer.stage("clean", "removing returns and non-product lines"):
+        df, report = clean_transactions(df)
+    if df.empty:
+        raise ValueError("no sales lines left to train on after cleaning")
+    return df, report
+
+
+def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageTimer,
+                    als_reg_param: float | None = None) -> TrainedState:
+    """Every signal and model of `recsys.training.fit_state`, with the aggregations, ALS and item-CF in Spark."""
+    from pyspark.sql import functions as f
+
+    with timer.stage("features", "Spark SQL: signals, profiles, item statistics and segments"):
+        enc = F.encode(df)
+        loyal_line = (np.asarray(df[S.CUSTOMER_TYPE].astype(str)) == "loyal") if S.CUSTOMER_TYPE in df.columns \
+            else np.ones(len(df), dtype=bool)
+        # F.encode sorts the lines by (user, time): the same order for the per-line flag
+        loyal_line = loyal_line[np.lexsort((F.to_seconds(df[S.TIMESTAMP]), pd.factorize(df[S.USER_ID])[0]))]
+        lines = spark_line_signals(_lines_frame(spark, enc, loyal_line), config).cache()
+        n_u, n_i = enc.n_users, enc.n_items
+        weight = _collect(lines.select("lid", "w")).sort_values("lid")["w"].to_numpy(np.float32)
+        ui = lines.groupBy("u", "i").agg(f.sum("w").alias("s"))
+        r = f.log1p(f.col("s")) if config.signals.log_transform else f.col("s")
+        user_items = ui.select("u", "i", r.cast("float").alias("r")).cache()
+        prof = _collect(spark_profiles(lines))
+        stats = _collect(spark_item_stats(lines))
+        avg_price = _dense(prof, "u", "avg_item_price", n_u)
+        seg, cuts = F.segment_codes(avg_price, config.segments.thresholds)
+        user_seg = spark.createDataFrame(pd.DataFrame({"u": np.arange(n_u, dtype=np.int32), "seg": seg.astype(np.int32)}))
+        seg_buyers_df, caps_df = spark_segment_stats(lines, user_seg, config.segments.price_cap_quantile)
+        seg_buyers_df, caps_df = _collect(seg_buyers_df), _collect(caps_df)
+        lines_n = _dense(prof, "u", "total_purchases", n_u, dtype=np.int64)
+        first = _dense(prof, "u", "first", n_u, dtype=np.int64)
+        last = _dense(prof, "u", "last", n_u, dtype=np.int64)
+        profiles = pd.DataFrame({
+            "user_id": enc.user_ids,
+            "user_type": np.where(_dense(prof, "u", "loyal", n_u, dtype=np.int64) > 0, "loyal", "new").astype(object),
+            "total_purchases": lines_n,
+            "tickets": _dense(prof, "u", "tickets", n_u, dtype=np.int64),
+            "unique_items": _dense(prof, "u", "unique_items", n_u, dtype=np.int64),
+            "avg_item_price": avg_price,
+            "total_spend": _dense(prof, "u", "total_spend", n_u),
+            "first_purchase": pd.to_datetime(first, unit="s"),
+            "last_purchase": pd.to_datetime(last, unit="s"),
+            "spending_segment": np.asarray(SEGMENTS, dtype=object)[seg],
+            "segment_code": seg,
+        })
+        prices = _dense(stats, "i", "price", n_i)
+        caps = np.full(len(SEGMENTS), np.inf)
+        caps[caps_df["seg"].to_numpy(np.int64)] = caps_df["cap"].to_numpy(np.float64)
+        seg_buyers = np.zeros((len(SEGMENTS), n_i))
+        seg_buyers[seg_buyers_df["seg"].to_numpy(np.int64), seg_buyers_df["i"].to_numpy(np.int64)] = \
+            seg_buyers_df["n"].to_numpy(np.float64)
+    with timer.stage("als", f"Spark ALS: {config.als.factors} factors, {config.als.iterations} iterations"):
+        if als_reg_param is None:
+            # Spark scales regParam by each user's (item's) number of ratings (ALS-WR); implicit does
+            # not: dividing by the mean ratings per user keeps the local engine's shrinkage on average
+            als_reg_param = config.als.regularization / max(user_items.count() / max(n_u, 1), 1.0)
+        uf, vf = spark_als(user_items, config, als_reg_param)
+        als = ALSModel(**vars(config.als))
+        als.user_factors_ = _factors(uf, n_u, config.als.factors)
+        als.item_factors_ = _factors(vf, n_i, config.als.factors)
+        als._precompute()
+    with timer.stage("item_cf", f"Spark item-item CF: top {config.item_cf.top_k} neighbours"):
+        nb = _collect(spark_item_cf(lines, config.item_cf.top_k, config.item_cf.shrinkage))
+        rows, cols = nb["i"].to_numpy(np.int64), nb["j"].to_numpy(np.int64)
+        item_cf = ItemCFModel(**vars(config.item_cf))
+        item_cf.similarity_ = _csr(rows, cols, nb["sim"].to_numpy(np.float64), (n_i, n_i))
+        item_cf.co_counts_ = _csr(rows, cols, nb["cn"].to_numpy(np.float64), (n_i, n_i))
+    with timer.stage("popularity", "popularity overall and per segment"):
+        parts = {
+            "purchase_count": _dense(stats, "i", "purchase_count", n_i),
+            "unique_buyers": _dense(stats, "i", "unique_buyers", n_i),
+            "total_quantity": _dense(stats, "i", "total_quantity", n_i),
+        }
+        p = config.popularity
+        pop_score = F.popularity_score(parts, p.purchase_weight, p.buyers_weight, p.quantity_weight)
+        buyers_share = parts["unique_buyers"] / max(parts["unique_buyers"].max(), 1)
+        model_pop = pop_score if p.model_by == "weighted" else buyers_share
+        popularity = PopularityModel(segment_share=p.segment_share).fit(model_pop, seg_buyers)
+    with timer.stage("repurchase_cycles", "Spark SQL: repurchase cycles"):
+        gaps, item_days_df, pair_df = spark_repurchase_cycles(lines)
+        item_days_df, pair_df = _collect(item_days_df), _collect(pair_df)
+        gaps.unpersist()
+        item_days = _dense(item_days_df, "i", "cycle_days", n_i, fill=np.nan)
+        repeaters = _dense(item_days_df, "i", "repeaters", n_i)
+        repeat_rate = repeaters / np.maximum(parts["unique_buyers"], 1)
+        user_item_cycle = _csr(pair_df["u"].to_numpy(np.int64), pair_df["i"].to_numpy(np.int64),
+                               pair_df["med"].to_numpy(np.float64), (n_u, n_i))
+        rc = config.repeat
+        repeat = RepeatModel(half_life_days=rc.half_life_days, learned=rc.learned, horizon_days=rc.horizon_days).fit(
+            repeat_rate, item_days, buyers_share, prices)
+    lines.unpersist()
+    user_items.unpersist()
+    items = pd.DataFrame({
+        "item_id": enc.item_ids, "price": prices,
+        "avg_units": parts["total_quantity"] / np.maximum(parts["purchase_count"], 1),
+        **parts, "popularity": pop_score, "cycle_days": item_days, "repeat_rate": repeat_rate,
+    })
+    top_items = np.argsort(-pop_score, kind="stable")[:TOP_TREND_ITEMS]
+    start, end = pd.to_datetime(enc.time.min(), unit="s"), pd.to_datetime(enc.time.max(), unit="s")
+    user_type = profiles["user_type"].to_numpy()
+    summary = {
+        "users": n_u, "items": n_i, "lines": enc.n_lines,
+        "baskets": int(len(F.unique_sorted(enc.basket))),
+        "revenue": float(np.sum(enc.price.astype(np.float64) * enc.quantity)),
+        "loyal_users": int((user_type == "loyal").sum()), "new_users": int((user_type == "new").sum()),
+        "date_start": str(start), "date_end": str(end),
+    }
+    return TrainedState(
+        user_ids=enc.user_ids, item_ids=enc.item_ids, profiles=profiles, items=items,
+        popularity_parts=parts, segment_buyers=seg_buyers, segment_caps=caps, segment_cuts=cuts,
+        line_ptr=enc.user_ptr, line_item=enc.item, line_time=enc.time, line_weight=weight,
+        line_price=enc.price, line_quantity=enc.quantity, user_item_cycle=user_item_cycle,
+        als=als, item_cf=item_cf, popularity=popularity, repeat=repeat, data_start=start, data_end=end,
+        weekly_sales=weekly_sales(enc), weekly_item_sales=weekly_item_sales(enc, top_items), summary=summary,
+    )
+
+
+def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir: str | None = None,
+                master: str = DEFAULT_MASTER, progress: Progress | None = None, calibrate: bool = True,
+                als_reg_param: float | None = None, spark=None):
+    """Load, clean, learn every model with Spark, and save the bundle when out_dir is given.
+
+    `data`: a workbook, CSV or Parquet path (read by `recsys.data.load_transactions`) or a
+    canonical frame. `master`: a Spark master URL (`local[2]`, `spark://host:7077`, `yarn`...).
+    `spark`: an existing SparkSession to use (then it is not stopped). Returns the Recommender."""
+    try:
+        import pyspark
+    except ImportError as exc:  # an optional extra
+        raise ImportError("the Spark engine needs pyspark: pip install -r requirements-spark.txt") from exc
+    from recsys.service import Recommender
+
+    config = (config or TuningConfig()).validate()
+    timer = StageTimer(progress or _quiet)
+    meta: dict[str, Any] = {"engine": "spark", "spark_master": master, "spark_version": pyspark.__version__}
+    df, report = _load_and_clean(data, timer, meta)
+    own = spark is None
+    local_dir = tempfile.mkdtemp(prefix="recsys-spark-") if own else None
+    try:
+        if own:
+            with timer.stage("spark_start", f"starting Spark ({master})"):
+                spark = _spark_session(master, local_dir=local_dir)
+                spark.sparkContext.setCheckpointDir(os.path.join(local_dir, "checkpoints"))
+        state = fit_state_spark(spark, df, config, timer, als_reg_param)
+    finally:
+        if own and spark is not None:
+            spark.stop()
+        if local_dir:
+            shutil.rmtree(local_dir, ignore_errors=True)
+    if config.repeat.learned and config.repeat.windows > 0:
+        with timer.stage("repeat_learner", "learning the buy-again model on past windows"):
+            learn_repeat(state, config)
+    if calibrate:
+        with timer.stage("calibration", "calibrating confidence on a holdout"):
+            state.calibrator = fit_calibrator(df, config)
+    meta["calibrated"] = state.calibrator is not None
+    rec = Recommender(state, config, meta, report.to_dict())
+    if out_dir is not None:
+        with timer.stage("save", "writing the model bundle"):
+            rec.save(out_dir, timer.timings)
+    rec.metadata["timings_s"] = dict(timer.timings)
+    rec.metadata["timings_s"]["total"] = round(sum(timer.timings.values()), 4)
+    return rec
+
+
+__all__ = ["train_spark", "fit_state_spark", "DEFAULT_MASTER"]

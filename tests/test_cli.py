@@ -1,0 +1,69 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from recsys.cli import main
+
+
+def run(args, capsys):
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_recommend_json_prints_the_response_format(small_bundle, capsys):
+    rec, out = small_bundle
+    uid = rec.users().user_id.iloc[0]
+    code, stdout, _ = run(["recommend", uid, "--json", "--artifacts", str(out)], capsys)
+    assert code == 0
+    data = json.loads(stdout)
+    assert data["user_id"] == uid and len(data["recommendations"]) == 5
+
+
+def test_every_command_answers(small_bundle, capsys):
+    rec, out = small_bundle
+    uid = rec.users().user_id.iloc[0]
+    item = rec.popular_items(1).item_id.iloc[0]
+    for args in (["similar", item], ["popular", "--n", "3"], ["profile", uid], ["stats"],
+                 ["recommend", uid, "--model", "als", "--price-max", "5"]):
+        code, stdout, err = run(args + ["--artifacts", str(out)], capsys)
+        assert code == 0, err
+        assert stdout.strip()
+    code, stdout, _ = run(["similar", item, "--json", "--artifacts", str(out)], capsys)
+    assert len(json.loads(stdout)["similar_items"]) == 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["similar", "no-such-item"], "unknown item id 'no-such-item'"),
+    (["profile", "no-such-user"], "unknown user id"),
+    (["recommend", "x", "--timestamp", "not-a-date"], "not a date"),
+])
+def test_bad_requests_exit_non_zero_with_one_line(small_bundle, capsys, args, message):
+    _, out = small_bundle
+    code, _, err = run(args + ["--artifacts", str(out)], capsys)
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_bundle_and_bad_data(tmp_path, capsys):
+    code, _, err = run(["stats", "--artifacts", str(tmp_path / "none")], capsys)
+    assert code == 2 and "no trained models" in err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,item_id,timestamp,quantity,price\nu1,i1,yesterday,1,2.0\n")
+    code, _, err = run(["train", "--data", str(bad), "--out", str(tmp_path / "a")], capsys)
+    assert code == 2 and "bad.csv" in err and "timestamp" in err and "row 2" in err
+
+
+def test_train_then_recommend_in_a_subprocess(tmp_path, small_store):
+    path = tmp_path / "store.csv"
+    small_store.to_csv(path, index=False)
+    art = tmp_path / "art"
+    r = subprocess.run([sys.executable, "-m", "recsys", "train", "--data", str(path), "--out", str(art)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "[              als]" in r.stderr and "trained on" in r.stdout
+    uid = str(small_store.user_id.iloc[0])
+    r = subprocess.run([sys.executable, "-m", "recsys", "recommend", uid, "--json", "--artifacts", str(art)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and len(json.loads(r.stdout)["recommendations"]) == 5

@@ -1,0 +1,111 @@
+import numpy as np
+import scipy.sparse as sp
+import pytest
+
+from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel, UserBatch
+from recsys.ranking import blend, candidate_pool, normalise_scores
+
+
+def batch_of(history: sp.csr_matrix, codes=None, ages=None) -> UserBatch:
+    coo = history.tocoo()
+    return UserBatch(codes=np.asarray(codes if codes is not None else [-1] * history.shape[0]),
+                     history=history.tocsr(), segments=np.zeros(history.shape[0], np.int8),
+                     line_row=coo.row.astype(np.int64), line_item=coo.col.astype(np.int64),
+                     line_age_days=np.asarray(ages if ages is not None else np.zeros(coo.nnz), dtype=float))
+
+
+def baskets():
+    # items 0 and 1 always bought together; 2 with 0 once; 3 alone
+    rows = [[0, 1], [0, 1], [0, 1, 2], [3], [1, 0]]
+    r = [i for i, b in enumerate(rows) for _ in b]
+    c = [j for b in rows for j in b]
+    return sp.csr_matrix((np.ones(len(c), np.float32), (r, c)), shape=(len(rows), 4))
+
+
+def test_item_cf_neighbours_and_counts():
+    m = ItemCFModel(top_k=2, shrinkage=0.0).fit(baskets())
+    idx, sims = m.similar_items(0, n=3)
+    assert idx.tolist() == [1, 2]
+    assert sims[0] == pytest.approx(4 / np.sqrt(4 * 4))  # cosine of identical co-purchase vectors
+    assert m.co_purchase_counts(0, np.array([1, 2, 3])).tolist() == [4, 1, 0]
+    assert m.similarity_[0, 0] == 0 and m.similarity_[3].nnz == 0
+
+
+def test_item_cf_blocks_give_the_same_answer():
+    a = ItemCFModel(top_k=3, block_size=1).fit(baskets()).similarity_.toarray()
+    b = ItemCFModel(top_k=3, block_size=1000).fit(baskets()).similarity_.toarray()
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_item_cf_shrinkage_damps_rare_pairs():
+    plain = ItemCFModel(shrinkage=0.0).fit(baskets()).similarity_
+    shrunk = ItemCFModel(shrinkage=5.0).fit(baskets()).similarity_
+    # the pair seen once loses more of its similarity than the pair seen four times
+    assert shrunk[0, 2] / plain[0, 2] < shrunk[0, 1] / plain[0, 1]
+
+
+def test_item_cf_scores_from_history():
+    m = ItemCFModel(shrinkage=0.0).fit(baskets())
+    s = m.score(batch_of(sp.csr_matrix(np.array([[1.0, 0, 0, 0]], dtype=np.float32))))
+    assert s[0].argmax() == 1 and s[0, 3] == 0
+
+
+def test_als_learns_and_folds_in():
+    rng = np.random.default_rng(0)
+    # two taste groups: users 0-19 buy items 0-9, users 20-39 buy items 10-19
+    rows, cols = [], []
+    for u in range(40):
+        items = rng.choice(10, size=5, replace=False) + (0 if u < 20 else 10)
+        rows += [u] * 5
+        cols += items.tolist()
+    x = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(40, 20))
+    als = ALSModel(factors=8, iterations=10, regularization=0.1, random_state=0).fit(x)
+    known = als.score(batch_of(x[:1], codes=[0]))[0]
+    assert known[:10].mean() > known[10:].mean()
+    folded = als.score(batch_of(x[25:26], codes=[-1]))[0]
+    assert folded[10:].mean() > folded[:10].mean()
+    idx, _ = als.similar_items(3, n=5)
+    assert (idx < 10).mean() >= 0.8
+
+
+def test_popularity_blends_segment_and_overall():
+    overall = np.array([1.0, 0.5, 0.1])
+    seg = np.array([[0, 0, 10], [5, 0, 0], [0, 0, 0], [0, 0, 0]], dtype=float)
+    users = batch_of(sp.csr_matrix((2, 3), dtype=np.float32))
+    users.segments = np.array([0, 1], np.int8)
+    assert PopularityModel(0.0).fit(overall, seg).score(users)[0].argmax() == 0
+    assert PopularityModel(1.0).fit(overall, seg).score(users)[0].argmax() == 2
+
+
+def test_repeat_simple_decay_halves_per_half_life():
+    h = sp.csr_matrix(np.array([[1.0, 1.0, 0]], dtype=np.float32))
+    m = RepeatModel(half_life_days=10, learned=False).fit(np.zeros(3), np.full(3, np.nan), np.zeros(3), np.ones(3))
+    s = m.score(batch_of(h, ages=[0.0, 10.0]))
+    assert s[0, 0] == pytest.approx(1.0, abs=1e-4) and s[0, 1] == pytest.approx(0.5, abs=1e-4) and s[0, 2] == 0
+
+
+def test_repeat_learns_that_frequent_items_come_back():
+    rng = np.random.default_rng(1)
+    n = 3000
+    x = rng.random((n, 21))
+    y = (x[:, 2] + 0.2 * rng.standard_normal(n)) > 0.6  # decay_7 drives the label
+    m = RepeatModel().fit(np.zeros(5), np.full(5, np.nan), np.zeros(5), np.ones(5), x, y)
+    assert m.booster_ is not None
+    hi, lo = x.copy(), x.copy()
+    hi[:, 2], lo[:, 2] = 0.95, 0.05
+    assert m.booster_.predict(hi).mean() > m.booster_.predict(lo).mean() + 0.3
+
+
+def test_blend_normalises_each_model_then_weights():
+    scores = {"a": np.array([[2.0, 1.0, -1.0]]), "b": np.array([[0.0, 10.0, 5.0]])}
+    blended, parts = blend(scores, {"a": 3.0, "b": 1.0})
+    np.testing.assert_allclose(parts["a"], [[0.75, 0.375, 0.0]])
+    np.testing.assert_allclose(parts["b"], [[0.0, 0.25, 0.125]])
+    np.testing.assert_allclose(blended, [[0.75, 0.625, 0.125]])
+    assert normalise_scores(np.zeros((1, 3))).max() == 0
+
+
+def test_candidate_pool_respects_bans():
+    s = np.array([[0.9, 0.8, 0.7, 0.6]])
+    assert candidate_pool(s, 2).tolist() == [[0, 1]]
+    assert candidate_pool(s, 2, banned=np.array([[True, False, False, False]])).tolist() == [[1, 2]]

@@ -1,0 +1,153 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.config import MODELS, TuningConfig
+from recsys.service import UnknownItemError
+
+
+def loyal_user(rec, min_items=20):
+    p = rec.users()
+    return str(p[(p.user_type == "loyal") & (p.unique_items >= min_items)].user_id.iloc[0])
+
+
+def test_response_has_the_product_format(small_rec):
+    res = small_rec.recommend(loyal_user(small_rec), n=5)
+    d = res.to_dict()
+    assert set(d) >= {"user_id", "user_info", "recommendations", "primary_model", "fallback_used",
+                      "processing_time_ms", "generated_at"}
+    assert set(d["user_info"]) >= {"user_id", "user_type", "spending_segment", "total_purchases", "unique_items",
+                                   "avg_item_price", "last_purchase_date"}
+    assert len(d["recommendations"]) == 5 and d["fallback_used"] is False
+    for r in d["recommendations"]:
+        assert set(r) >= {"item_id", "relevance_score", "confidence_score", "item_price", "recommendation_reason",
+                          "model_source"}
+        assert 0 <= r["relevance_score"] <= 1 and 0 <= r["confidence_score"] <= 1
+        assert r["recommendation_reason"]
+    rel = [r["relevance_score"] for r in d["recommendations"]]
+    assert rel == sorted(rel, reverse=True)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_answers(small_rec, model):
+    res = small_rec.recommend(loyal_user(small_rec), n=5, model=model)
+    assert len(res.recommendations) == 5
+    assert len({r.item_id for r in res.recommendations}) == 5
+    if model != "hybrid":
+        assert {r.model_source for r in res.recommendations} == {model}
+
+
+def test_unknown_model_is_a_clear_error(small_rec):
+    with pytest.raises(ValueError, match="unknown model 'svd'"):
+        small_rec.recommend(loyal_user(small_rec), model="svd")
+
+
+def test_price_range_and_exclusion(small_rec):
+    uid = loyal_user(small_rec)
+    res = small_rec.recommend(uid, n=10, price_min=2.0, price_max=4.0)
+    assert len(res.recommendations) == 10
+    assert all(2.0 <= r.item_price <= 4.0 for r in res.recommendations)
+    bought = set(small_rec.user_history(uid, None).item_id)
+    fresh = small_rec.recommend(uid, n=10, exclude_purchased=True)
+    assert len(fresh.recommendations) == 10 and not ({r.item_id for r in fresh.recommendations} & bought)
+
+
+def test_timestamp_is_the_as_of_time(small_rec):
+    uid = loyal_user(small_rec)
+    hist = small_rec.user_history(uid, None)
+    middle = hist.timestamp.sort_values().iloc[len(hist) // 2]
+    early = small_rec.recommend(uid, n=10, exclude_purchased=True, timestamp=middle)
+    bought_before = set(hist[hist.timestamp <= middle].item_id)
+    bought_after = set(hist[hist.timestamp > middle].item_id) - bought_before
+    items = {r.item_id for r in early.recommendations}
+    assert not (items & bought_before)
+    late = {r.item_id for r in small_rec.recommend(uid, n=10, exclude_purchased=True).recommendations}
+    assert items != late and early.as_of.startswith(str(middle.date()))
+    assert bought_after is not None
+
+
+def test_unknown_user_gets_popular_items_for_the_default_segment(small_rec):
+    res = small_rec.recommend("nobody-at-all", n=5)
+    assert res.fallback_used and res.primary_model == "popularity"
+    assert res.user_info["spending_segment"] == "average"
+    assert all(r.model_source == "popularity" for r in res.recommendations)
+    cheap = small_rec.recommend("nobody-at-all", n=5, price_max=1.5)
+    assert all(r.item_price <= 1.5 for r in cheap.recommendations)
+
+
+def test_history_given_at_call_time_is_folded_in(small_rec):
+    items = small_rec.popular_items(40).item_id.tolist()[20:23]
+    res = small_rec.recommend("walk-in", n=5, history=[{"item_id": i, "quantity": 1} for i in items])
+    assert not res.fallback_used and res.user_info["user_type"] == "new"
+    cold = small_rec.recommend("walk-in", n=5)
+    assert [r.item_id for r in res.recommendations] != [r.item_id for r in cold.recommendations]
+    with pytest.raises(ValueError, match="item_id"):
+        small_rec.recommend("walk-in", history=pd.DataFrame({"sku": ["x"]}))
+
+
+def test_knobs_apply_without_retraining(small_rec):
+    uid = loyal_user(small_rec)
+    plain = small_rec.recommend(uid, n=10, exclude_purchased=True)
+    upsell = small_rec.recommend(uid, n=10, exclude_purchased=True,
+                                 config=small_rec.config.replace(rerank={"upsell_factor": 5.0, "price_boost_weight": 1.0}))
+    mean = lambda r: np.mean([x.item_price for x in r.recommendations])  # noqa: E731
+    assert mean(upsell) > mean(plain)
+    assert any(x.score_breakdown["rerank:upsell"] > 0 for x in upsell.recommendations)
+
+
+def test_score_breakdown_adds_up_to_the_relevance(small_rec):
+    res = small_rec.recommend(loyal_user(small_rec), n=5,
+                              config=small_rec.config.replace(rerank={"upsell_factor": 0.5}))
+    for r in res.recommendations:
+        assert sum(r.score_breakdown.values()) == pytest.approx(min(r.relevance_score, 1.0), abs=1e-4) or r.relevance_score == 1.0
+
+
+def test_reasons_are_specific(small_rec):
+    uid = loyal_user(small_rec)
+    reasons = [r.recommendation_reason for r in small_rec.recommend(uid, n=10, model="repeat").recommendations]
+    assert all("you bought it" in x or "due again" in x for x in reasons)
+    cf = small_rec.recommend(uid, n=5, model="item_cf", exclude_purchased=True).recommendations
+    assert any("bought together with" in r.recommendation_reason for r in cf)
+
+
+def test_batch_matches_single_requests(small_rec):
+    users = small_rec.users().user_id.head(5).tolist()
+    batch = small_rec.recommend_batch(users, n=5)
+    for u in users:
+        single = [r.item_id for r in small_rec.recommend(u, n=5).recommendations]
+        assert batch[batch.user_id == u].sort_values("rank").item_id.tolist() == single
+
+
+def test_similar_and_popular_items(small_rec):
+    top = small_rec.popular_items(10)
+    assert top.popularity_score.is_monotonic_decreasing and len(top) == 10
+    seg = small_rec.popular_items(5, segment="high")
+    assert len(seg) == 5
+    sim = small_rec.similar_items(top.item_id.iloc[0], n=5).to_dict()
+    assert len(sim["similar_items"]) == 5 and top.item_id.iloc[0] not in {s["item_id"] for s in sim["similar_items"]}
+    assert all(s["co_purchase_count"] >= 0 and 0 <= s["confidence_score"] <= 1 for s in sim["similar_items"])
+    with pytest.raises(UnknownItemError, match="unknown item id 'nope'"):
+        small_rec.similar_items("nope")
+
+
+def test_profile_stats_models_health(small_rec):
+    uid = loyal_user(small_rec)
+    prof = small_rec.user_profile(uid)
+    assert prof["user_id"] == uid and prof["spending_segment"] in ("small", "low_average", "average", "high")
+    st = small_rec.stats()
+    assert st["users"] == len(small_rec.users()) and sum(s["users"] for s in st["segments"].values()) == st["users"]
+    assert small_rec.models()["default"] == "hybrid"
+    assert small_rec.health()["status"] == "ok"
+    with pytest.raises(KeyError):
+        small_rec.user_profile("nobody")
+
+
+def test_real_workbook_answers(real_bundle):
+    rec, _ = real_bundle
+    res = rec.recommend("41786230378", n=5).to_dict()
+    assert len(res["recommendations"]) == 5 and res["user_info"]["user_type"] == "loyal"
+    for model in MODELS:
+        assert len(rec.recommend("41786230378", n=5, model=model).recommendations) == 5
+    assert len(rec.similar_items("7003858505", n=5).similar_items) == 5
+    # non-product lines never come back
+    assert "200" not in set(rec.items().item_id) and not any(i.startswith("OPEN DEPT 1") for i in rec.items().item_id)
