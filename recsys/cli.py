@@ -135,15 +135,23 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from recsys.evaluation_report import run_report
+    from recsys.evaluation import format_table
+    from recsys.evaluation_report import build_report
 
-    table = run_report(args.data, test_days=args.test_days, k=tuple(args.k))
+    rep = build_report(args.data, test_days=args.test_days, k=tuple(args.k), sweeps=(),
+                       progress=lambda m, f: print(f"[evaluate] {m}", file=sys.stderr, flush=True))
     if args.json:
-        _print(table, True)
-    else:
-        from recsys.evaluation import format_table
-
-        print(format_table(table))
+        _print({"table": rep.table.to_dict(orient="records"), "significance": rep.significance.to_dict(orient="records"),
+                "calibration": {"ece": rep.ece, "reliability": rep.reliability.to_dict(orient="records")},
+                "by_segment": rep.by_segment.to_dict(orient="records"), "info": rep.info}, True)
+        return 0
+    print(format_table(rep.table))
+    print("\nHybrid against each model, NDCG@10, paired bootstrap (95% CI):")
+    print(format_table(rep.significance))
+    print(f"\nConfidence calibration of the hybrid's top-10 (loyal test window): ECE = {rep.ece:.3f}")
+    print(format_table(rep.reliability))
+    print("\nHybrid NDCG@10 per spending segment (loyal, all items):")
+    print(format_table(rep.by_segment))
     return 0
 
 

@@ -102,7 +102,7 @@ class NewcomerConfig:
 @dataclass
 class RerankConfig:
     candidate_pool: int = 200
-    segment_filter: bool = True
+    segment_filter: bool = False     # on: no unbought item above the segment's price cap
     upsell_factor: float = 0.0       # 0 = off; boosts items priced above the user's average
     price_boost_weight: float = 0.5
     max_price_ratio: float = 3.0     # price ratios above this get no extra boost

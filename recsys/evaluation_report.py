@@ -1,52 +1,181 @@
-"""The evaluation table for the CLI and the dashboard: our models next to the baselines,
-all asked through the same Recommender the product serves."""
+"""The evaluation report for the CLI and the dashboard: our models next to the baselines, all
+asked through the same Recommender the product serves, plus significance, calibration,
+per-segment figures and what-if sweeps of one knob."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from recsys.config import TuningConfig
-from recsys.evaluation import BuyAgain, Popularity, evaluate_all
+from recsys.evaluation import (BuyAgain, EvalResult, Popularity, Split, compare, evaluate, evaluate_all,
+                               expected_calibration_error, make_loyal_split, make_new_customer_split,
+                               reliability_table)
+
+OUR_MODELS = ("hybrid", "als", "item_cf", "repeat", "popularity")
+SWEEPS: dict[str, tuple[str, str, tuple[float, ...]]] = {
+    "upsell_factor": ("rerank", "upsell_factor", (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)),
+    "budget_tolerance (price_sensitivity 1)": ("rerank", "budget_tolerance", (0.8, 1.0, 1.25, 1.5, 2.0, 3.0)),
+    "weight: als": ("weights", "als", (0.0, 0.2, 0.4, 1.0, 2.0, 4.0)),
+    "weight: item_cf": ("weights", "item_cf", (0.0, 0.2, 0.4, 1.0, 2.0, 4.0)),
+    "weight: popularity": ("weights", "popularity", (0.0, 0.1, 0.2, 0.5, 1.0, 2.0)),
+    "weight: repeat": ("weights", "repeat", (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)),
+}
+
+
+class _Trainer:
+    """Trains one Recommender per training frame, shared by every model name asked of it."""
+
+    def __init__(self, config: TuningConfig, calibrate: bool) -> None:
+        self.config, self.calibrate = config, calibrate
+        self._cache: dict[int, Any] = {}
+
+    def __call__(self, train_df: pd.DataFrame):
+        from recsys.training import train
+
+        key = id(train_df)
+        if key not in self._cache:
+            self._cache[key] = (train_df, train(train_df, self.config, calibrate=self.calibrate))
+        return self._cache[key][1]
 
 
 class RecommenderModel:
-    """Adapter: fit = train on the split's training frame; recommend = Recommender.recommend_batch."""
+    """Adapter for recsys.evaluation: fit = train on the split; recommend = recommend_batch."""
 
-    def __init__(self, model: str = "hybrid", config: TuningConfig | None = None, calibrate: bool = False) -> None:
+    def __init__(self, model: str = "hybrid", config: TuningConfig | None = None, calibrate: bool = False,
+                 trainer: _Trainer | None = None) -> None:
         self.model = model
         self.config = config or TuningConfig()
-        self.calibrate = calibrate
+        self.trainer = trainer or _Trainer(self.config, calibrate)
 
     def fit(self, train_df: pd.DataFrame) -> "RecommenderModel":
-        from recsys.training import train
-
-        self.rec_ = train(train_df, self.config, calibrate=self.calibrate)
+        self.rec_ = self.trainer(train_df)
         return self
 
     def recommend(self, user_ids: Sequence[str], as_of: Any = None, n: int = 10, exclude: Any = None) -> list[list[str]]:
-        exclude_purchased = exclude is not None
-        known = self.rec_._user_index.get_indexer([str(u) for u in user_ids]) >= 0
-        ids = [str(u) for u, k in zip(user_ids, known) if k]
-        frame = self.rec_.recommend_batch(ids, n=n, model=self.model, timestamps=np.asarray(as_of)[known] if as_of is not None else None,
-                                          exclude_purchased=exclude_purchased, with_confidence=False)
+        frame = self.frame(user_ids, as_of, n, exclude is not None)
         lists = frame.groupby("user_id", sort=False)["item_id"].agg(list).to_dict() if len(frame) else {}
         return [lists.get(str(u), []) for u in user_ids]
 
+    def frame(self, user_ids: Sequence[str], as_of: Any, n: int, exclude_purchased: bool,
+              config: TuningConfig | None = None, with_confidence: bool = False) -> pd.DataFrame:
+        known = self.rec_._user_index.get_indexer([str(u) for u in user_ids]) >= 0
+        ids = [str(u) for u, k in zip(user_ids, known) if k]
+        stamps = np.asarray(as_of)[known] if as_of is not None else None
+        return self.rec_.recommend_batch(ids, n=n, model=self.model, timestamps=stamps, config=config,
+                                         exclude_purchased=exclude_purchased, with_confidence=with_confidence)
 
-def default_models(config: TuningConfig | None = None) -> dict[str, Any]:
-    models: dict[str, Any] = {m: RecommenderModel(m, config) for m in ("hybrid", "als", "item_cf", "repeat", "popularity")}
+
+def default_models(config: TuningConfig | None = None, calibrate: bool = False) -> dict[str, Any]:
+    trainer = _Trainer(config or TuningConfig(), calibrate)
+    models: dict[str, Any] = {m: RecommenderModel(m, config, trainer=trainer) for m in OUR_MODELS}
     models["baseline: buy again"] = BuyAgain(half_life_days=60)
     models["baseline: popularity"] = Popularity(by="baskets")
     return models
 
 
-def run_report(data: str | pd.DataFrame, test_days: int = 28, k: tuple[int, ...] = (5, 10),
-               models: dict[str, Any] | None = None, config: TuningConfig | None = None) -> pd.DataFrame:
-    """The evaluation table (model x scenario x mode) on a file or a canonical frame."""
+def _clean(data: str | pd.DataFrame) -> pd.DataFrame:
     from recsys.data import clean_transactions, load_transactions
 
     df = load_transactions(data) if not isinstance(data, pd.DataFrame) else data
-    df, _ = clean_transactions(df)
-    return evaluate_all(models or default_models(config), df, k=k, test_days=test_days)
+    return clean_transactions(df)[0]
+
+
+def run_report(data: str | pd.DataFrame, test_days: int = 28, k: tuple[int, ...] = (5, 10),
+               models: dict[str, Any] | None = None, config: TuningConfig | None = None) -> pd.DataFrame:
+    """The evaluation table (model x scenario x mode) on a file or a canonical frame."""
+    return evaluate_all(models or default_models(config), _clean(data), k=k, test_days=test_days)
+
+
+@dataclass
+class EvaluationReport:
+    table: pd.DataFrame
+    significance: pd.DataFrame        # hybrid against each other model, paired bootstrap on NDCG@10
+    reliability: pd.DataFrame         # confidence bins of the hybrid's top-10 on the loyal test window
+    ece: float
+    by_segment: pd.DataFrame          # hybrid NDCG@10 per spending segment
+    sweeps: dict[str, pd.DataFrame] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def build_report(data: str | pd.DataFrame, test_days: int = 28, k: tuple[int, ...] = (5, 10),
+                 config: TuningConfig | None = None, sweeps: Sequence[str] = tuple(SWEEPS),
+                 progress: Callable[[str, float], None] | None = None) -> EvaluationReport:
+    """Everything the Evaluation page shows, in one pass (each split trained once)."""
+    say = progress or (lambda message, fraction: None)
+    config = config or TuningConfig()
+    df = _clean(data)
+    splits = {"loyal": make_loyal_split(df, test_days)}
+    if "customer_type" in df.columns and (df["customer_type"] == "new").any():
+        splits["new_customers"] = make_new_customer_split(df)
+    models = default_models(config, calibrate=True)
+    say("training on each split and scoring every model", 0.1)
+    table, results = evaluate_all(models, splits=splits, k=k, return_results=True,
+                                  scenarios=[("loyal", "all"), ("loyal", "new")] + (
+                                      [("new_customers", "all")] if "new_customers" in splits else []))
+    say("comparing models", 0.5)
+    significance = significance_table(results)
+    hybrid: RecommenderModel = models["hybrid"]  # type: ignore[assignment]
+    loyal = splits["loyal"]
+    hybrid.fit(loyal.train)
+    conf, hit = confidence_outcomes(hybrid, loyal, n=10)
+    seg = segment_table(hybrid, results[("hybrid", "loyal", "all")])
+    out = EvaluationReport(table=table, significance=significance, reliability=reliability_table(conf, hit),
+                           ece=expected_calibration_error(conf, hit), by_segment=seg,
+                           info={"test_days": test_days, "cutoff": str(loyal.cutoff), "users": len(loyal)})
+    for i, name in enumerate(sweeps):
+        say(f"what-if: {name}", 0.6 + 0.4 * i / max(len(sweeps), 1))
+        out.sweeps[name] = knob_sweep(hybrid, loyal, name)
+    return out
+
+
+def significance_table(results: dict[tuple[str, str, str], EvalResult], metric: str = "ndcg@10") -> pd.DataFrame:
+    rows = []
+    for (model, scenario, mode), res in results.items():
+        if model == "hybrid":
+            continue
+        ours = results.get(("hybrid", scenario, mode))
+        if ours is None:
+            continue
+        b = compare(ours, res, metric)
+        rows.append({"scenario": scenario, "mode": mode, "against": model, "hybrid": ours[metric], "other": res[metric],
+                     "difference": b.mean_diff, "ci_low": b.ci_low, "ci_high": b.ci_high, "p_value": b.p_value,
+                     "verdict": "hybrid better" if b.ci_low > 0 else ("hybrid worse" if b.ci_high < 0 else "noise")})
+    return pd.DataFrame(rows)
+
+
+def confidence_outcomes(model: RecommenderModel, split: Split, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence of every recommended item and whether the user then bought it."""
+    frame = model.frame(list(split.users), split.as_of, n, False, with_confidence=True)
+    truth = {str(u): t for u, t in zip(split.users, split.truth)}
+    hit = np.fromiter((i in truth[u] for u, i in zip(frame.user_id, frame.item_id)), bool, count=len(frame))
+    return frame.confidence_score.to_numpy(), hit.astype(float)
+
+
+def segment_table(model: RecommenderModel, res: EvalResult, metric: str = "ndcg@10") -> pd.DataFrame:
+    prof = model.rec_.users().set_index("user_id")["spending_segment"]
+    per = pd.DataFrame({"user_id": [str(u) for u in res.users], metric: res.per_user[metric]})
+    per["segment"] = per.user_id.map(prof)
+    return per.groupby("segment", observed=True)[metric].agg(["mean", "count"]).reset_index()
+
+
+def knob_sweep(model: RecommenderModel, split: Split, name: str, n: int = 10) -> pd.DataFrame:
+    """NDCG@10 and the average price of the lists as one knob moves (no retraining)."""
+    from recsys.evaluation import score_recommendations
+
+    section, key, values = SWEEPS[name]
+    base = model.config
+    if name.startswith("budget_tolerance"):
+        base = base.replace(rerank={"price_sensitivity": 1.0})
+    rows = []
+    for v in values:
+        cfg = base.replace(**{section: {key: v}})
+        frame = model.frame(list(split.users), split.as_of, n, False, config=cfg)
+        lists = frame.groupby("user_id", sort=False)["item_id"].agg(list).to_dict()
+        recs = [lists.get(str(u), []) for u in split.users]
+        summary = score_recommendations(recs, split, "all", (n,)).summary
+        rows.append({"knob": name, "value": v, "ndcg@10": summary[f"ndcg@{n}"],
+                     "avg_price@10": summary[f"avg_price@{n}"]})
+    return pd.DataFrame(rows)
