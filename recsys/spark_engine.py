@@ -57,7 +57,7 @@ def _spark_session(master: str, app_name: str = "recsys-train", local_dir: str |
                .config("spark.driver.memory", os.environ.get("RECSYS_SPARK_DRIVER_MEMORY", "4g")))
     if master.startswith("local"):
         # a few partitions per core: Spark's default of 200 shuffle partitions is all overhead here
-        builder = builder.config("spark.sql.shuffle.partitions", "8").config("spark.default.parallelism", "4")
+        builder = builder.config("spark.sql.shuffle.partitions", "4").config("spark.default.parallelism", "4")
     if local_dir:
         builder = (builder.config("spark.local.dir", local_dir)
                    .config("spark.sql.warehouse.dir", os.path.join(local_dir, "warehouse")))
@@ -178,7 +178,7 @@ def spark_item_cf(lines, top_k: int, shrinkage: float):
     return sim.withColumn("r", rank).where(f.col("r") <= top_k).select("i", "j", "sim", "cn")
 
 
-def spark_als(user_items, config: TuningConfig, reg_param: float):
+def spark_als(user_items, config: TuningConfig, reg_param: float, blocks: int = 10):
     """pyspark.ml ALS, implicit preferences, on (u, i, r) confidences; (user factors, item factors)
     as {code: vector} frames."""
     from pyspark.ml.recommendation import ALS
@@ -186,7 +186,7 @@ def spark_als(user_items, config: TuningConfig, reg_param: float):
     a = config.als
     als = ALS(rank=a.factors, maxIter=a.iterations, regParam=reg_param, alpha=a.alpha, implicitPrefs=True,
               userCol="u", itemCol="i", ratingCol="r", seed=a.random_state, coldStartStrategy="drop",
-              nonnegative=False, checkpointInterval=5)
+              nonnegative=False, checkpointInterval=5, numUserBlocks=blocks, numItemBlocks=blocks)
     model = als.fit(user_items)
     return _collect(model.userFactors), _collect(model.itemFactors)
 
@@ -268,7 +268,9 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
             # Spark scales regParam by each user's (item's) number of ratings (ALS-WR); implicit does
             # not: dividing by the mean ratings per user keeps the local engine's shrinkage on average
             als_reg_param = config.als.regularization / max(user_items.count() / max(n_u, 1), 1.0)
-        uf, vf = spark_als(user_items, config, als_reg_param)
+        # Spark's default of 10 blocks a side suits a cluster; in local mode one per core is faster
+        blocks = spark.sparkContext.defaultParallelism if spark.sparkContext.master.startswith("local") else 10
+        uf, vf = spark_als(user_items, config, als_reg_param, blocks=max(int(blocks), 1))
         als = ALSModel(**vars(config.als))
         als.user_factors_ = _factors(uf, n_u, config.als.factors)
         als.item_factors_ = _factors(vf, n_i, config.als.factors)

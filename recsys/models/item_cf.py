@@ -107,6 +107,7 @@ class ItemCFModel(Scorer):
                 progress(stop / n_items)
             start = stop
         self.similarity_ = sp.vstack(sims).tocsr().astype(np.float32)
+        self.similarity_t_ = self.similarity_.T.tocsr()  # "who lists this item": for the reasons
         self.co_counts_ = sp.vstack(counts).tocsr().astype(np.float32)
         return self
 
@@ -115,11 +116,16 @@ class ItemCFModel(Scorer):
 
     def neighbours_in_history(self, users: UserBatch, items: np.ndarray) -> np.ndarray:
         """(batch, len(items)) how many of each user's past items list each item as a neighbour."""
-        col = self.similarity_[:, items]
-        col.data[:] = 1.0
-        hist = users.history.copy()
-        hist.data[:] = 1.0
-        return np.asarray((hist @ col).todense())
+        if not hasattr(self, "similarity_t_"):
+            self.similarity_t_ = self.similarity_.T.tocsr()  # bundles written before it was kept
+        t = self.similarity_t_
+        items = np.atleast_2d(items)
+        out = np.zeros(items.shape)
+        for r in range(items.shape[0]):  # rows of a request, each a handful of items
+            past = users.history.indices[users.history.indptr[r]:users.history.indptr[r + 1]]
+            for j, item in enumerate(items[r]):
+                out[r, j] = np.isin(t.indices[t.indptr[item]:t.indptr[item + 1]], past, assume_unique=True).sum()
+        return out
 
     def similar_items(self, item: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = self.similarity_.indptr[item], self.similarity_.indptr[item + 1]
