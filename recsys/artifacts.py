@@ -20,7 +20,7 @@ from typing import Any
 import joblib
 
 FORMAT = "recsys-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MODEL_FILE = "model.joblib"
 META_FILE = "metadata.json"
 POINTER = "CURRENT"

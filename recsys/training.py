@@ -228,7 +228,7 @@ def repeat_training_rows(state: TrainedState, config: TuningConfig, seed: int = 
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def learn_repeat(state: TrainedState, config: TuningConfig, max_rows: int = 500_000,
+def learn_repeat(state: TrainedState, config: TuningConfig, max_rows: int = 250_000,
                  max_precompute_lines: int = 5_000_000) -> None:
     """Teach the repeat model from past windows (it keeps the simple decay if there is too little)."""
     x, y = repeat_training_rows(state, config)

@@ -104,8 +104,9 @@ class RepeatModel(Scorer):
 
             params = dict(objective="binary", learning_rate=self.learning_rate, num_leaves=self.num_leaves,
                           min_child_samples=self.min_child_samples, subsample=0.8, subsample_freq=1,
-                          colsample_bytree=0.8, seed=self.random_state, verbose=-1, num_threads=2,
-                          deterministic=True, force_row_wise=True)
+                          colsample_bytree=0.8, seed=self.random_state, verbose=-1, max_bin=63,
+                          # one thread: OpenMP's spinning threads lose 3-4x when the cores are shared
+                          num_threads=1, deterministic=True, force_col_wise=True)
             self.booster_ = lgb.train(params, lgb.Dataset(x, label=y.astype(np.float32),
                                                           feature_name=list(FEATURES)), self.n_estimators)
         return self

@@ -1,0 +1,42 @@
+"""The analyst's dashboard: `streamlit run app.py`.
+
+`st.navigation` over the page files in `views/` (deliberately not `pages/`: with a `pages/`
+folder a deep link opened first after a restart would run the page without this file). The
+shared sidebar (data source, customer, model) is rendered here on every run, so it persists
+across pages and is mirrored in the URL. Settings: see `ui/settings.py`.
+"""
+from pathlib import Path
+
+import streamlit as st
+
+from ui import evaluation, shell
+
+st.set_page_config(page_title="Recommendation workbench", page_icon=":material/shopping_basket:",
+                   layout="wide", initial_sidebar_state="expanded")
+
+PAGES = {
+    "Explore": [
+        st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("views/recommendations.py", title="Recommendations", icon=":material/recommend:",
+                url_path="recommendations"),
+        st.Page("views/similar_items.py", title="Similar items", icon=":material/hub:", url_path="similar-items"),
+        st.Page("views/segments.py", title="Segments", icon=":material/groups:", url_path="segments"),
+        st.Page("views/popularity.py", title="Popularity", icon=":material/trending_up:", url_path="popularity"),
+    ],
+    "Manage": [
+        st.Page("views/data_training.py", title="Data and training", icon=":material/database:", url_path="data"),
+    ],
+}
+
+if evaluation.available():  # the lead's evaluation report, when the library has it
+    PAGES["Explore"].append(st.Page("views/evaluation.py", title="Evaluation", icon=":material/analytics:",
+                                    url_path="evaluation"))
+
+page = st.navigation(PAGES)
+st.logo(str(Path(__file__).parent / "ui" / "logo.svg"), size="large")
+st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3rem; }</style>")
+try:
+    shell.start()
+    page.run()
+except Exception as exc:  # st.stop / st.rerun / st.switch_page are BaseExceptions and pass through
+    shell.show_error(exc)

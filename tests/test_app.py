@@ -1,0 +1,440 @@
+"""The dashboard under `streamlit.testing.v1.AppTest`: every page, and the knobs doing what they say.
+
+A small synthetic store is trained once into a tmp artifacts folder (as the demo source), and a
+hand-made store is offered as a CSV data source for the upsell test. The environment variables
+of `ui/settings.py` point the app at them.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+PAGES = {
+    "views/overview.py": "Overview", "views/recommendations.py": "Recommendations",
+    "views/similar_items.py": "Similar items", "views/segments.py": "Segments",
+    "views/popularity.py": "Popularity", "views/data_training.py": "Data and training",
+}
+sys.path.insert(0, str(ROOT))  # so that recsys and ui import however pytest is started
+if importlib.util.find_spec("recsys.evaluation_report") is not None:
+    PAGES["views/evaluation.py"] = "Evaluation"
+UPSELL_FILE = "upsell-store.csv"
+TIMEOUT = 60
+
+
+def _fast_config():
+    """Request-time defaults, minus the slow training extras (the app does not care)."""
+    from recsys import TuningConfig
+
+    return TuningConfig().replace(repeat={"learned": False})
+
+
+def upsell_store() -> pd.DataFrame:
+    """A store where a higher upsell factor must raise the list's average price.
+
+    Customers 0-39 bought every item once: 20 cheap items (1.00-1.95) and 4 dear ones (20-35).
+    Twenty more customers bought only cheap items, so cheap items are the most popular: with
+    upsell 0 the popularity list of customer 0 holds cheap items only; with a strong upsell the
+    dear ones (priced above 3x the customer's average, so boosted 1 + 2 x 1 = 3x while their base
+    score is at least 2/3 of the top) must come first.
+    """
+    prices = [1.0 + 0.05 * i for i in range(20)] + [20.0, 25.0, 30.0, 35.0]
+    rows = []
+    start = pd.Timestamp("2025-01-06 10:00")
+    for u in range(60):
+        items = range(24) if u < 40 else range(0, 20 - (u - 40))
+        for k, i in enumerate(items):
+            t = start + pd.Timedelta(days=(3 * u + 7 * k) % 300, minutes=u)
+            rows.append({"user_id": f"C{u:03d}", "item_id": f"I{i:02d}", "timestamp": t, "quantity": 1.0,
+                         "price": prices[i], "ticket_id": f"T{u}-{t:%Y%m%d}", "customer_type": "loyal"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """Artifacts (demo = a small synthetic store; the upsell CSV, trained) and data folders."""
+    from recsys import train
+    from recsys.synthetic import generate_store
+    from ui.sources import slugify
+
+    root = tmp_path_factory.mktemp("app")
+    artifacts, data = root / "artifacts", root / "data"
+    data.mkdir()
+    train(generate_store(n_users=250, n_items=300, n_lines=20_000, seed=11), config=_fast_config(),
+          out_dir=str(artifacts / "demo"), calibrate=False)
+    csv = data / UPSELL_FILE
+    upsell_store().to_csv(csv, index=False)
+    train(str(csv), config=_fast_config(), out_dir=str(artifacts / slugify(UPSELL_FILE)), calibrate=False)
+    values = {"RECSYS_ARTIFACTS": str(artifacts), "RECSYS_DATA_DIR": str(data), "RECSYS_CACHE_DIR": str(root / "cache")}
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    import streamlit as st
+
+    st.set_option("client.showErrorDetails", "full")  # a failing test shows the real error
+    yield values
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def new_app(page: str | None = None, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _param(at: AppTest, key: str):
+    value = at.query_params.get(key)
+    return value[-1] if isinstance(value, list) else value
+
+
+def table(at: AppTest, column: str) -> pd.DataFrame:
+    """The first table showing `column` (AppTest knows no keys of plain st.dataframe elements)."""
+    for d in at.dataframe:
+        if column in d.value.columns:
+            return d.value
+    raise AssertionError(f"no table with a {column!r} column on the page")
+
+
+def rec_table(at: AppTest) -> pd.DataFrame:
+    return table(at, "recommendation_reason")
+
+
+def test_a_fresh_machine_trains_the_demo_store_on_first_start(env, tmp_path, monkeypatch):
+    """No bundle anywhere: the first run trains the demo store (with per-stage progress), then shows it."""
+    import recsys.synthetic
+    import ui.training
+    from recsys import train as real_train
+    from recsys.synthetic import generate_store
+
+    stages = []
+
+    def small_fast_train(data, out_dir, progress):
+        def spy(stage, fraction, message):
+            stages.append(stage)
+            progress(stage, fraction, message)
+        return real_train(data, config=_fast_config(), out_dir=out_dir, progress=spy, calibrate=False)
+
+    monkeypatch.setenv("RECSYS_ARTIFACTS", str(tmp_path / "fresh-artifacts"))
+    monkeypatch.setattr(recsys.synthetic, "demo_store", lambda: generate_store(n_users=120, n_items=150, n_lines=6000))
+    monkeypatch.setattr(ui.training, "train", small_fast_train)
+    at = new_app()
+    assert_clean(at)
+    assert {"load", "als", "item_cf", "save"} <= set(stages)
+    assert (tmp_path / "fresh-artifacts" / "demo" / "CURRENT").exists()
+    assert [t.value for t in at.title] == ["Overview"]  # after training the app reran onto the store
+    assert at.metric[0].value == "120"
+
+
+# ---- every page ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_each_page_runs_without_exceptions(env, page):
+    at = new_app(page)
+    assert_clean(at)
+    assert [t.value for t in at.title] == [PAGES[page]]
+    # the shared sidebar is there on every page
+    assert at.sidebar.selectbox(key="source").value == "demo"
+    assert at.sidebar.selectbox(key="user").value
+    assert at.sidebar.radio(key="model").value == "hybrid"
+
+
+def test_recommendation_views_why_and_compare(env):
+    at = new_app("views/recommendations.py")
+    listed = rec_table(at)
+    # the why: a breakdown of every listed item, and one item's waterfall
+    assert at.selectbox(key="why_item").value == listed["item_id"].iloc[0]
+    at.selectbox(key="why_item").set_value(listed["item_id"].iloc[2]).run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) >= 2
+    # the comparison of every model for the same customer
+    at.session_state["rec_view"] = [t.label for t in at.tabs][1]
+    at.run()
+    assert_clean(at)
+    wide = table(at, "Buy again")
+    assert {"Hybrid", "ALS", "Item-CF", "Popularity", "Buy again"} <= set(wide.columns)
+    assert list(wide["Hybrid"]) == list(listed["item_id"])
+
+
+@pytest.mark.skipif("views/evaluation.py" not in PAGES, reason="recsys.evaluation_report is not there")
+def test_evaluation_page_runs_on_demand(env, monkeypatch):
+    import recsys.evaluation_report as er
+
+    calls = []
+
+    def fake_report(data, test_days=28, k=(5, 10), **kw):
+        calls.append((data, test_days, k))
+        return pd.DataFrame({"model": ["hybrid", "baseline: popularity"], "scenario": ["loyal"] * 2,
+                             "mode": ["all"] * 2, "n_users": [10, 10], "ndcg@10": [0.4, 0.2], "recall@5": [0.3, 0.1]})
+
+    monkeypatch.setattr(er, "run_report", fake_report)
+    at = new_app("views/evaluation.py")
+    assert_clean(at)
+    assert not calls  # nothing runs until asked
+    at.button(key="ev_run").click().run()
+    assert_clean(at)
+    assert len(calls) == 1 and calls[0][1] == 28 and calls[0][2] == (5, 10)
+    assert list(table(at, "ndcg@10")["model"]) == ["hybrid", "baseline: popularity"]
+
+
+# ---- the knobs -----------------------------------------------------------------------------
+
+def test_a_narrower_price_range_leaves_only_items_inside_it(env):
+    at = new_app("views/recommendations.py")
+    before = rec_table(at)
+    lo, hi = at.slider(key="k_price").value
+    assert before["item_price"].min() >= lo and before["item_price"].max() <= hi
+    q1, q3 = np.quantile(before["item_price"], [0.25, 0.75])
+    assert q1 < q3, "the fixture's list should span prices"
+    at.slider(key="k_price").set_value((float(np.floor(q1 * 20) / 20), float(np.ceil(q3 * 20) / 20))).run()
+    assert_clean(at)
+    lo, hi = at.slider(key="k_price").value
+    after = rec_table(at)
+    assert len(after) > 0
+    assert after["item_price"].between(lo, hi).all(), after[["item_id", "item_price"]]
+    assert not before["item_price"].between(lo, hi).all(), "the narrower range must have removed something"
+
+
+def test_a_higher_upsell_factor_raises_the_average_price_of_the_list(env):
+    from ui.sources import slugify
+
+    at = new_app("views/recommendations.py", source=slugify(UPSELL_FILE), user="C000", model="popularity")
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="user").value == "C000"
+    at.toggle(key="k_repurchase").set_value(False).run()
+    at.slider(key="k_n").set_value(5).run()
+    at.slider(key="k_upsell").set_value(0.0).run()
+    plain = rec_table(at)["item_price"].mean()
+    at.slider(key="k_boost").set_value(1.0).run()
+    at.slider(key="k_upsell").set_value(2.0).run()
+    assert_clean(at)
+    upsold = rec_table(at)
+    assert upsold["item_price"].mean() > plain + 5, (plain, upsold)
+    assert (upsold["item_price"] >= 20).sum() == 4  # every dear item made the list
+    assert upsold["recommendation_reason"].str.contains("step up").any()
+
+
+def test_switching_the_model_changes_the_model_source_column(env):
+    at = new_app("views/recommendations.py")
+    sources = {}
+    for model in ("popularity", "als", "item_cf", "repeat"):
+        at.sidebar.radio(key="model").set_value(model).run()
+        assert_clean(at)
+        sources[model] = set(rec_table(at)["model_source"])
+    assert sources["popularity"] == {"Popularity"}
+    assert sources["als"] == {"ALS"}
+    assert sources["item_cf"] == {"Item-CF"}
+    assert sources["repeat"] == {"Buy again"}
+
+
+def test_knobs_never_retrain_and_load_the_models_once(env, monkeypatch):
+    import ui.training
+    from recsys.service import Recommender
+
+    def no_training(*a, **k):
+        raise AssertionError("a knob retrained the models")
+
+    loads = []
+    original = Recommender.load.__func__
+    monkeypatch.setattr(ui.training, "train", no_training)
+    monkeypatch.setattr(Recommender, "load", classmethod(lambda cls, *a, **k: loads.append(a) or original(cls, *a, **k)))
+    at = new_app("views/recommendations.py")
+    at.toggle(key="k_repurchase").set_value(True).run()  # the buffer acts (and is enabled) only then
+    for name, value in (("k_upsell", 1.0), ("k_budget", 2.0), ("k_sensitivity", 1.0), ("k_pool", 50),
+                        ("k_w_als", 0.0), ("k_buffer", 0.5)):
+        at.slider(key=name).set_value(value).run()
+        assert_clean(at)
+    at.toggle(key="k_exclude").set_value(True).run()
+    assert_clean(at)
+    assert len(loads) <= 1  # cached per process: at most the first load of this bundle
+    toml = at.session_state["tuning_toml"]
+    assert "upsell_factor = 1.0" in toml and "candidate_pool = 50" in toml
+
+
+def test_knobs_persist_across_pages(env):
+    at = new_app("views/recommendations.py")
+    at.slider(key="k_upsell").set_value(0.75).run()
+    at.switch_page("views/overview.py").run()
+    at.switch_page("views/recommendations.py").run()
+    assert at.slider(key="k_upsell").value == 0.75
+
+
+def test_the_url_sets_the_shared_choices_and_bad_values_fall_back(env):
+    at = new_app("views/recommendations.py", model="als", user="40000000000")
+    assert at.sidebar.radio(key="model").value == "als"
+    assert set(rec_table(at)["model_source"]) == {"ALS"}
+    at = new_app("views/recommendations.py", user="no-such-user", model="nonsense", source="nowhere")
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="source").value == "demo"
+    assert at.sidebar.radio(key="model").value == "hybrid"
+    assert at.sidebar.selectbox(key="user").value
+    assert _param(at, "model") == "hybrid" and _param(at, "source") == "demo"
+    chosen = at.sidebar.selectbox(key="user").options[3]
+    user = chosen.split(" · ")[0]
+    at = new_app("views/recommendations.py", user=user)
+    assert at.sidebar.selectbox(key="user").value == user and _param(at, "user") == user
+
+
+# ---- items ---------------------------------------------------------------------------------
+
+def test_similar_items_picking_a_result_makes_it_the_query(env):
+    at = new_app("views/similar_items.py")
+    first = at.selectbox(key="item").value
+    results = table(at, "co_purchase_count")
+    assert len(results) and first not in set(results["item_id"])
+    pick = results["item_id"].iloc[1]
+    # what the "Open" button column's callback does (AppTest cannot click inside a table)
+    at.session_state["item"] = pick
+    at.run()
+    assert_clean(at)
+    assert at.selectbox(key="item").value == pick
+    assert _param(at, "item") == pick
+    assert pick not in set(table(at, "co_purchase_count")["item_id"])
+    trail = [g for g in at.get("button_group") if g.key.startswith("trail_")]
+    assert trail and first in trail[0].options  # the trail leads back
+    trail[0].set_value(first).run()
+    assert at.selectbox(key="item").value == first
+
+
+def test_popularity_opens_the_similar_items_of_an_item(env):
+    at = new_app("views/popularity.py")
+    assert_clean(at)
+    top = table(at, "popularity_score")
+    pick = top["item_id"].iloc[2]
+    # what the "Similar" button column's callback leaves behind
+    at.session_state["item"] = pick
+    at.session_state["_goto_similar"] = True
+    at.run()
+    assert_clean(at)
+    assert [t.value for t in at.title] == ["Similar items"]
+    assert at.selectbox(key="item").value == pick
+
+
+# ---- data and training ---------------------------------------------------------------------
+
+def test_an_invalid_upload_shows_the_validation_report(env):
+    at = new_app("views/data_training.py")
+    bad = b"user_id,item_id,timestamp,quantity,price\nU1,I1,2025-01-02 10:00,1,2.5\nU2,I2,not a date,1,3.0\n"
+    at.file_uploader(key="upload").upload("broken sales.csv", bad, "text/csv").run()
+    assert not at.exception
+    report = table(at, "problem")
+    row = report.iloc[0]
+    assert row["file"] == "broken sales.csv" and row["column"] == "timestamp" and row["row"] == 3
+    assert any("problem" in e.value for e in at.error)
+    assert not any(b.key == "publish" for b in at.button)  # an invalid file cannot be trained on
+    # missing columns are named too
+    at.file_uploader(key="upload").set_value(("short.csv", b"user_id,item_id\n1,2\n", "text/csv")).run()
+    report = table(at, "problem")
+    assert report["file"].eq("short.csv").all() and len(report) >= 1
+    assert "Traceback" not in " ".join(e.value for e in at.error)
+    # invalid files never become data sources
+    assert not list(Path(env["RECSYS_DATA_DIR"]).glob("*broken*"))
+
+
+def test_a_model_file_is_never_accepted_as_an_upload(env, tmp_path):
+    from ui.sources import MODEL_SUFFIXES, stage_upload
+
+    at = new_app("views/data_training.py")
+    allowed = {t.lstrip(".") for t in at.file_uploader(key="upload").allowed_type}
+    assert allowed and not allowed & {s.lstrip(".") for s in MODEL_SUFFIXES}
+    for name in ("model.joblib", "bundle.pkl", "../../etc/state.pickle"):
+        with pytest.raises(ValueError, match="model file"):
+            stage_upload(name, b"\x80\x04", tmp_path)
+    with pytest.raises(ValueError, match="not a workbook"):
+        stage_upload("notes.txt", b"hello", tmp_path)
+    staged = stage_upload("../../sneaky name.csv", b"a,b\n", tmp_path)
+    assert staged.parent == tmp_path / ".uploads" and staged.name == "sneaky name.csv"
+
+
+def test_a_valid_upload_is_published_and_trained(env, monkeypatch):
+    """Valid upload -> report OK -> "use it" moves it into the data folder, switches and trains."""
+    import ui.training
+    from recsys import train as real_train
+
+    monkeypatch.setattr(ui.training, "train",
+                        lambda data, out_dir, progress: real_train(data, config=_fast_config(), out_dir=out_dir,
+                                                                   progress=progress, calibrate=False))
+    at = new_app("views/data_training.py")
+    csv = upsell_store().to_csv(index=False).encode()
+    at.file_uploader(key="upload").upload("fresh store.csv", csv, "text/csv").run()
+    assert_clean(at)
+    assert any("is valid" in s.value for s in at.success)
+    at.button(key="publish").click().run()
+    assert_clean(at)
+    assert (Path(env["RECSYS_DATA_DIR"]) / "fresh store.csv").exists()
+    assert at.sidebar.selectbox(key="source").value == "fresh-store-csv"
+    assert "not trained" not in at.sidebar.selectbox(key="source").format_func("fresh-store-csv")
+    at.switch_page("views/overview.py").run()
+    assert_clean(at)
+
+
+def test_data_page_offers_the_downloads_and_the_way_back_to_the_demo(env):
+    from ui.sources import slugify
+
+    at = new_app("views/data_training.py", source=slugify(UPSELL_FILE))
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="source").value == slugify(UPSELL_FILE)
+    assert any("is valid" in s.value for s in at.success)
+    assert {"dl_csv", "dl_toml"} <= {d.key for d in at.get("download_button")}
+    at.button(key="to_demo").click().run()
+    assert at.sidebar.selectbox(key="source").value == "demo"
+
+
+def test_a_source_without_models_says_what_to_do_and_trains_in_one_click(env, monkeypatch):
+    import ui.training
+    from recsys import train as real_train
+
+    monkeypatch.setattr(ui.training, "train",
+                        lambda data, out_dir, progress: real_train(data, config=_fast_config(), out_dir=out_dir,
+                                                                   progress=progress, calibrate=False))
+    data = Path(env["RECSYS_DATA_DIR"])
+    upsell_store().to_csv(data / "untrained.csv", index=False)
+    (data / "broken.csv").write_text("user_id,item_id\n1,2\n")
+    try:
+        at = new_app("views/recommendations.py", source="broken-csv")
+        assert [t.value for t in at.title] == ["No trained models for this data source"]
+        at.button(key="gate_train").click().run()
+        assert not at.exception
+        assert table(at, "problem")["file"].eq("broken.csv").all()  # validated first: not trained
+        at = new_app("views/data_training.py", source="untrained-csv")
+        assert not at.exception and at.button(key="train")
+        at.switch_page("views/recommendations.py").run()
+        at.button(key="gate_train").click().run()
+        assert_clean(at)
+        assert [t.value for t in at.title] == ["Recommendations"]
+        assert len(rec_table(at)) > 0
+    finally:
+        (data / "untrained.csv").unlink()
+        (data / "broken.csv").unlink()
+
+
+def test_csv_of_all_recommendations(env):
+    from ui import state
+    from recsys import TuningConfig
+
+    key = state.model_key(Path(env["RECSYS_ARTIFACTS"]) / "demo")
+    rec = state.recommender(key)
+    csv = state.csv_of_recommendations(key, 3, "hybrid", TuningConfig().to_toml())
+    frame = pd.read_csv(pd.io.common.BytesIO(csv))
+    assert set(frame["user_id"].astype(str)) == set(rec.state.user_ids)
+    assert frame.groupby("user_id").size().max() == 3

@@ -1,0 +1,76 @@
+"""Frames of the Segments page."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from recsys import Recommender
+from recsys.config import SEGMENTS
+from recsys.service import SEGMENT_LABELS
+
+from ui import state
+from ui.knobs import tuned_config_toml
+
+
+def segment_table(rec: Recommender, users: pd.DataFrame) -> tuple[pd.DataFrame, list[float], list[float]]:
+    """(one row per segment, price cut points, percentile thresholds)."""
+    stats = rec.stats()
+    cuts = [float(c) for c in stats["segment_price_cuts"]]
+    edges = [None] + cuts + [None]
+    caps = np.asarray(rec.state.segment_caps, dtype=float)
+    rows = []
+    for i, seg in enumerate(SEGMENTS):
+        label = SEGMENT_LABELS[seg]
+        part = users[users["spending_segment"] == seg]
+        lo, hi = edges[i], edges[i + 1]
+        price_range = (f"below {hi:.2f}" if lo is None else f"{lo:.2f} and above" if hi is None
+                       else f"{lo:.2f} – {hi:.2f}")
+        rows.append({"segment": label, "price_range": price_range, "customers": len(part),
+                     "total_spend": float(part["total_spend"].sum()),
+                     "avg_item_price": float(part["avg_item_price"].mean()) if len(part) else 0.0,
+                     "price_cap": float(caps[i]) if i < len(caps) else np.nan})
+    return pd.DataFrame(rows), cuts, list(stats["segment_thresholds"])
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def top_items_by_segment(key: state.ModelKey, n: int) -> dict[str, pd.DataFrame]:
+    """Per segment: the items most customers of the segment bought (distinct buyers)."""
+    rec = state.recommender(key)
+    buyers = np.asarray(rec.state.segment_buyers)
+    out = {}
+    for i, seg in enumerate(SEGMENTS):
+        top = rec.popular_items(n, segment=seg)
+        codes = [rec.item_code(x) for x in top["item_id"]]
+        out[SEGMENT_LABELS[seg]] = pd.DataFrame({"item_id": top["item_id"], "buyers": buyers[i, codes].astype(int),
+                                                 "price": top["price"]})
+    return out
+
+
+def recommendations_by_segment(ctx, n: int, tuned: bool):
+    """(price summary, model sources, favourite items per segment) of every customer's top-n."""
+    rec = ctx.rec
+    toml = (tuned_config_toml(ctx.key) if tuned else None) or rec.config.to_toml()
+    frame = state.batch_recommendations(ctx.key, n, ctx.model, toml)
+    frame["segment"] = frame["spending_segment"].map(SEGMENT_LABELS)
+    order = list(state.SEGMENT_ORDER)
+    per_user = frame.groupby(["segment", "user_id"], observed=True).agg(
+        recommended=("item_price", "mean"), own=("avg_item_price", "first")).reset_index()
+    summary = (per_user.groupby("segment").agg(customer_price=("own", "mean"), recommended_price=("recommended", "mean"))
+               .reindex(order).dropna(how="all").reset_index())
+    sources = frame[["segment", "model_source"]].copy()
+    sources["segment"] = pd.Categorical(sources["segment"], categories=order, ordered=True)
+    favourites = {}
+    users_per_segment = frame.groupby("segment")["user_id"].nunique()
+    for seg in order:
+        part = frame[frame["segment"] == seg]
+        if part.empty:
+            continue
+        fav = part.groupby("item_id").agg(customers=("user_id", "nunique"), item_price=("item_price", "first"))
+        fav = fav.sort_values(["customers", "item_price"], ascending=[False, True]).head(6)
+        favourites[seg] = [f"{item} · {100 * c / users_per_segment[seg]:.0f}% · price {p:.2f}"
+                           for item, c, p in zip(fav.index, fav["customers"], fav["item_price"])]
+    width = max((len(v) for v in favourites.values()), default=0)
+    favourites = pd.DataFrame({seg: v + [""] * (width - len(v)) for seg, v in favourites.items()})
+    favourites.insert(0, "#", range(1, width + 1))
+    return summary, sources, favourites

@@ -1,0 +1,100 @@
+"""The shared choices in the sidebar: data source, user and model.
+
+Rendered on every page by app.py, so they persist across pages. They are mirrored in the URL
+(`?source=demo&user=…&model=als`, plus `item=` on the Similar items page) so a view can be
+shared: a new session starts from the URL's values, every run writes the current ones back.
+(Streamlit's own `bind="query-params"` is not used: it writes the *formatted* option into the
+URL, i.e. labels like "ALS (shoppers like you)" instead of ids.) A value that does not fit the
+current data (a user of another store) falls back to the default instead of failing.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from recsys import Recommender
+
+from ui import state
+from ui.sources import Source
+
+SOURCE, USER, MODEL, ITEM = "source", "user", "model", "item"
+URL_KEYS = (SOURCE, USER, MODEL, ITEM)
+URL_LOADED = "_url_loaded"
+
+
+def load_url_once() -> None:
+    """On a session's first run, take the shared choices from the URL."""
+    if st.session_state.get(URL_LOADED):
+        return
+    st.session_state[URL_LOADED] = True
+    for key in URL_KEYS:
+        if key in st.query_params:
+            st.session_state[key] = st.query_params[key]
+
+
+def mirror_in_url(**values) -> None:
+    """Write the current choices into the URL (None removes a parameter)."""
+    for key, value in values.items():
+        if value is None:
+            st.query_params.pop(key, None)
+        elif st.query_params.get(key) != str(value):
+            st.query_params[key] = str(value)
+
+
+def keep_valid(key: str, options: list, default) -> None:
+    """Point a widget at the default when its value is not among the options."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+
+
+def source_picker(sources: list[Source], default_key: str) -> Source:
+    keys = [s.key for s in sources]
+    by_key = {s.key: s for s in sources}
+    # the default source (RECSYS_SOURCE, else the demo store) goes first
+    if default_key in by_key:
+        keys.remove(default_key)
+        keys.insert(0, default_key)
+    load_url_once()
+    keep_valid(SOURCE, keys, keys[0])
+    with st.sidebar:
+        chosen = st.selectbox(
+            "Data source", keys, key=SOURCE,
+            format_func=lambda k: by_key[k].label + ("" if by_key[k].trained else " — not trained"),
+            help="The store whose models every page shows. Files in the data folder appear here; "
+                 "upload and train on the Data and training page.")
+    return by_key[chosen]
+
+
+def user_picker(key: state.ModelKey) -> str | None:
+    users: pd.DataFrame = state.users(key)
+    ids = users["user_id"].tolist()
+    if not ids:
+        return None
+    labels = dict(zip(ids, users["label"]))
+    keep_valid(USER, ids, ids[0])
+    with st.sidebar:
+        return st.selectbox(
+            "Customer", ids, key=USER, format_func=lambda u: labels.get(u, u),
+            help="Type to search by id, spending segment (small, low-average, average, high) or "
+                 "customer type (loyal, new). Busiest customers first.")
+
+
+def model_picker(disabled: bool = False) -> str:
+    options = list(state.MODEL_ORDER)
+    keep_valid(MODEL, options, options[0])
+    with st.sidebar:
+        return st.radio("Model", options, key=MODEL, disabled=disabled,
+                        format_func=state.MODEL_LABELS.get,
+                        help="Which recommender answers on the Recommendations and Segments pages.")
+
+
+def footer(source: Source, rec: Recommender | None) -> None:
+    with st.sidebar:
+        st.divider()
+        if rec is None:
+            st.caption(f"{source.label}: no trained models yet.")
+            return
+        s = rec.state.summary
+        trained = str(rec.metadata.get("trained_at", "?")).replace("T", " ")[:16]
+        st.caption(f"{s.get('users', 0):,} customers · {s.get('items', 0):,} items · "
+                   f"{s.get('lines', 0):,} lines  \nModels trained {trained} UTC")

@@ -1,0 +1,124 @@
+"""Data sources: the synthetic demo store, the files in the data folder, and a bundle the CLI
+wrote into the artifacts root. Each source has its own bundle folder under the artifacts root.
+
+No Streamlit here: listing, slugs, uploads and validation are plain functions (tested as such).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from recsys.artifacts import atomic_write_bytes, has_bundle
+from recsys.data import SUPPORTED_SUFFIXES, ValidationReport, validate_transactions
+from recsys.schema import DataError
+
+from ui.settings import DEMO_KEY, Settings
+
+CLI_KEY = "artifacts"
+RESERVED_KEYS = (DEMO_KEY, CLI_KEY)
+MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".npz", ".npy", ".pt", ".onnx")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One data source the analyst can pick."""
+
+    key: str            # stable slug, shown in the URL (?source=...)
+    label: str
+    kind: str           # "demo" | "file" | "bundle"
+    bundle_dir: Path    # where its trained models live
+    path: Path | None = None  # the data file (kind "file")
+
+    @property
+    def trainable(self) -> bool:
+        return self.kind in ("demo", "file")
+
+    @property
+    def trained(self) -> bool:
+        return has_bundle(self.bundle_dir)
+
+
+def slugify(name: str) -> str:
+    """'Data Science - Assignment.xlsx' -> 'data-science-assignment-xlsx'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug or "data"
+
+
+def is_data_file(path: Path) -> bool:
+    name = path.name
+    return (path.is_file() and not name.startswith((".", "~$"))
+            and name.lower().endswith(SUPPORTED_SUFFIXES))
+
+
+def list_sources(settings: Settings) -> list[Source]:
+    """The demo store first, then every data file in the data folder, then a CLI bundle."""
+    root = settings.artifacts_dir
+    sources = [Source(DEMO_KEY, "Demo store (synthetic)", "demo", root / DEMO_KEY)]
+    taken = set(RESERVED_KEYS)
+    files = sorted(p for p in settings.data_dir.glob("*") if is_data_file(p)) if settings.data_dir.is_dir() else []
+    for path in files:
+        key = base = slugify(path.name)
+        i = 2
+        while key in taken:
+            key, i = f"{base}-{i}", i + 1
+        taken.add(key)
+        sources.append(Source(key, path.name, "file", root / key, path))
+    if has_bundle(root):
+        sources.append(Source(CLI_KEY, f"Models in {root.name}/ (trained with the CLI)", "bundle", root))
+    return sources
+
+
+def safe_upload_name(name: str) -> str:
+    """The file name an upload is saved under; ValueError for anything but a data file."""
+    base = Path(name.replace("\\", "/")).name
+    base = re.sub(r"[^A-Za-z0-9._ -]+", "_", base).strip(" .")
+    lower = base.lower()
+    if lower.endswith(MODEL_SUFFIXES):
+        raise ValueError(f"'{name}' looks like a model file: uploads are data only "
+                         f"(a workbook, CSV or Parquet file); models are trained here")
+    if not base or not lower.endswith(SUPPORTED_SUFFIXES):
+        raise ValueError(f"'{name}' is not a workbook, CSV or Parquet file "
+                         f"(accepted: {', '.join(SUPPORTED_SUFFIXES)})")
+    return base
+
+
+UPLOADS = ".uploads"  # staging folder inside the data folder (hidden from the source list)
+
+
+def stage_upload(name: str, data: bytes, data_dir: Path) -> Path:
+    """Write an uploaded file into the staging folder atomically; it becomes a data source only
+    once it validates (`publish_upload`)."""
+    target = Path(data_dir) / UPLOADS / safe_upload_name(name)
+    if not data:
+        raise ValueError(f"'{name}' is empty")
+    for old in target.parent.glob("*") if target.parent.is_dir() else []:
+        if old.is_file() and old.name != target.name and not old.name.startswith("."):
+            old.unlink(missing_ok=True)  # only the latest upload waits here
+    atomic_write_bytes(target, data)
+    return target
+
+
+def publish_upload(staged: Path, data_dir: Path) -> Path:
+    """Move a validated upload into the data folder (atomic; replaces a file of the same name)."""
+    target = Path(data_dir) / Path(staged).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, target)
+    return target
+
+
+def source_for(sources: list[Source], path: Path) -> Source | None:
+    path = Path(path).resolve()
+    return next((s for s in sources if s.path is not None and s.path.resolve() == path), None)
+
+
+def validate(path: Path) -> ValidationReport:
+    """Every problem of a data file, never an exception: unexpected failures become problems too."""
+    try:
+        return validate_transactions(path)
+    except DataError as err:
+        return ValidationReport(file=Path(path).name, problems=[err])
+    except Exception as exc:  # a reader failing in a way the library did not foresee
+        return ValidationReport(file=Path(path).name,
+                                problems=[DataError(f"the file could not be read: {exc}", file=Path(path).name)])

@@ -1,0 +1,56 @@
+"""`st.dataframe` column configs shared by the pages."""
+from __future__ import annotations
+
+import streamlit as st
+
+cc = st.column_config
+
+PRICE = cc.NumberColumn("Price", format="%.2f", width="small")
+
+
+def relevance(label: str = "Relevance") -> cc.ProgressColumn:
+    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="%.2f", width="small",
+                             help="Score after blending and re-ranking, scaled to 0–1")
+
+
+def confidence(label: str = "Confidence") -> cc.ProgressColumn:
+    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="percent", width="small",
+                             help="Calibrated chance that the customer buys it within four weeks "
+                                  "(for similar items: share of the query item's baskets that also hold it)")
+
+
+RECOMMENDATIONS = {
+    "rank": cc.NumberColumn("#", width=40, format="%d"),
+    "item_id": cc.TextColumn("Item", width=110),
+    "relevance_score": relevance(),
+    "confidence_score": confidence(),
+    "item_price": PRICE,
+    "model_source": cc.TextColumn("Source", width=80, help="The model that contributed most"),
+    "recommendation_reason": cc.TextColumn("Why", width="large"),
+}
+
+HISTORY = {
+    "timestamp": cc.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+    "item_id": cc.TextColumn("Item"),
+    "quantity": cc.NumberColumn("Units", format="%g", width="small"),
+    "price": PRICE,
+}
+
+SIMILAR = {
+    "item_id": cc.TextColumn("Item", width=110),
+    "relevance_score": relevance(),
+    "confidence_score": confidence(),
+    "item_price": PRICE,
+    "co_purchase_count": cc.NumberColumn("Together", format="%d", width=70,
+                                         help="Co-purchases: baskets holding both items"),
+}
+
+POPULAR = {
+    "rank": cc.NumberColumn("#", width=36, format="%d"),
+    "item_id": cc.TextColumn("Item", width=105),
+    "popularity_score": cc.ProgressColumn("Popularity", min_value=0.0, max_value=1.0, format="%.2f", width=100),
+    "price": cc.NumberColumn("Price", format="%.2f", width=60),
+    "purchase_count": cc.NumberColumn("Lines", format="%d", width=60, help="Sales lines holding the item"),
+    "unique_buyers": cc.NumberColumn("Buyers", format="%d", width=62, help="Distinct customers who bought it"),
+    "total_quantity": cc.NumberColumn("Units", format="%.0f", width=60, help="Units sold"),
+}

@@ -1,0 +1,148 @@
+"""Data and training: the data source, uploads with a validation report, training, downloads."""
+from pathlib import Path
+
+import streamlit as st
+
+from recsys.data import SUPPORTED_SUFFIXES
+
+from ui import shell, state, widgets
+from ui.data_admin import bundle_meta, is_stale, show_validation, sources_frame, validation_of
+from ui.knobs import tuned_config_toml
+from ui.overview import CLEANING_COLUMNS, cleaning_frame
+from ui.settings import DEMO_KEY
+from ui.sidebar import SOURCE
+from ui.sources import list_sources, publish_upload, source_for, stage_upload
+from ui.training import train_with_progress
+
+TRAIN_NOW, STAGED, UPLOAD_ID, DONE = "_train_now", "_staged_upload", "_upload_id", "_trained_message"
+PUBLISH_ERROR = "_publish_error"
+
+ctx = shell.context()
+source, settings = ctx.source, ctx.settings
+widgets.header("Data and training", "Where the data comes from, what cleaning did, and the models: "
+                                    "upload a file, validate it, train, and download the results.")
+if msg := st.session_state.pop(DONE, None):
+    st.toast(msg, icon=":material/task_alt:")
+
+
+def switch_to(key: str, train: bool = False) -> None:
+    st.session_state[SOURCE] = key
+    st.session_state[TRAIN_NOW] = train
+
+
+def publish(staged: Path) -> None:
+    """Callback: move the validated upload into the data folder, switch to it and train."""
+    try:
+        target = publish_upload(staged, settings.data_dir)
+    except OSError as exc:
+        st.session_state[PUBLISH_ERROR] = f"Could not save the file: {exc}"
+        return
+    st.session_state.pop(STAGED, None)
+    new = source_for(list_sources(settings), target)
+    if new is not None:
+        switch_to(new.key, train=True)
+
+
+# ---- the current source ------------------------------------------------------------------
+meta = bundle_meta(source)
+with st.container(border=True):
+    st.markdown(f"#### :material/database: {source.label}")
+    badges = {"demo": ":violet-badge[synthetic demo store]", "file": ":blue-badge[data file]",
+              "bundle": ":gray-badge[bundle trained with the CLI]"}[source.kind]
+    badges += " :green-badge[trained]" if meta else " :orange-badge[not trained]"
+    if is_stale(source, meta):
+        badges += " :orange-badge[file changed since training]"
+    st.markdown(badges)
+    facts = {"Data file": str(source.path) if source.path else ("generated in memory" if source.kind == "demo"
+                                                               else str(meta.get("data_source", "?"))),
+             "Models folder": str(source.bundle_dir),
+             "Trained at": str(meta.get("trained_at", "—")).replace("T", " "),
+             "Data folder": str(settings.data_dir), "Parse cache": str(settings.cache_dir)}
+    st.markdown("  \n".join(f"**{k}:** `{v}`" for k, v in facts.items()))
+    with st.container(horizontal=True, gap="small"):
+        train_clicked = st.button("Retrain the models" if meta else "Train the models", type="primary",
+                                  icon=":material/model_training:", disabled=not source.trainable, key="train",
+                                  help=None if source.trainable else "Retrain it with `python -m recsys train`")
+        if source.key != DEMO_KEY:
+            st.button("Switch back to the demo store", icon=":material/undo:", key="to_demo",
+                      on_click=switch_to, args=(DEMO_KEY,))
+
+report = validation_of(source.path) if source.kind == "file" else None
+if report is not None:
+    show_validation(report, key="source_report")
+if train_clicked or st.session_state.pop(TRAIN_NOW, False):
+    if report is not None and not report.ok:
+        st.error("The file has problems (above): fix them before training.")
+    elif source.trainable and train_with_progress(source) is not None:
+        st.session_state[DONE] = f"Models trained on {source.label}"
+        st.rerun()
+
+# ---- upload ------------------------------------------------------------------------------
+with st.container(border=True):
+    st.markdown("#### :material/upload_file: Upload sales data")
+    st.caption("A workbook with the sheets *Loyal Customers* and *New Customers*, or a CSV / Parquet file with "
+               "user, item, timestamp, quantity and price columns. Data only: models are trained here, "
+               "never uploaded.")
+    uploaded = st.file_uploader("Workbook, CSV or Parquet", key="upload", label_visibility="collapsed",
+                                type=sorted({s.rsplit(".", 1)[-1] for s in SUPPORTED_SUFFIXES}))
+    if uploaded is not None and st.session_state.get(UPLOAD_ID) != uploaded.file_id:
+        st.session_state[UPLOAD_ID] = uploaded.file_id
+        try:
+            st.session_state[STAGED] = str(stage_upload(uploaded.name, uploaded.getvalue(), settings.data_dir))
+        except (ValueError, OSError) as exc:
+            st.session_state.pop(STAGED, None)
+            st.error(str(exc), icon=":material/block:")
+    staged = st.session_state.get(STAGED)
+    if err := st.session_state.pop(PUBLISH_ERROR, None):
+        st.error(err)
+    if uploaded is not None and staged and Path(staged).exists():
+        up_report = validation_of(Path(staged))
+        show_validation(up_report, key="upload_report")
+        if up_report.ok:
+            st.button("Use this file and train on it", type="primary", key="publish",
+                      icon=":material/model_training:", on_click=publish, args=(Path(staged),))
+
+# ---- cleaning and sources ----------------------------------------------------------------
+if ctx.rec is not None and ctx.rec.cleaning_report:
+    with st.expander("Cleaning report of the trained data", icon=":material/cleaning_services:"):
+        st.text(f"{ctx.rec.cleaning_report.get('lines_in', 0):,} lines in, "
+                f"{ctx.rec.cleaning_report.get('lines_removed', 0):,} removed, "
+                f"{ctx.rec.cleaning_report.get('lines_out', 0):,} kept")
+        st.dataframe(cleaning_frame(ctx.rec.cleaning_report), hide_index=True, key="cleaning_report",
+                     column_config=CLEANING_COLUMNS)
+
+with st.container(border=True):
+    st.markdown("#### :material/folder_open: Data sources")
+    st.caption(f"Files in `{settings.data_dir}` appear here; their models live in `{settings.artifacts_dir}`. "
+               "Choose one in the sidebar.")
+    st.dataframe(sources_frame(ctx.sources, source), hide_index=True, key="sources_table", column_config={
+        "current": st.column_config.TextColumn("", width=30),
+        "source": st.column_config.TextColumn("Source", width="medium"),
+        "kind": st.column_config.TextColumn("Kind"), "status": st.column_config.TextColumn("Status"),
+        "trained_at": st.column_config.TextColumn("Trained at (UTC)"),
+        "customers": st.column_config.NumberColumn("Customers", format="%d"),
+        "items": st.column_config.NumberColumn("Items", format="%d"),
+        "lines": st.column_config.NumberColumn("Lines", format="%d"),
+        "models_in": st.column_config.TextColumn("Models folder", width="large")})
+
+# ---- downloads ---------------------------------------------------------------------------
+if ctx.rec is not None:
+    with st.container(border=True):
+        st.markdown("#### :material/download: Downloads")
+        a, b, c = st.columns([0.8, 1.1, 2.1], vertical_alignment="bottom")
+        n = a.number_input("Items per customer", 1, 50, 10, key="dl_n")
+        model = b.selectbox("Model", list(state.MODEL_ORDER), key="dl_model", format_func=state.MODEL_LABELS.get,
+                            index=list(state.MODEL_ORDER).index(ctx.model))
+        tuned = tuned_config_toml(ctx.key)
+        toml = tuned or ctx.rec.config.to_toml()
+        key = ctx.key
+        with c, st.container(horizontal=True, gap="small"):
+            st.download_button(
+                f"All {ctx.rec.state.n_users:,} customers' lists (CSV)",
+                data=lambda: state.csv_of_recommendations(key, int(n), model, toml),
+                file_name=f"recommendations-{source.key}-{model}-top{int(n)}.csv", mime="text/csv",
+                icon=":material/table_view:", key="dl_csv", on_click="ignore", type="primary")
+            st.download_button("Tuning config (TOML)", data=toml, file_name=f"tuning-{source.key}.toml",
+                               mime="application/toml", icon=":material/tune:", key="dl_toml", on_click="ignore",
+                               help="With your knobs from the Recommendations page" if tuned else "As trained")
+        st.caption("The CSV uses the knobs set on the Recommendations page (if any) and the model chosen here.")

@@ -1,0 +1,71 @@
+"""Overview: the store in numbers, its sales, its customers, and how the models were trained."""
+import streamlit as st
+
+from ui import charts, shell, widgets
+from ui.overview import CLEANING_COLUMNS, cleaning_frame, kpis, thresholds_text, training_facts
+from ui.state import SEGMENT_ORDER, users
+from ui.training import STAGE_LABELS
+
+ctx = shell.require_model()
+rec = ctx.rec
+widgets.header("Overview", f"{ctx.source.label}: the store in numbers, its sales over time, and how the "
+                           "models were trained.")
+
+cols = st.columns([1, 1, 1, 1, 1, 2.1])
+for col, (label, value, help_) in zip(cols, kpis(rec)):
+    col.metric(label, value, help=help_, border=True)
+
+left, right = st.columns([2.2, 1], gap="medium")
+with left, st.container(border=True):
+    head, pick = st.columns([1.2, 1], vertical_alignment="center")
+    head.markdown("**Sales per week**")
+    metric = pick.segmented_control("Measure", ["revenue", "baskets", "lines"], default="revenue",
+                                    key="ov_metric", label_visibility="collapsed") or "revenue"
+    charts.show(charts.weekly_sales(rec.state.weekly_sales, metric), key="weekly_sales")
+with right, st.container(border=True):
+    st.markdown("**Loyal and new customers**")
+    prof = users(ctx.key)
+    by_type = prof.groupby("user_type").agg(customers=("user_id", "size"), lines=("total_purchases", "sum"),
+                                            revenue=("total_spend", "sum"))
+    charts.show(charts.share_split(by_type.T.rename(index=str.capitalize)), key="loyal_new")
+    for t, r in by_type.iterrows():
+        st.caption(f"**{t.capitalize()}**: {int(r.customers):,} customers, {int(r.lines):,} lines, "
+                   f"{widgets.money(r.revenue)} revenue, {widgets.money(r.revenue / max(r.customers, 1))} per customer")
+
+left, right = st.columns([1, 1.2], gap="medium")
+with left, st.container(border=True, height="stretch"):
+    st.markdown("**Customers per spending segment**")
+    counts = prof["segment"].value_counts().reindex(SEGMENT_ORDER, fill_value=0)
+    colours = charts.segment_colours()
+    charts.show(charts.bars(counts.index, counts.values, [colours[s] for s in counts.index],
+                            y_title="customers", height=250), key="segment_users")
+    st.caption(f"Customers split by their average item price at the {thresholds_text(rec)} "
+               "percentiles; more on the Segments page.")
+facts, stages = training_facts(rec)
+with right, st.container(border=True, height="stretch"):
+    st.markdown("**Models**")
+    grid = st.columns(3)
+    for i, (label, value) in enumerate(facts):
+        grid[i % 3].markdown(f":gray[{label}]  \n**{value}**")
+
+left, right = st.columns([1, 1.6], gap="medium")
+with left, st.container(border=True, height="stretch"):
+    st.markdown("**Training time per stage**")
+    if stages:
+        charts.show(charts.timings(stages, STAGE_LABELS), key="timings")
+    else:
+        st.caption("The bundle records no stage timings.")
+with right, st.container(border=True, height="stretch"):
+    st.markdown("**Cleaning report**")
+    report = rec.cleaning_report or {}
+    if not report:
+        st.caption("The bundle carries no cleaning report.")
+    else:
+        a, b, c = st.columns(3)
+        a.metric("Lines read", f"{report.get('lines_in', 0):,}")
+        b.metric("Lines removed", f"{report.get('lines_removed', 0):,}")
+        c.metric("Lines trained on", f"{report.get('lines_out', 0):,}")
+        st.dataframe(cleaning_frame(report), hide_index=True, key="cleaning", column_config=CLEANING_COLUMNS)
+        if report.get("non_product_items"):
+            st.caption("Non-product items removed: " + ", ".join(map(str, report["non_product_items"][:30]))
+                       + (" …" if len(report["non_product_items"]) > 30 else ""))

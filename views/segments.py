@@ -1,0 +1,69 @@
+"""Spending segments: who is in them, what they buy, and how their recommendations differ."""
+import streamlit as st
+
+from ui import charts, shell, state, widgets
+from ui.segments import recommendations_by_segment, segment_table, top_items_by_segment
+
+ctx = shell.require_model()
+rec = ctx.rec
+widgets.header("Segments", "Customers fall into four spending segments by their average item price. "
+                           "Recommendations respect the segment: items far above it are filtered out.")
+
+table, cuts, thresholds = segment_table(rec, state.users(ctx.key))
+with st.container(border=True):
+    st.markdown("**Thresholds** · percentiles " + ", ".join(f"{t:.0%}" for t in thresholds)
+                + " of the customers' average item price")
+    st.dataframe(table, hide_index=True, key="segment_table", column_config={
+        "segment": st.column_config.TextColumn("Segment"),
+        "price_range": st.column_config.TextColumn("Average item price"),
+        "customers": st.column_config.NumberColumn("Customers", format="%d"),
+        "total_spend": st.column_config.NumberColumn("Total spend", format="%.0f"),
+        "avg_item_price": st.column_config.NumberColumn("Mean avg item price", format="%.2f"),
+        "price_cap": st.column_config.NumberColumn("Price cap", format="%.2f",
+                                                   help="Segment filter: new items above this price are not recommended"),
+    })
+
+colours = charts.segment_colours()
+segs = table["segment"].tolist()
+a, b, c = st.columns([1, 1, 1.5], gap="medium")
+with a, st.container(border=True):
+    st.markdown("**Customers**")
+    charts.show(charts.bars(segs, table["customers"], [colours[s] for s in segs], height=260), key="seg_users")
+with b, st.container(border=True):
+    st.markdown("**Total spend**")
+    charts.show(charts.bars(segs, table["total_spend"], [colours[s] for s in segs], height=260), key="seg_spend")
+with c, st.container(border=True):
+    st.markdown("**Average item price per customer**")
+    charts.show(charts.price_distribution(state.users(ctx.key), cuts), key="seg_price")
+
+with st.container(border=True):
+    head, pick = st.columns([3, 1], vertical_alignment="center")
+    head.markdown("**What each segment buys most** · by distinct buyers within the segment")
+    n_top = pick.slider("Items per segment", 5, 25, 8, key="seg_top_n", persist_state="session")
+    tops = top_items_by_segment(ctx.key, n_top)
+    cols = st.columns(len(tops))
+    for col, (seg, frame) in zip(cols, tops.items()):
+        with col:
+            st.markdown(f"**{seg}**")
+            st.dataframe(frame, hide_index=True, key=f"seg_top_{seg}", column_config={
+                "item_id": st.column_config.TextColumn("Item"),
+                "buyers": st.column_config.NumberColumn("Buyers", format="%d"),
+                "price": st.column_config.NumberColumn("Price", format="%.2f")})
+
+with st.container(border=True):
+    head, opt = st.columns([3, 1], vertical_alignment="center")
+    head.markdown(f"**How recommendations differ by segment** · {state.MODEL_LABELS[ctx.model]}, top 10 for every customer")
+    tuned = opt.toggle("Use my knobs", value=True, key="seg_use_knobs",
+                       help="Apply the knobs set on the Recommendations page (else the trained defaults)")
+    summary, sources, favourites = recommendations_by_segment(ctx, 10, tuned)
+    a, b = st.columns(2, gap="medium")
+    with a:
+        charts.show(charts.grouped_bars(summary, "segment", {"customer_price": "customers' average item price",
+                                                             "recommended_price": "average recommended price"},
+                                        "price"), key="seg_rec_price")
+    with b:
+        charts.show(charts.share_bars(sources, "segment", "model_source"), key="seg_rec_sources")
+    st.markdown("**Items recommended to the most customers of each segment** · share of the segment's "
+                "customers whose list holds the item")
+    st.dataframe(favourites, hide_index=True, key="seg_favourites",
+                 column_config={"#": st.column_config.NumberColumn(width=36, format="%d")})

@@ -1,0 +1,81 @@
+"""Similar items: what is bought with an item (item-CF) or sits next to it in ALS space."""
+import pandas as pd
+import streamlit as st
+
+from ui import charts, shell, state, tables, widgets
+from ui.sidebar import ITEM, keep_valid, mirror_in_url
+
+ctx = shell.require_model()
+rec = ctx.rec
+widgets.header("Similar items", "Items bought together with the query item, or close to it in the ALS "
+                                "taste space. Open a result to make it the new query.")
+
+catalogue = state.items(ctx.key)
+ids = catalogue["item_id"].tolist()
+labels = dict(zip(ids, catalogue["label"]))
+keep_valid(ITEM, ids, ids[0])
+TRAIL = "_sim_trail"
+
+
+def go_to(item_id: str) -> None:
+    st.session_state[ITEM] = item_id
+
+
+with st.container(border=True):
+    a, b, c = st.columns([2.6, 1.6, 1.2], vertical_alignment="bottom")
+    item = a.selectbox("Query item", ids, key=ITEM, format_func=lambda i: labels.get(i, i), persist_state="session",
+                       help="Type to search by id; the most popular items come first")
+    model = b.segmented_control("Similar by", ["item_cf", "als"], default="item_cf", required=True,
+                                format_func={"item_cf": "Bought together", "als": "ALS taste"}.get,
+                                key="sim_model", persist_state="session") or "item_cf"
+    n = c.slider("Results", 3, 30, 10, key="sim_n", persist_state="session")
+mirror_in_url(item=item)
+
+trail = [i for i in st.session_state.get(TRAIL, []) if i in labels and i != item][-6:] + [item]
+st.session_state[TRAIL] = trail
+
+
+def back_to(key: str) -> None:
+    if st.session_state.get(key):
+        go_to(st.session_state[key])
+
+
+if len(trail) > 1:
+    trail_key = f"trail_{len(trail)}_{item}"  # a fresh widget per step: nothing stays selected
+    st.pills("Explored before", trail[:-1], key=trail_key, on_change=back_to, args=(trail_key,),
+             help="Go back to an item you explored")
+
+row = catalogue[catalogue["item_id"] == item].iloc[0]
+m = st.columns(6)
+m[0].metric("Price", widgets.money(row["price"]), border=True)
+m[1].metric("Popularity", f"{row['popularity']:.3f}", border=True, help="Weighted popularity, 0–1")
+m[2].metric("Purchases", f"{int(row['purchase_count']):,}", border=True)
+m[3].metric("Buyers", f"{int(row['unique_buyers']):,}", border=True)
+m[4].metric("Repeat rate", f"{row['repeat_rate']:.0%}", border=True, help="Share of buyers who bought it again")
+m[5].metric("Cycle (days)", "—" if pd.isna(row["cycle_days"]) else f"{row['cycle_days']:.0f}", border=True,
+            help="Median days between two purchases of it by the same customer")
+
+
+@shell.guarded
+def results() -> None:
+    resp = rec.similar_items(item, n=n, model=model)
+    frame = pd.DataFrame(resp.similar_items, columns=["item_id", "relevance_score", "confidence_score",
+                                                      "item_price", "co_purchase_count"])
+    if frame.empty:
+        st.info("No similar items found for this item.")
+        return
+    frame.insert(0, "open", "Open")
+    click_key = f"sim_open_{item}"
+    left, right = st.columns([1.5, 1], gap="medium")
+    with left, st.container(border=True):
+        st.markdown(f"**Top {len(frame)} similar items** · {resp.processing_time_ms:.1f} ms")
+        st.dataframe(frame, hide_index=True, key="sim_table",
+                     column_config={"open": st.column_config.ButtonColumn(
+                         "", type="tertiary", on_click=widgets.open_clicked, args=(click_key, frame["item_id"].tolist(), False),
+                         key=click_key, width=62), **tables.SIMILAR})
+    with right, st.container(border=True):
+        st.markdown("**Relevance** · colour: confidence · label: baskets bought together")
+        charts.show(charts.similar_bars(frame), key="sim_chart")
+
+
+results()
