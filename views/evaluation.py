@@ -7,6 +7,7 @@ import streamlit as st
 from ui import charts, shell, widgets
 from ui import evaluation as ev
 
+DONE = "_evaluation_done"
 ctx = shell.context()
 source = ctx.source
 widgets.header("Evaluation", ev.PROTOCOL)
@@ -53,19 +54,20 @@ if job is not None:
             st.caption("Training every model on each split, then scoring, comparing and sweeping the knobs. "
                        "You may leave the page: the report is saved when it is done.")
             bar = st.progress(job.fraction, text=job.message)
-        ev.follow(job, bar)
-        if job.error is None:
-            status.update(label=f"Evaluation done in {ev.duration(job.elapsed)}", state="complete", expanded=False)
-        else:
-            status.update(label="Evaluation failed", state="error", expanded=False)
+            ev.follow(job, bar)  # inside the block: leaving it marks the status complete
+            if job.error is None:
+                status.update(label=f"Evaluation done in {ev.duration(job.elapsed)}", state="complete",
+                              expanded=False)
+            else:
+                status.update(label="Evaluation failed", state="error", expanded=False)
     ev.forget(source, job)
     if job.error is not None:
         shell.show_error(job.error)
-    else:
-        try:
-            saved = ev.saved_report(source)
-        except ValueError as exc:
-            shell.show_error(exc)
+    else:  # the whole page again, from the saved report
+        st.session_state[DONE] = f"Evaluation done in {ev.duration(job.elapsed)}: the report is saved."
+        st.rerun()
+if DONE in st.session_state:
+    st.toast(st.session_state.pop(DONE), icon=":material/task_alt:")
 
 if saved is None:
     st.info("Run the evaluation to see how the models compare on this data.", icon=":material/info:")
