@@ -177,26 +177,6 @@ def test_recommendation_views_why_and_compare(env):
 
 
 @pytest.mark.skipif("views/evaluation.py" not in PAGES, reason="recsys.evaluation_report is not there")
-def test_evaluation_page_runs_on_demand(env, monkeypatch):
-    import recsys.evaluation_report as er
-
-    calls = []
-
-    def fake_report(data, test_days=28, k=(5, 10), **kw):
-        calls.append((data, test_days, k))
-        return pd.DataFrame({"model": ["hybrid", "baseline: popularity"], "scenario": ["loyal"] * 2,
-                             "mode": ["all"] * 2, "n_users": [10, 10], "ndcg@10": [0.4, 0.2], "recall@5": [0.3, 0.1]})
-
-    monkeypatch.setattr(er, "run_report", fake_report)
-    at = new_app("views/evaluation.py")
-    assert_clean(at)
-    assert not calls  # nothing runs until asked
-    at.button(key="ev_run").click().run()
-    assert_clean(at)
-    assert len(calls) == 1 and calls[0][1] == 28 and calls[0][2] == (5, 10)
-    assert list(table(at, "ndcg@10")["model"]) == ["hybrid", "baseline: popularity"]
-
-
 # ---- the knobs -----------------------------------------------------------------------------
 
 def test_a_narrower_price_range_leaves_only_items_inside_it(env):

@@ -43,6 +43,8 @@ CASES = {  # (scenario, mode) -> label
     ("loyal", "new"): "Loyal · items new to them",
     ("new_customers", "all"): "New customers · after the first basket",
 }
+SHORT_CASES = {("loyal", "all"): "Loyal, all items", ("loyal", "new"): "Loyal, new items",
+               ("new_customers", "all"): "New customers"}
 PROTOCOL = (f"Protocol: the last {TEST_DAYS} days are held out; every model learns from the days before and is "
             "scored on what loyal customers then bought (all items, and items new to them); new customers "
             "are scored on their later baskets from their first basket alone.")
@@ -345,7 +347,7 @@ def ago(when: datetime) -> str:
 def model_label(model: str) -> str:
     if model.startswith("baseline:"):
         return "Baseline: " + model.split(":", 1)[1].strip()
-    return SOURCE_LABELS.get(model, model)
+    return "Buy again (repeat)" if model == "repeat" else SOURCE_LABELS.get(model, model)
 
 
 def model_colours(models) -> dict[str, str]:
@@ -357,8 +359,8 @@ def model_colours(models) -> dict[str, str]:
             for i, m in enumerate(models)}
 
 
-def case_label(scenario: str, mode: str) -> str:
-    return CASES.get((scenario, mode), f"{scenario} · {mode}")
+def case_label(scenario: str, mode: str, short: bool = False) -> str:
+    return (SHORT_CASES if short else CASES).get((scenario, mode), f"{scenario} · {mode}")
 
 
 def metric_label(metric: str) -> str:
@@ -406,7 +408,7 @@ def kpis(report: Any, metric: str = "ndcg@10") -> list[tuple[str, str, str | Non
     """(label, value, delta, against, help) per scenario: the hybrid against the best baseline."""
     t = report.table
     out = []
-    for (scenario, mode), label in CASES.items():
+    for (scenario, mode), label in SHORT_CASES.items():
         part = t[(t["scenario"] == scenario) & (t["mode"] == mode)]
         ours = part[part["model"] == "hybrid"]
         if ours.empty or metric not in part:
@@ -418,7 +420,7 @@ def kpis(report: Any, metric: str = "ndcg@10") -> list[tuple[str, str, str | Non
             continue
         best = base.loc[base[metric].idxmax()]
         diff = value - float(best[metric])
-        out.append((label, f"{value:.3f}", f"{diff:+.3f}", f"vs {model_label(best['model']).lower()}",
+        out.append((label, f"{value:.3f}", f"{diff:+.3f}", f"vs {best['model'].split(':', 1)[-1].strip()}",
                     f"Hybrid {metric_label(metric)} on {int(ours['n_users'].iloc[0]):,} customers, against the "
                     f"best simple baseline ({model_label(best['model'])}: {float(best[metric]):.3f})"))
     return out
@@ -440,13 +442,13 @@ def style_verdicts(view: pd.DataFrame):
 
 SIGNIFICANCE_COLUMNS = {
     "case": st.column_config.TextColumn("Scenario"),
-    "against": st.column_config.TextColumn("Hybrid against"),
-    "hybrid": st.column_config.NumberColumn("Hybrid", help="NDCG@10 of the hybrid"),
-    "other": st.column_config.NumberColumn("Other", help="NDCG@10 of the other model"),
-    "difference": st.column_config.NumberColumn("Difference"),
-    "ci": st.column_config.TextColumn("95 % interval", help="Paired bootstrap over customers"),
-    "p_value": st.column_config.NumberColumn("p-value"),
-    "verdict": st.column_config.TextColumn("Verdict", help="'noise' where the interval crosses 0"),
+    "against": st.column_config.TextColumn("Hybrid against", width=140),
+    "hybrid": st.column_config.NumberColumn("Hybrid", help="NDCG@10 of the hybrid", width=65),
+    "other": st.column_config.NumberColumn("Other", help="NDCG@10 of the other model", width=65),
+    "difference": st.column_config.NumberColumn("Lead", help="Hybrid minus the other model", width=65),
+    "ci": st.column_config.TextColumn("95 % interval", help="Paired bootstrap over customers", width=120),
+    "p_value": st.column_config.NumberColumn("p", width=55, help="Two-sided bootstrap p-value of no difference (approximate)"),
+    "verdict": st.column_config.TextColumn("Verdict", help="'noise' where the interval crosses 0", width=105),
 }
 
 
@@ -462,7 +464,7 @@ def sweep_view(sweep: pd.DataFrame, base: float | None) -> pd.DataFrame:
     return pd.DataFrame({
         "value": sweep["value"], "ndcg@10": sweep["ndcg@10"], "avg_price@10": sweep["avg_price@10"],
         "d_ndcg": sweep["ndcg@10"] - ref["ndcg@10"],
-        "d_price": sweep["avg_price@10"] / ref["avg_price@10"] - 1 if ref["avg_price@10"] else np.nan})
+        "d_price": 100 * (sweep["avg_price@10"] / ref["avg_price@10"] - 1) if ref["avg_price@10"] else np.nan})
 
 
 SWEEP_COLUMNS = {
@@ -470,7 +472,7 @@ SWEEP_COLUMNS = {
     "ndcg@10": st.column_config.NumberColumn("NDCG@10", format="%.3f"),
     "avg_price@10": st.column_config.NumberColumn("Avg price", format="%.2f"),
     "d_ndcg": st.column_config.NumberColumn("Δ NDCG", format="%+.3f", help="Against the trained setting"),
-    "d_price": st.column_config.NumberColumn("Δ price", format="percent", help="Against the trained setting"),
+    "d_price": st.column_config.NumberColumn("Δ price", format="%+.0f %%", help="Against the trained setting"),
 }
 
 
@@ -482,8 +484,8 @@ def trade_off(sweep: pd.DataFrame, base: float | None, name: str) -> str:
     if top["value"] == ref["value"]:
         return f"The trained setting ({ref['value']:g}) already gives the dearest lists."
     return (f"From the trained {ref['value']:g} to {top['value']:g}, the average price of a top-10 item goes "
-            f"{ref['avg_price@10']:.2f} → {top['avg_price@10']:.2f} ({top['d_price']:+.0%}) for "
-            f"{top['d_ndcg']:+.3f} NDCG@10 ({top['d_ndcg'] / ref['ndcg@10']:+.0%}).")
+            f"{ref['avg_price@10']:.2f} → {top['avg_price@10']:.2f} ({top['d_price']:+.0f} %) for "
+            f"{top['d_ndcg']:+.3f} NDCG@10 ({100 * top['d_ndcg'] / ref['ndcg@10']:+.0f} %).")
 
 
 # ---- charts (the app's plotly style, see ui/charts.py) -------------------------------------
@@ -527,18 +529,13 @@ def significance_chart(sig: pd.DataFrame) -> go.Figure:
                           "<br>p = %{customdata[2]:.3f}<extra></extra>"))
     fig.add_vline(x=0, line=dict(color="#6b7280", width=1, dash="dot"))
     fig.update_yaxes(autorange="reversed", type="category", title=None, categoryorder="array", categoryarray=labels)
-    fig.update_xaxes(title="NDCG@10 difference (hybrid − other)", zeroline=False)
+    fig.update_xaxes(title="lead of the hybrid in NDCG@10", zeroline=False)
     return charts.style(fig, 70 + 34 * len(sig))
 
 
 def segment_bars(by_segment: pd.DataFrame, metric: str = "ndcg@10") -> go.Figure:
-    from recsys.service import SEGMENT_LABELS
-
-    df = by_segment.copy()
-    df["label"] = df["segment"].map(SEGMENT_LABELS).fillna(df["segment"])
     colours = charts.segment_colours()
-    order = [s for s in colours if s in set(df["label"])] + [s for s in df["label"] if s not in colours]
-    df = df.set_index("label").loc[order].reset_index()
+    df = ordered_segments(by_segment)
     fig = go.Figure(go.Bar(
         x=[s.replace("-", "-<br>") for s in df["label"]], y=df["mean"],
         marker_color=[colours.get(s, charts.primary()) for s in df["label"]],
@@ -548,6 +545,16 @@ def segment_bars(by_segment: pd.DataFrame, metric: str = "ndcg@10") -> go.Figure
     fig.update_yaxes(title=f"Hybrid {metric_label(metric)}", range=[0, max(top * 1.18, 0.05)])
     fig.update_xaxes(type="category", title=None, tickangle=0)
     return charts.style(fig, 300, legend=False)
+
+
+def ordered_segments(by_segment: pd.DataFrame) -> pd.DataFrame:
+    """Segments small to high (unknown ones last), with a readable label."""
+    from recsys.service import SEGMENT_LABELS
+
+    df = by_segment.copy()
+    df["label"] = df["segment"].map(SEGMENT_LABELS).fillna(df["segment"])
+    rank = {s: i for i, s in enumerate(SEGMENT_LABELS.values())}
+    return df.iloc[np.argsort([rank.get(s, len(rank)) for s in df["label"]], kind="stable")].reset_index(drop=True)
 
 
 def reliability_chart(rel: pd.DataFrame) -> go.Figure:

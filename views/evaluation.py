@@ -36,7 +36,7 @@ with st.container(border=True):
                        "trained with")
         else:
             st.markdown(":material/pending: **No report yet for this data source**")
-            st.caption("Running the evaluation trains every model again on each split: about half a minute on "
+            st.caption("Running the evaluation trains every model again on each split: under a minute on "
                        "the demo store, a few minutes on a large workbook. The report is kept for next time.")
     clicked = action.button("Run evaluation", type="primary", icon=":material/play_arrow:", key="ev_run",
                             disabled=target is None or (job is not None and not job.done), width="stretch",
@@ -83,9 +83,10 @@ if target is not None and saved.key != target.key:
 kpis = ev.kpis(report)
 cols = st.columns(len(kpis) + 1)
 for col, (label, value, delta, against, help_) in zip(cols, kpis):
-    col.metric(f"Hybrid NDCG@10 · {label}", value, delta=delta, delta_description=against, help=help_,
-               border=True)
-cols[-1].metric("Calibration error (ECE)", f"{report.ece:.3f}", border=True,
+    col.metric(f"NDCG@10 · {label}", value, delta=delta, delta_description=against, help=help_,
+               border=True, height="stretch")
+cols[-1].metric("Calibration error (ECE)", f"{report.ece:.3f}", border=True, height="stretch",
+                delta="lower is better", delta_color="off", delta_arrow="off",
                 help="Expected calibration error of the hybrid's confidence on its top 10: the average gap "
                      "between the stated chance and the observed purchase rate (0 = honest)")
 
@@ -117,9 +118,9 @@ with st.container(border=True):
     shown["mode"] = shown["mode"].map(lambda m: mode_names.get(m, m))
     extra = [c for c in ("exclusion_violations",) if c in shown and shown[c].fillna(0).ne(0).any()]
     cc = st.column_config
-    st.dataframe(shown, hide_index=True, key="ev_table",
+    st.dataframe(shown, hide_index=True, key="ev_table", height=min(36 + 35 * len(shown), 800),
                  column_order=["model", "scenario", "mode", "n_users", *metrics, *extra],
-                 column_config={"model": cc.TextColumn("Model", pinned=True), "scenario": cc.TextColumn("Scenario"),
+                 column_config={"model": cc.TextColumn("Model", pinned=True, width=150), "scenario": cc.TextColumn("Scenario"),
                                 "mode": cc.TextColumn("Items", help="All items bought, or only items the customer "
                                                                     "had not bought before"),
                                 "n_users": cc.NumberColumn("Customers", format="%d"),
@@ -133,18 +134,21 @@ with st.container(border=True):
 sig = report.significance
 if not sig.empty:
     with st.container(border=True):
-        head, pick = st.columns([2, 1.5], vertical_alignment="center")
+        head, pick = st.columns([1.3, 1], vertical_alignment="center")
         head.markdown("**Is the hybrid really better?** · paired bootstrap over customers on NDCG@10; "
                       "*noise* where the 95 % interval crosses 0")
         cases = list(dict.fromkeys(sig["scenario"] + "|" + sig["mode"]))  # plain strings as options
         case = pick.segmented_control("Scenario", cases, default=cases[0], required=True, key="ev_sig_case",
-                                      format_func=lambda c: ev.case_label(*c.split("|")),
+                                      format_func=lambda c: ev.case_label(*c.split("|"), short=True),
                                       label_visibility="collapsed") or cases[0]
         part = sig[sig["scenario"] + "|" + sig["mode"] == case].reset_index(drop=True)
-        left, right = st.columns([1.3, 1], gap="medium")
-        left.dataframe(ev.style_verdicts(ev.significance_view(part)), hide_index=True, key="ev_sig",
-                       column_config=ev.SIGNIFICANCE_COLUMNS,
-                       column_order=[c for c in ev.SIGNIFICANCE_COLUMNS if c != "case"])
+        left, right = st.columns([1.8, 1], gap="medium")
+        with left:
+            st.dataframe(ev.style_verdicts(ev.significance_view(part)), hide_index=True, key="ev_sig",
+                         column_config=ev.SIGNIFICANCE_COLUMNS,
+                         column_order=[c for c in ev.SIGNIFICANCE_COLUMNS if c not in ("case", "hybrid")])
+            st.caption(f"{ev.case_label(*case.split('|'))}: the hybrid's NDCG@10 is {part['hybrid'].iloc[0]:.3f}; "
+                       "the interval is where the true lead lies with 95 % confidence.")
         with right:
             charts.show(ev.significance_chart(part), key="ev_sig_chart")
 
@@ -157,8 +161,8 @@ with left, st.container(border=True, height="stretch"):
         st.caption("No segment figures in this report.")
     else:
         charts.show(ev.segment_bars(seg), key="ev_segments")
-        st.caption("Customers scored: " + ", ".join(f"{s.replace('_', '-')} {int(n):,}"
-                                                     for s, n in zip(seg["segment"], seg["count"])))
+        st.caption("Customers scored: " + ", ".join(f"{s} {int(n):,}" for s, n in
+                                                     ev.ordered_segments(seg)[["label", "count"]].to_numpy()))
 with right, st.container(border=True, height="stretch"):
     st.markdown(f"**Is the confidence honest?** · reliability of the hybrid's top 10, ECE {report.ece:.3f}")
     charts.show(ev.reliability_chart(report.reliability), key="ev_reliability")

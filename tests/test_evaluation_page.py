@@ -1,0 +1,208 @@
+"""The Evaluation page under AppTest (run on demand, persisted, the what-if switch, errors as
+messages) and `build_report` itself on the small synthetic store.
+
+Kept small and quick: the models are trained with the learned buy-again model off (the default
+turns it on and takes minutes on this store), as in tests/test_app.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from streamlit.testing.v1 import AppTest
+
+pytest.importorskip("recsys.evaluation_report")
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+PAGE = "views/evaluation.py"
+TIMEOUT = 120
+
+
+def _fast_config():
+    from recsys import TuningConfig
+
+    return TuningConfig().replace(repeat={"learned": False})
+
+
+@pytest.fixture(scope="module")
+def page_env(tmp_path_factory):
+    """A tiny store as the demo source (trained), plus a CSV with too little history."""
+    import recsys.synthetic
+    from recsys import train
+    from recsys.synthetic import generate_store
+
+    store = generate_store(n_users=150, n_items=200, n_lines=8000, seed=5)
+    root = tmp_path_factory.mktemp("evaluation_page")
+    artifacts, data = root / "artifacts", root / "data"
+    data.mkdir()
+    train(store, config=_fast_config(), out_dir=str(artifacts / "demo"), calibrate=False)
+    short = store[store["timestamp"] > store["timestamp"].max() - pd.Timedelta(days=20)]
+    short.to_csv(data / "short.csv", index=False)
+    values = {"RECSYS_ARTIFACTS": str(artifacts), "RECSYS_DATA_DIR": str(data), "RECSYS_CACHE_DIR": str(root / "cache")}
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    import streamlit as st
+
+    st.set_option("client.showErrorDetails", "full")  # a failing test shows the real error
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(recsys.synthetic, "demo_store", lambda seed=0: store.copy())  # the demo store = the tiny one
+        yield {**values, "artifacts": artifacts}
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def open_page(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    return at.switch_page(PAGE).run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def table(at: AppTest, column: str) -> pd.DataFrame:
+    for d in at.dataframe:
+        if column in d.value.columns:
+            return d.value
+    raise AssertionError(f"no table with a {column!r} column on the page")
+
+
+def test_the_page_runs_the_evaluation_on_demand_and_keeps_it(page_env, monkeypatch):
+    import recsys.evaluation_report as er
+    import streamlit as st
+
+    report_file = page_env["artifacts"] / "demo" / "evaluation" / "report.json"
+    at = open_page()
+    assert_clean(at)
+    assert [t.value for t in at.title] == ["Evaluation"]
+    assert not report_file.exists() and not at.get("plotly_chart")  # nothing runs until asked
+    assert any("Run the evaluation" in i.value for i in at.info)
+
+    at.button(key="ev_run").click().run()
+    assert_clean(at)
+    assert report_file.exists()
+    shown = table(at, "ndcg@10")
+    assert {"Hybrid", "Baseline: buy again", "Baseline: popularity"} <= set(shown["model"])
+    assert len(shown) == 7 * 3  # 5 models + 2 baselines, 3 scenario x mode
+    assert len(at.get("plotly_chart")) >= 5  # scores, significance, segments, reliability, what-if
+    assert {"hybrid better", "noise"} & set(table(at, "verdict")["verdict"])
+    assert len(at.metric) == 4 and at.metric[-1].label.startswith("Calibration")
+
+    # the what-if panel only picks a stored sweep
+    assert at.selectbox(key="ev_knob").value == "upsell_factor"
+    before = table(at, "d_ndcg")
+    at.selectbox(key="ev_knob").set_value("weight: repeat").run()
+    assert_clean(at)
+    after = table(at, "d_ndcg")
+    assert list(after["value"]) == list(er.SWEEPS["weight: repeat"][2])
+    assert list(before["value"]) != list(after["value"])
+
+    # the table's filters
+    next(g for g in at.get("button_group") if g.key == "ev_f_mode").set_value(["new"]).run()
+    assert set(table(at, "ndcg@10")["mode"]) == {"New to them"}
+
+    # after a restart (caches gone) a new session shows the saved report without recomputing
+    monkeypatch.setattr(er, "build_report", lambda *a, **k: pytest.fail("the report was recomputed"))
+    st.cache_data.clear()
+    again = open_page()
+    assert_clean(again)
+    assert len(table(again, "ndcg@10")) == 21
+    assert any("Last report" in m.value for m in again.markdown)
+    assert not again.warning
+
+    # a report of other data or models is still shown, marked as out of date
+    saved = json.loads(report_file.read_text())
+    report_file.write_text(json.dumps({**saved, "key": "of-an-older-bundle"}))
+    stale = open_page()
+    assert_clean(stale)
+    assert any("Run the evaluation again" in w.value for w in stale.warning)
+    assert len(table(stale, "ndcg@10")) == 21
+
+
+def test_too_little_history_is_a_message_not_a_traceback(page_env):
+    at = open_page(source="short-csv")
+    assert not at.exception
+    assert at.sidebar.selectbox(key="source").value == "short-csv"
+    at.button(key="ev_run").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "covers 20 days" in errors[0] and "Traceback" not in errors[0]
+    assert not (page_env["artifacts"] / "short-csv" / "evaluation" / "report.json").exists()
+
+
+# ---- the report itself ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def report(small_store):
+    from recsys.evaluation_report import build_report
+
+    steps = []
+    out = build_report(small_store, config=_fast_config(), progress=lambda m, f: steps.append((m, f)))
+    return out, steps
+
+
+def test_build_report_on_a_small_store(report, small_store):
+    from recsys.data import clean_transactions
+    from recsys.evaluation import make_loyal_split
+    from recsys.evaluation_report import SWEEPS, RecommenderModel
+
+    rep, steps = report
+    t = rep.table
+    hybrid = t[t["model"] == "hybrid"]
+    assert {("loyal", "all"), ("loyal", "new")} <= set(zip(hybrid["scenario"], hybrid["mode"]))
+    assert {"ndcg@10", "precision@5", "avg_price@10", "coverage@10"} <= set(t.columns)
+    assert t["ndcg@10"].between(0, 1).all()
+    fractions = [f for _, f in steps]
+    assert fractions == sorted(fractions) and 0 < fractions[0] < fractions[-1] <= 1
+
+    # reliability: every recommended item of the hybrid's top 10 falls in one bin
+    split = make_loyal_split(clean_transactions(small_store)[0], 28)
+    model = RecommenderModel("hybrid", _fast_config(), calibrate=True).fit(split.train)
+    n_recs = len(model.frame(list(split.users), split.as_of, 10, False))
+    assert n_recs > 0 and int(rep.reliability["count"].sum()) == n_recs
+    assert 0 <= rep.ece <= 1
+
+    assert set(rep.significance["verdict"]) <= {"hybrid better", "hybrid worse", "noise"}
+    noise = rep.significance["verdict"] == "noise"
+    assert ((rep.significance["ci_low"][noise] <= 0) & (rep.significance["ci_high"][noise] >= 0)).all()
+    assert rep.by_segment["count"].sum() == hybrid.query("scenario == 'loyal' and mode == 'all'")["n_users"].iloc[0]
+
+    assert set(rep.sweeps) == set(SWEEPS)
+    for name, sweep in rep.sweeps.items():
+        assert list(sweep["value"]) == list(SWEEPS[name][2]), name  # one row per value
+        assert sweep[["ndcg@10", "avg_price@10"]].notna().all().all()
+    upsell = rep.sweeps["upsell_factor"]
+    assert upsell["avg_price@10"].iloc[-1] > upsell["avg_price@10"].iloc[0]  # upsell raises the price
+
+
+def test_a_report_survives_the_round_trip_to_disk(report, tmp_path):
+    from recsys.artifacts import atomic_write_text
+    from ui import evaluation as ev
+
+    rep, _ = report
+    path = tmp_path / "evaluation" / "report.json"
+    atomic_write_text(path, ev.to_json(rep, {"key": "k1", "created_at": "2025-01-02T03:04:05+00:00"}))
+    back = ev.from_json(path.read_text())
+    assert back.key == "k1" and back.created.year == 2025
+    for name in ("table", "significance", "reliability", "by_segment"):
+        pd.testing.assert_frame_equal(getattr(back.report, name), getattr(rep, name), check_dtype=False,
+                                      check_exact=False, rtol=1e-12)
+    for name, sweep in rep.sweeps.items():
+        pd.testing.assert_frame_equal(back.report.sweeps[name], sweep, check_dtype=False)
+    assert np.isclose(back.report.ece, rep.ece) and back.report.info == rep.info
+    assert not list(path.parent.glob(".*.tmp"))  # written atomically, no leftovers
+    with pytest.raises(ValueError, match="another format"):
+        ev.from_json('{"format": "something else"}')
