@@ -257,6 +257,21 @@ def default_repeat_probabilities(state: TrainedState, config: TuningConfig, chun
     return sp.vstack(blocks).tocsr().astype(np.float32)
 
 
+def _unique_ids(col: pd.Series) -> np.ndarray:
+    """col.astype(str).unique() (same values, same order of appearance), converting only the
+    distinct values to str: a Categorical's millions of codes never become Python str."""
+    return np.asarray(pd.Series(col.unique()).astype(str).unique(), dtype=object)
+
+
+def _ids_isin(col: pd.Series, values: np.ndarray) -> np.ndarray:
+    """col.astype(str).isin(values) as a bool array, through the categories of a Categorical."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        hit = np.asarray(pd.Index(col.cat.categories.astype(str)).isin(values))
+        return np.where(codes >= 0, hit[np.maximum(codes, 0)], bool(np.isin("nan", values)))
+    return col.astype(str).isin(values).to_numpy(dtype=bool)
+
+
 def fit_calibrator(df: pd.DataFrame, config: TuningConfig, horizon_days: int = 28, max_users: int = 3000,
                    n: int = 20, max_lines: int = 2_000_000, seed: int = 0):
     """Learn confidence = P(bought within the horizon) on a temporal holdout of the training data.
@@ -267,16 +282,21 @@ def fit_calibrator(df: pd.DataFrame, config: TuningConfig, horizon_days: int = 2
 
     end = df[S.TIMESTAMP].max()
     cutoff = end - pd.Timedelta(days=horizon_days)
-    before, after = df[df[S.TIMESTAMP] < cutoff], df[df[S.TIMESTAMP] >= cutoff]
-    users = np.intersect1d(before[S.USER_ID].astype(str).unique(), after[S.USER_ID].astype(str).unique())
-    if len(users) < 10 or before[S.ITEM_ID].nunique() < 20:
+    # masks and id columns, not copies of the frame: at 20M lines a copy of the 'before' part and
+    # its ids as Python str cost ~2 GiB of peak memory
+    in_before = (df[S.TIMESTAMP] < cutoff).to_numpy()
+    user_col = df[S.USER_ID]
+    before_users = _unique_ids(user_col[in_before])
+    users = np.intersect1d(before_users, _unique_ids(user_col[~in_before]))
+    if len(users) < 10 or df[S.ITEM_ID][in_before].nunique() < 20:
         return None
     rng = np.random.default_rng(seed)
-    if len(before) > max_lines:
+    if int(in_before.sum()) > max_lines:
         # on big stores a user sample keeps this stage a fraction of the main training
-        keep = rng.choice(before[S.USER_ID].astype(str).unique(), size=max(max_users * 10, 1000), replace=False)
-        before = before[before[S.USER_ID].astype(str).isin(keep)]
+        keep = rng.choice(before_users, size=max(max_users * 10, 1000), replace=False)
+        in_before = in_before & _ids_isin(user_col, keep)
         users = np.intersect1d(users, keep)
+    before, after = df[in_before], df[(df[S.TIMESTAMP] >= cutoff).to_numpy()]
     users = np.sort(rng.choice(users, size=min(len(users), max_users), replace=False))
     sub = fit_state(before, config)
     if config.repeat.learned and config.repeat.windows > 0:
