@@ -62,7 +62,8 @@ def save_bundle(out_dir: str | Path, payload: dict[str, Any], metadata: dict[str
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"bundle-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"
+    # names sort in the order bundles were written (pruning keeps the newest by name)
+    name = f"bundle-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns():020d}-{os.getpid()}"
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     try:
         t0 = time.perf_counter()
