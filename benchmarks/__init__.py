@@ -1,0 +1,1 @@
+"""Benchmarks of training, the bundle and the request path (`python -m benchmarks.run`); not tests."""
