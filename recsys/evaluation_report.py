@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.config import TuningConfig
-from recsys.evaluation import (BuyAgain, EvalResult, Popularity, Split, compare, evaluate, evaluate_all,
+from recsys.evaluation import (BuyAgain, EvalResult, Popularity, Split, compare, evaluate_all,
                                expected_calibration_error, make_loyal_split, make_new_customer_split,
                                reliability_table)
 

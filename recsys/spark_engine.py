@@ -40,7 +40,7 @@ from recsys import schema as S
 from recsys.config import SEGMENTS, TuningConfig
 from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel
 from recsys.state import TrainedState
-from recsys.training import (TOP_TREND_ITEMS, Progress, StageTimer, _quiet, fit_calibrator, learn_repeat,
+from recsys.training import (TOP_TREND_ITEMS, Progress, StageTimer, _quiet, finish_training,
                              weekly_item_sales, weekly_sales)
 
 DEFAULT_MASTER = "local[2]"
@@ -343,7 +343,6 @@ def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, ou
         import pyspark
     except ImportError as exc:  # an optional extra
         raise ImportError("the Spark engine needs pyspark: pip install -r requirements-spark.txt") from exc
-    from recsys.service import Recommender
 
     config = (config or TuningConfig()).validate()
     timer = StageTimer(progress or _quiet)
@@ -362,20 +361,7 @@ def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, ou
             spark.stop()
         if local_dir:
             shutil.rmtree(local_dir, ignore_errors=True)
-    if config.repeat.learned and config.repeat.windows > 0:
-        with timer.stage("repeat_learner", "learning the buy-again model on past windows"):
-            learn_repeat(state, config)
-    if calibrate:
-        with timer.stage("calibration", "calibrating confidence on a holdout"):
-            state.calibrator = fit_calibrator(df, config)
-    meta["calibrated"] = state.calibrator is not None
-    rec = Recommender(state, config, meta, report.to_dict())
-    if out_dir is not None:
-        with timer.stage("save", "writing the model bundle"):
-            rec.save(out_dir, timer.timings)
-    rec.metadata["timings_s"] = dict(timer.timings)
-    rec.metadata["timings_s"]["total"] = round(sum(timer.timings.values()), 4)
-    return rec
+    return finish_training(state, df, report, config, timer, meta, out_dir, calibrate)
 
 
 __all__ = ["train_spark", "fit_state_spark", "DEFAULT_MASTER"]

@@ -327,7 +327,6 @@ def train(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir:
           progress: Progress | None = None, calibrate: bool = True):
     """Load (if a path), clean, learn every model, calibrate, and save when out_dir is given."""
     from recsys.data import clean_transactions, data_hash, load_transactions
-    from recsys.service import Recommender
 
     config = (config or TuningConfig()).validate()
     timer = StageTimer(progress or _quiet)
@@ -344,6 +343,14 @@ def train(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir:
     with timer.stage("clean", "removing returns and non-product lines"):
         df, report = clean_transactions(df)
     state = fit_state(df, config, timer)
+    return finish_training(state, df, report, config, timer, meta, out_dir, calibrate)
+
+
+def finish_training(state: TrainedState, df: pd.DataFrame, report, config: TuningConfig, timer: StageTimer,
+                    meta: dict, out_dir: str | None, calibrate: bool):
+    """The stages every engine shares after its models: the buy-again learner, calibration, save."""
+    from recsys.service import Recommender
+
     if config.repeat.learned and config.repeat.windows > 0:
         with timer.stage("repeat_learner", "learning the buy-again model on past windows"):
             learn_repeat(state, config)
