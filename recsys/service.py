@@ -160,11 +160,11 @@ class Recommender:
             raise ValueError(f"timestamp {timestamp!r} is not a date or datetime") from exc
 
     # ---- building user batches ---------------------------------------------------------
-    def user_batch(self, codes: np.ndarray, as_of: np.ndarray,
+    def line_batch(self, codes: np.ndarray, as_of: np.ndarray,
                    extra: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-                   segments: np.ndarray | None = None) -> tuple[UserBatch, dict[str, np.ndarray]]:
+                   segments: np.ndarray | None = None) -> UserBatch:
         """The batch for known codes (-1 = unknown) at per-user as-of times, plus extra lines
-        (row, item, time, weight) given at call time. Also returns per-item history stats."""
+        (row, item, time, weight) given at call time: lines and damped history only."""
         st = self.state
         codes = np.asarray(codes, dtype=np.int64)
         known = codes >= 0
@@ -179,23 +179,30 @@ class Recommender:
             weights = np.r_[weights, extra[3]]
         before = times <= as_of[rows]  # a line at the as-of instant is history (the new customers first basket)
         rows, items, times, weights = rows[before], items[before], times[before], weights[before]
-        shape = (len(codes), st.n_items)
-        hist = sp.csr_matrix((weights.astype(np.float32), (rows, items)), shape=shape)
+        hist = sp.csr_matrix((weights.astype(np.float32), (rows, items)), shape=(len(codes), st.n_items))
         hist.sum_duplicates()
         if self.config.signals.log_transform:
             hist.data = np.log1p(hist.data)
-        age_days = (as_of[rows] - times) / SECONDS_PER_DAY
-        flat = rows * st.n_items + items
-        count = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape).astype(np.float32)
-        days_since = np.full(shape[0] * shape[1], np.inf)
-        np.minimum.at(days_since, flat, age_days)
-        days_since = days_since.reshape(shape)
-        days_since[np.isinf(days_since)] = np.nan
         if segments is None:
             segments = np.where(known, self._segment[np.maximum(codes, 0)], SEGMENTS.index(self.config.rerank.default_segment))
         batch = UserBatch(codes=codes, history=hist, segments=np.asarray(segments, dtype=np.int8),
-                          line_row=rows, line_item=items, line_age_days=age_days)
-        batch.default_as_of = extra is None and bool((as_of == self.as_of_seconds(None)).all())
+                          line_row=rows, line_item=items, line_age_days=(as_of[rows] - times) / SECONDS_PER_DAY)
+        batch.default_as_of = extra is None and bool((as_of == self._default_as_of).all())
+        return batch
+
+    def user_batch(self, codes: np.ndarray, as_of: np.ndarray,
+                   extra: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+                   segments: np.ndarray | None = None) -> tuple[UserBatch, dict[str, np.ndarray]]:
+        """The line batch plus dense (batch, n_items) per-item facts of each user's history
+        (purchase count, days since the last purchase) that re-ranking reads."""
+        batch = self.line_batch(codes, as_of, extra, segments)
+        shape = (len(batch), self.state.n_items)
+        flat = batch.line_row * shape[1] + batch.line_item
+        count = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape).astype(np.float32)
+        days_since = np.full(shape[0] * shape[1], np.inf)
+        np.minimum.at(days_since, flat, batch.line_age_days)
+        days_since = days_since.reshape(shape)
+        days_since[np.isinf(days_since)] = np.nan
         return batch, {"count": count, "days_since": days_since}
 
     def _history_lines(self, history: Any, as_of: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:

@@ -142,40 +142,6 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
     )
 
 
-def _line_batch(rec, codes: np.ndarray, as_of: np.ndarray,
-                extra: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None):
-    """The UserBatch of `Recommender.user_batch` (the same lines, history and segments) without its
-    per-item stats: those are dense (batch, n_items) arrays, ~20 bytes a cell (2 GB for 2,048 users
-    at 50k items, 20 GB for 5,000 at 200k), and the repeat features read only the lines."""
-    from recsys.config import SEGMENTS
-    from recsys.features import SECONDS_PER_DAY
-    from recsys.models import UserBatch
-    from recsys.service import _gather_ranges
-
-    st = rec.state
-    codes = np.asarray(codes, dtype=np.int64)
-    known = codes >= 0
-    starts = np.where(known, st.line_ptr[np.maximum(codes, 0)], 0)
-    ends = np.where(known, st.line_ptr[np.maximum(codes, 0) + 1], 0)
-    rows, idx = _gather_ranges(starts, ends)
-    items, times, weights = st.line_item[idx].astype(np.int64), st.line_time[idx], st.line_weight[idx]
-    if extra is not None:
-        rows = np.r_[rows, extra[0]]
-        items = np.r_[items, extra[1]]
-        times = np.r_[times, extra[2]]
-        weights = np.r_[weights, extra[3]]
-    before = times <= as_of[rows]
-    rows, items, times, weights = rows[before], items[before], times[before], weights[before]
-    hist = sp.csr_matrix((weights.astype(np.float32), (rows, items)), shape=(len(codes), st.n_items))
-    hist.sum_duplicates()
-    if rec.config.signals.log_transform:
-        hist.data = np.log1p(hist.data)
-    age_days = (as_of[rows] - times) / SECONDS_PER_DAY
-    segments = np.where(known, rec._segment[np.maximum(codes, 0)], SEGMENTS.index(rec.config.rerank.default_segment))
-    return UserBatch(codes=codes, history=hist, segments=np.asarray(segments, dtype=np.int8),
-                     line_row=rows, line_item=items, line_age_days=age_days)
-
-
 def repeat_training_rows(state: TrainedState, config: TuningConfig, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Pair features and "bought again within the horizon" labels from past windows of the data.
 
@@ -202,7 +168,7 @@ def repeat_training_rows(state: TrainedState, config: TuningConfig, seed: int = 
         in_window = (times[idx] >= t) & (times[idx] < t + horizon)
         bought = F.unique_sorted(rows[in_window].astype(np.int64) * state.n_items + state.line_item[idx][in_window])
         avg = rec._avg_price_for(codes)
-        batch = _line_batch(rec, codes, np.full(len(codes), t - 1, dtype=np.int64))
+        batch = rec.line_batch(codes, np.full(len(codes), t - 1, dtype=np.int64))
         r, i, x = state.repeat.features(batch, avg)
         xs.append(x)
         ys.append(np.isin(r * state.n_items + i, bought))
@@ -217,7 +183,7 @@ def repeat_training_rows(state: TrainedState, config: TuningConfig, seed: int = 
             keep = t0 == last[r0]
             newrow = np.searchsorted(pick, r0[keep])
             extra = (newrow, state.line_item[i0[keep]].astype(np.int64), t0[keep], state.line_weight[i0[keep]])
-            nb = _line_batch(rec, np.full(n_new, -1), np.full(n_new, t - 1, dtype=np.int64), extra=extra)
+            nb = rec.line_batch(np.full(n_new, -1), np.full(n_new, t - 1, dtype=np.int64), extra=extra)
             price = np.bincount(newrow, weights=state.line_price[i0[keep]], minlength=n_new)
             lines = np.maximum(np.bincount(newrow, minlength=n_new), 1)
             r2, i2, x2 = state.repeat.features(nb, price / lines)
@@ -252,7 +218,7 @@ def default_repeat_probabilities(state: TrainedState, config: TuningConfig, chun
     blocks = []
     for lo in range(0, state.n_users, chunk):  # chunks of users, each one vectorised predict
         codes = np.arange(lo, min(lo + chunk, state.n_users))
-        batch = _line_batch(rec, codes, np.full(len(codes), as_of, dtype=np.int64))
+        batch = rec.line_batch(codes, np.full(len(codes), as_of, dtype=np.int64))
         blocks.append(state.repeat.probabilities(batch, rec._avg_price_for(codes)))
     return sp.vstack(blocks).tocsr().astype(np.float32)
 
