@@ -21,12 +21,9 @@ from pathlib import Path
 
 
 def _scorer(rec):
-    def recommend(users, as_of, n, exclude=None):
-        frame = rec.recommend_batch(users, n=n, timestamps=as_of, exclude_purchased=exclude is not None,
-                                    with_confidence=False)
-        lists = frame.groupby("user_id", sort=False)["item_id"].agg(list)
-        return [lists.get(str(u), []) for u in users]
-    return recommend
+    from recsys.evaluation_report import RecommenderModel
+
+    return RecommenderModel.of(rec).recommend
 
 
 def main(argv: list[str] | None = None) -> int:

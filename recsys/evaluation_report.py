@@ -54,6 +54,13 @@ class RecommenderModel:
         self.rec_ = self.trainer(train_df)
         return self
 
+    @classmethod
+    def of(cls, rec: Any, model: str = "hybrid") -> "RecommenderModel":
+        """The adapter around an already trained Recommender (its scorer: `.recommend`)."""
+        out = cls(model, rec.config)
+        out.rec_ = rec
+        return out
+
     def recommend(self, user_ids: Sequence[str], as_of: Any = None, n: int = 10, exclude: Any = None) -> list[list[str]]:
         frame = self.frame(user_ids, as_of, n, exclude is not None)
         lists = frame.groupby("user_id", sort=False)["item_id"].agg(list).to_dict() if len(frame) else {}

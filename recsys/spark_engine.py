@@ -40,7 +40,7 @@ from recsys import schema as S
 from recsys.config import SEGMENTS, TuningConfig
 from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel
 from recsys.state import TrainedState
-from recsys.training import (TOP_TREND_ITEMS, Progress, StageTimer, _quiet, finish_training,
+from recsys.training import (TOP_TREND_ITEMS, Progress, StageTimer, _quiet, finish_training, load_and_clean,
                              weekly_item_sales, weekly_sales)
 
 DEFAULT_MASTER = "local[2]"
@@ -198,25 +198,6 @@ def _factors(frame: pd.DataFrame, n: int, k: int) -> np.ndarray:
     return out
 
 
-def _load_and_clean(data: Any, timer: StageTimer, meta: dict[str, Any]) -> tuple[pd.DataFrame, Any]:
-    from recsys.data import clean_transactions, data_hash, load_transactions
-
-    with timer.stage("load", "reading the sales lines"):
-        if isinstance(data, pd.DataFrame):
-            df = data
-            meta["data_source"] = "dataframe"
-            meta["data_hash"] = str(pd.util.hash_pandas_object(df, index=False).sum())
-        else:
-            df = load_transactions(data)
-            meta["data_source"] = str(data)
-            meta["data_hash"] = data_hash(data)
-    with timer.stage("clean", "removing returns and non-product lines"):
-        df, report = clean_transactions(df)
-    if df.empty:
-        raise ValueError("no sales lines left to train on after cleaning")
-    return df, report
-
-
 def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageTimer,
                     als_reg_param: float | None = None) -> TrainedState:
     """Every signal and model of `recsys.training.fit_state`, with the aggregations, ALS and item-CF in Spark."""
@@ -347,7 +328,7 @@ def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, ou
     config = (config or TuningConfig()).validate()
     timer = StageTimer(progress or _quiet)
     meta: dict[str, Any] = {"engine": "spark", "spark_master": master, "spark_version": pyspark.__version__}
-    df, report = _load_and_clean(data, timer, meta)
+    df, report = load_and_clean(data, timer, meta)
     own = spark is None
     local_dir = tempfile.mkdtemp(prefix="recsys-spark-") if own else None
     try:

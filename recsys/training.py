@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -292,11 +292,18 @@ def fit_calibrator(df: pd.DataFrame, config: TuningConfig, horizon_days: int = 2
 def train(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir: str | None = None,
           progress: Progress | None = None, calibrate: bool = True):
     """Load (if a path), clean, learn every model, calibrate, and save when out_dir is given."""
-    from recsys.data import clean_transactions, data_hash, load_transactions
-
     config = (config or TuningConfig()).validate()
     timer = StageTimer(progress or _quiet)
     meta: dict = {}
+    df, report = load_and_clean(data, timer, meta)
+    state = fit_state(df, config, timer)
+    return finish_training(state, df, report, config, timer, meta, out_dir, calibrate)
+
+
+def load_and_clean(data: pd.DataFrame | str, timer: StageTimer, meta: dict) -> tuple[pd.DataFrame, Any]:
+    """The first two stages every engine shares: read (a path) and clean, noting the source in meta."""
+    from recsys.data import clean_transactions, data_hash, load_transactions
+
     with timer.stage("load", "reading the sales lines"):
         if isinstance(data, pd.DataFrame):
             df = data
@@ -308,8 +315,9 @@ def train(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir:
             meta["data_hash"] = data_hash(data)
     with timer.stage("clean", "removing returns and non-product lines"):
         df, report = clean_transactions(df)
-    state = fit_state(df, config, timer)
-    return finish_training(state, df, report, config, timer, meta, out_dir, calibrate)
+    if df.empty:
+        raise ValueError("no sales lines left to train on after cleaning")
+    return df, report
 
 
 def finish_training(state: TrainedState, df: pd.DataFrame, report, config: TuningConfig, timer: StageTimer,

@@ -22,6 +22,7 @@ from recsys.artifacts import read_metadata  # noqa: E402
 from recsys.config import TuningConfig  # noqa: E402
 from recsys.data import clean_transactions  # noqa: E402
 from recsys.evaluation import evaluate, make_loyal_split  # noqa: E402
+from recsys.evaluation_report import RecommenderModel  # noqa: E402
 from recsys.service import Recommender  # noqa: E402
 from recsys.synthetic import generate_store  # noqa: E402
 from recsys.training import train  # noqa: E402
@@ -104,13 +105,8 @@ def test_same_aggregates_as_local_engine(engines):
     assert s.summary == l.summary
 
 
-def _scorer(rec: Recommender):
-    def recommend(users, as_of, n, exclude=None):
-        frame = rec.recommend_batch(users, n=n, timestamps=as_of, exclude_purchased=exclude is not None,
-                                    with_confidence=False)
-        lists = frame.groupby("user_id", sort=False)["item_id"].agg(list)
-        return [lists.get(str(u), []) for u in users]
-    return recommend
+def _scorer(rec):
+    return RecommenderModel.of(rec).recommend
 
 
 def test_quality_within_ten_percent_of_local(engines):
