@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import streamlit as st
 
@@ -35,70 +37,94 @@ def stage_label(stage: str) -> str:
 EXPECTED_ERRORS = (DataError, BundleError, ValueError, KeyError, OSError, MemoryError)
 
 
+@dataclass
+class TrainJob:
+    """A training run of one bundle folder, in a thread of its own: it finishes (and saves the
+    bundle) even when the session that started it is closed; any session can follow it."""
+
+    progress: dict[str, tuple[float, str]] = field(default_factory=dict)
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
 @st.cache_resource
-def _locks() -> dict[str, threading.Lock]:
-    """One lock per bundle folder, shared by all sessions of this process."""
+def _jobs() -> dict[str, TrainJob]:
+    """The training runs of this process, by bundle folder, shared by all sessions."""
     return {}
 
 
 _guard = threading.Lock()
 
 
-def _lock_for(bundle_dir: str) -> threading.Lock:
+def _training_data(source: Source, job: TrainJob):
+    if source.kind == "demo":
+        job.progress["load"] = (0.0, "generating the synthetic demo store")
+        from recsys.synthetic import demo_store
+
+        return demo_store()
+    if source.path is not None:
+        return str(source.path)
+    raise ValueError(f"'{source.label}' has no data file to train on")
+
+
+def _run(job: TrainJob, source: Source) -> None:
+    try:
+        job.result = train(_training_data(source, job), out_dir=str(source.bundle_dir),
+                           progress=lambda stage, fraction, message: job.progress.__setitem__(stage, (fraction, message)))
+    except BaseException as exc:  # reported to whichever session follows the job
+        job.error = exc
+    finally:
+        job.done.set()
+
+
+def start_or_join(source: Source) -> tuple[TrainJob, bool]:
+    """The running job of this bundle folder, or a new one; and whether another session started it."""
     with _guard:
-        return _locks().setdefault(bundle_dir, threading.Lock())
+        job = _jobs().get(str(source.bundle_dir))
+        if job is not None and not job.done.is_set():
+            return job, True
+        job = _jobs()[str(source.bundle_dir)] = TrainJob()
+    threading.Thread(target=_run, args=(job, source), name=f"train-{source.key}", daemon=True).start()
+    return job, False
 
 
 def train_with_progress(source: Source, title: str | None = None):
     """Train `source` into its bundle folder with live per-stage progress; the Recommender, or
-    None after showing what went wrong. A second session asking meanwhile waits for the first."""
-    lock = _lock_for(str(source.bundle_dir))
+    None after showing what went wrong. A second session asking meanwhile follows the first run."""
+    job, joined = start_or_join(source)
     status = st.status(title or f"Training the models on {source.label}…", expanded=True)
-    if not lock.acquire(blocking=False):
-        status.write("Another session is training these models right now; waiting for it to finish…")
-        with lock:
-            pass
-        status.update(label="Models ready", state="complete", expanded=False)
-        return None
     t0 = time.perf_counter()
-    try:
-        with status:
-            bars = {s: st.progress(0.0, text=f"{stage_label(s)}: waiting") for s in STAGES}
-        shown: dict[str, float] = {}
+    with status:
+        if joined:
+            st.write("Another session started this training; following it…")
+        bars = {s: st.progress(0.0, text=f"{stage_label(s)}: waiting") for s in STAGES}
+    shown: dict[str, float] = {}
 
-        def progress(stage: str, fraction: float, message: str) -> None:
+    def refresh() -> None:
+        for stage, (fraction, message) in list(job.progress.items()):
             if stage not in bars:  # a stage the library added after this page was written
                 with status:
                     bars[stage] = st.progress(0.0)
             fraction = min(max(float(fraction), 0.0), 1.0)
-            if fraction in (0.0, 1.0) or fraction - shown.get(stage, 0.0) >= 0.05:
+            if shown.get(stage) != fraction and (fraction in (0.0, 1.0) or fraction - shown.get(stage, 0.0) >= 0.05):
                 shown[stage] = fraction
                 bars[stage].progress(fraction, text=f"{stage_label(stage)}: {message}")
 
-        if source.kind == "demo":
-            progress("load", 0.0, "generating the synthetic demo store")
-            from recsys.synthetic import demo_store
-
-            data = demo_store()
-        elif source.path is not None:
-            data = str(source.path)
-        else:
-            raise ValueError(f"'{source.label}' has no data file to train on")
-        rec = train(data, out_dir=str(source.bundle_dir), progress=progress)
+    while not job.done.wait(0.25):
+        refresh()
+    refresh()
+    if job.error is None:
         for stage, bar in bars.items():
             if stage not in shown:
                 bar.progress(1.0, text=f"{stage_label(stage)}: skipped")
         status.update(label=f"Trained on {source.label} in {time.perf_counter() - t0:.1f} s",
                       state="complete", expanded=False)
-        return rec
-    except EXPECTED_ERRORS as exc:
-        status.update(label="Training failed", state="error", expanded=True)
-        status.error(str(exc))
-        return None
-    except Exception as exc:  # never a traceback on the page; the server log has it
-        log.exception("training %s failed", source.key)
-        status.update(label="Training failed", state="error", expanded=True)
-        status.error(f"Training failed: {type(exc).__name__}: {exc}")
-        return None
-    finally:
-        lock.release()
+        return job.result
+    status.update(label="Training failed", state="error", expanded=True)
+    if isinstance(job.error, EXPECTED_ERRORS):
+        status.error(str(job.error))
+    else:  # never a traceback on the page; the server log has it
+        log.error("training %s failed", source.key, exc_info=job.error)
+        status.error(f"Training failed: {type(job.error).__name__}: {job.error}")
+    return None
