@@ -7,22 +7,26 @@ model of "bought within the horizon" on a few facts of each recommendation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from recsys.pipeline import RankedLists
 
 FEATURES = ("relevance", "log_rank", "bought_before", "log_count", "due", "repeat_part", "fallback", "recent")
 
 
-def candidate_features(res: dict[str, Any], relevance: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+def candidate_features(lists: "RankedLists", fallback: np.ndarray) -> np.ndarray:
     """(batch * n, len(FEATURES)) facts of each recommended item, in row-major order."""
+    relevance = lists.relevance
     b, n = relevance.shape
     rank = np.broadcast_to(np.arange(1, n + 1), (b, n))
-    repeat = res["parts"].get("repeat", np.zeros((b, n)))
-    days = np.nan_to_num(res["days_since"], nan=365.0)
-    cols = [relevance, np.log1p(rank), res["bought"].astype(float), np.log1p(res["count"]),
-            res["due"].astype(float), repeat, np.broadcast_to(fallback[:, None], (b, n)).astype(float),
-            np.exp(-days / 30.0)]
+    repeat = lists.parts.get("repeat", np.zeros((b, n)))
+    f = lists.facts
+    days = np.nan_to_num(f.days_since, nan=365.0)
+    cols = [relevance, np.log1p(rank), f.bought.astype(float), np.log1p(f.count), f.due().astype(float), repeat,
+            np.broadcast_to(fallback[:, None], (b, n)).astype(float), np.exp(-days / 30.0)]
     return np.stack([np.asarray(c, dtype=np.float64).reshape(b, n) for c in cols], axis=-1).reshape(b * n, -1)
 
 

@@ -76,6 +76,18 @@ class RepeatConfig:
 
 
 @dataclass
+class CandidateConfig:
+    """How many items each source puts forward per user before scoring (request time).
+
+    A user's own past items always join the pool; each source's best item is always in it, so
+    per-user normalisation over the pool equals the one over the whole catalogue."""
+
+    als: int = 100
+    item_cf: int = 200
+    popularity: int = 100   # best-sellers overall, and as many of the user's segment
+
+
+@dataclass
 class HybridWeights:
     als: float = 0.4
     item_cf: float = 0.4
@@ -125,6 +137,7 @@ class TuningConfig:
     als: ALSConfig = field(default_factory=ALSConfig)
     item_cf: ItemCFConfig = field(default_factory=ItemCFConfig)
     repeat: RepeatConfig = field(default_factory=RepeatConfig)
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
     weights: HybridWeights = field(default_factory=HybridWeights)
     newcomers: NewcomerConfig = field(default_factory=NewcomerConfig)
     rerank: RerankConfig = field(default_factory=RerankConfig)
@@ -176,6 +189,9 @@ class TuningConfig:
         if not (0 < t[0] < t[1] < t[2] < 1):
             raise ValueError(f"segment thresholds must rise strictly inside (0, 1), got {t}")
         r = self.rerank
+        c = self.candidates
+        if min(c.als, c.item_cf, c.popularity) < 0:
+            raise ValueError("candidate counts must not be negative")
         if r.candidate_pool < 1:
             raise ValueError("candidate_pool must be at least 1")
         if r.price_min is not None and r.price_max is not None and r.price_min > r.price_max:

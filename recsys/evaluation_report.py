@@ -71,7 +71,7 @@ class RecommenderModel:
         known = self.rec_._user_index.get_indexer([str(u) for u in user_ids]) >= 0
         ids = [str(u) for u, k in zip(user_ids, known) if k]
         stamps = np.asarray(as_of)[known] if as_of is not None else None
-        return self.rec_.recommend_batch(ids, n=n, model=self.model, timestamps=stamps, config=config,
+        return self.rec_.recommend_batch(ids, n=n, model=self.model, timestamps=stamps, config=config or self.config,
                                          exclude_purchased=exclude_purchased, with_confidence=with_confidence)
 
 

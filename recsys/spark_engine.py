@@ -259,9 +259,9 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
     with timer.stage("item_cf", f"Spark item-item CF: top {config.item_cf.top_k} neighbours"):
         nb = _collect(spark_item_cf(lines, config.item_cf.top_k, config.item_cf.shrinkage))
         rows, cols = nb["i"].to_numpy(np.int64), nb["j"].to_numpy(np.int64)
-        item_cf = ItemCFModel(**vars(config.item_cf))
-        item_cf.similarity_ = _csr(rows, cols, nb["sim"].to_numpy(np.float64), (n_i, n_i))
-        item_cf.co_counts_ = _csr(rows, cols, nb["cn"].to_numpy(np.float64), (n_i, n_i))
+        item_cf = ItemCFModel(**vars(config.item_cf)).set_neighbours(
+            _csr(rows, cols, nb["sim"].to_numpy(np.float64), (n_i, n_i)),
+            _csr(rows, cols, nb["cn"].to_numpy(np.float64), (n_i, n_i)))
     with timer.stage("popularity", "popularity overall and per segment"):
         parts = {
             "purchase_count": _dense(stats, "i", "purchase_count", n_i),

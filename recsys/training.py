@@ -148,7 +148,8 @@ def repeat_training_rows(state: TrainedState, config: TuningConfig, seed: int = 
     Window w asks its users at T = end - w x horizon and labels with their lines in [T, T + horizon).
     A share of the sampled users is also cut down to their last basket before T (simulated
     newcomers) so the model learns what one basket says."""
-    from recsys.service import Recommender, _gather_ranges
+    from recsys.batches import ExtraLines, gather_ranges
+    from recsys.service import Recommender
 
     rc = config.repeat
     rec = Recommender(state, config)
@@ -164,7 +165,7 @@ def repeat_training_rows(state: TrainedState, config: TuningConfig, seed: int = 
         if len(eligible) < 5:
             break
         codes = np.sort(rng.choice(eligible, size=min(len(eligible), rc.max_users_per_window), replace=False))
-        rows, idx = _gather_ranges(ptr[codes], ptr[codes + 1])
+        rows, idx = gather_ranges(ptr[codes], ptr[codes + 1])
         in_window = (times[idx] >= t) & (times[idx] < t + horizon)
         bought = F.unique_sorted(rows[in_window].astype(np.int64) * state.n_items + state.line_item[idx][in_window])
         avg = rec._avg_price_for(codes)
@@ -182,7 +183,7 @@ def repeat_training_rows(state: TrainedState, config: TuningConfig, seed: int = 
             np.maximum.at(last, r0, t0)
             keep = t0 == last[r0]
             newrow = np.searchsorted(pick, r0[keep])
-            extra = (newrow, state.line_item[i0[keep]].astype(np.int64), t0[keep], state.line_weight[i0[keep]])
+            extra = ExtraLines(newrow, state.line_item[i0[keep]].astype(np.int64), t0[keep], state.line_weight[i0[keep]])
             nb = rec.line_batch(np.full(n_new, -1), np.full(n_new, t - 1, dtype=np.int64), extra=extra)
             price = np.bincount(newrow, weights=state.line_price[i0[keep]], minlength=n_new)
             lines = np.maximum(np.bincount(newrow, minlength=n_new), 1)
@@ -274,15 +275,15 @@ def fit_calibrator(df: pd.DataFrame, config: TuningConfig, horizon_days: int = 2
     truth = after.assign(u=rec._user_index.get_indexer(after[S.USER_ID].astype(str)),
                          i=rec._item_index.get_indexer(after[S.ITEM_ID].astype(str)))
     truth = truth[(truth.u >= 0) & (truth.i >= 0)]
-    bought = set((truth.u.to_numpy(np.int64) * rec.state.n_items + truth.i.to_numpy(np.int64)).tolist())
+    bought = np.unique(truth.u.to_numpy(np.int64) * rec.state.n_items + truth.i.to_numpy(np.int64))
     as_of = np.full(len(codes), rec.as_of_seconds(cutoff), dtype=np.int64)
     xs, ys = [], []
     for exclude in (False, True):  # learn both the buy-again and the discovery lists
-        for c, res, rel in rec.batch_results(codes, as_of, "hybrid", n, config, exclude):
-            keys = (c[:, None] * rec.state.n_items + res["items"]).ravel()
-            valid = res["valid"].ravel()
-            xs.append(candidate_features(res, rel, np.zeros(len(c), bool))[valid])
-            ys.append(np.fromiter((k in bought for k in keys[valid]), bool, count=int(valid.sum())))
+        for c, lists in rec.batch_results(codes, as_of, "hybrid", n, config, exclude):
+            keys = (c[:, None] * rec.state.n_items + lists.items).ravel()
+            valid = lists.valid.ravel()
+            xs.append(candidate_features(lists, np.zeros(len(c), bool))[valid])
+            ys.append(np.isin(keys[valid], bought))
     x, y = np.concatenate(xs), np.concatenate(ys)
     if y.sum() < 5 or (~y).sum() < 5:
         return None

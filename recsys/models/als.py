@@ -5,7 +5,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
-from recsys.models.base import Scorer, UserBatch, top_n
+from recsys.models.base import Scorer, UserBatch, top_k_per_row, top_n
 
 # A request's (1, k) x (k, n_items) product takes 0.3 ms on one OpenBLAS thread and ~12 ms on two
 # when the cores are busy (thread wake-ups dominate such small products): small batches use one.
@@ -82,11 +82,24 @@ class ALSModel(Scorer):
             vecs[~known] = self.fold_in(users.history[np.flatnonzero(~known)])
         return vecs
 
-    def score(self, users: UserBatch) -> np.ndarray:
-        if len(users) > SMALL_BATCH:
-            return self.user_vectors(users) @ self.item_factors_.T
-        with one_blas_thread():
-            return self.user_vectors(users) @ self.item_factors_.T
+    def catalogue_scores(self, users: UserBatch) -> np.ndarray:
+        """(batch, n_items) user-item products: one matrix product a batch, shared by
+        candidates() and score() (the pipeline sizes batches so this stays bounded)."""
+        if "als" not in users.derived:
+            vecs = self.user_vectors(users)
+            if len(users) > SMALL_BATCH:
+                users.derived["als"] = vecs @ self.item_factors_.T
+            else:
+                with one_blas_thread():
+                    users.derived["als"] = vecs @ self.item_factors_.T
+        return users.derived["als"]
+
+    def candidates(self, users: UserBatch, k: int, banned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return top_k_per_row(self.catalogue_scores(users), k, banned)
+
+    def score(self, users: UserBatch, candidates: np.ndarray) -> np.ndarray:
+        s = np.take_along_axis(self.catalogue_scores(users), np.maximum(candidates, 0), axis=1)
+        return np.where(candidates >= 0, s, 0.0)
 
     def similar_items(self, item: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         v = self.item_factors_
