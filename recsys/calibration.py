@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from recsys.config import TuningConfig
+    from recsys.holdout import Holdout
     from recsys.pipeline import RankedLists
 
 FEATURES = ("relevance", "log_rank", "bought_before", "log_count", "due", "repeat_part", "fallback", "recent")
@@ -66,3 +68,26 @@ class Calibrator:
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
+
+
+def fit_calibrator(holdout: "Holdout | None", config: "TuningConfig", n: int = 20) -> Calibrator | None:
+    """Learn confidence = P(bought within the horizon) from the validation window's users, asked
+    at its cutoff for both the buy-again and the discovery lists. None when there is too little."""
+    from recsys.service import Recommender
+
+    if holdout is None or not len(holdout.codes):
+        return None
+    rec = Recommender(holdout.state, config)
+    n_items = holdout.state.n_items
+    as_of = np.full(len(holdout.codes), holdout.cutoff, dtype=np.int64)
+    xs, ys = [], []
+    for exclude in (False, True):
+        for c, lists in rec.batch_results(holdout.codes, as_of, "hybrid", n, config, exclude):
+            keys = (c[:, None] * n_items + lists.items).ravel()
+            valid = lists.valid.ravel()
+            xs.append(candidate_features(lists, np.zeros(len(c), bool))[valid])
+            ys.append(np.isin(keys[valid], holdout.truth))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if y.sum() < 5 or (~y).sum() < 5:
+        return None
+    return Calibrator.fit(x, y.astype(int))

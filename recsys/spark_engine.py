@@ -17,7 +17,7 @@ What runs where:
   for serving, the spending-segment cut points (three quantiles of one value per user), the
   dashboard's weekly charts, and two bounded learners that read the bundle's own arrays: the
   buy-again classifier (a few thousand sampled users per window) and the confidence calibrator
-  (a user sample above 2M lines, see `recsys.training.fit_calibrator`).
+  (a user sample above 2M lines, see `recsys.holdout.make_holdout`).
 
 Serving never touches Spark: the result is a `recsys.state.TrainedState` saved with
 `Recommender.save`, which the dashboard and the CLI load like any other bundle (its metadata says
