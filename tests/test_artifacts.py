@@ -366,3 +366,66 @@ def test_a_loaded_bundle_saves_again(small_bundle, tmp_path):
 def test_atomic_write_text_leaves_no_temp_files(tmp_path):
     artifacts.atomic_write_text(tmp_path / "a.txt", "hello")
     assert (tmp_path / "a.txt").read_text() == "hello" and len(list(tmp_path.iterdir())) == 1
+
+
+def count_hashes(monkeypatch) -> list[str]:
+    hashed: list[str] = []
+    real = artifacts.file_sha256
+    monkeypatch.setattr(artifacts, "file_sha256", lambda p: hashed.append(Path(p).name) or real(p))
+    return hashed
+
+
+def test_a_sealed_bundle_loads_without_rehashing_and_a_copy_is_hashed_once(small_bundle, tmp_path, monkeypatch):
+    rec, _ = small_bundle
+    path = rec.save(tmp_path / "a")
+    n_files = len(json.loads((path / artifacts.MANIFEST_FILE).read_text())["files"])
+    hashed = count_hashes(monkeypatch)
+    artifacts.load_bundle(tmp_path / "a")
+    assert hashed == []  # the seal written at save time vouches for every file
+    artifacts.load_bundle(tmp_path / "a", verify="full")
+    assert len(hashed) == n_files
+    import shutil
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # a copy (new inodes, ctimes): every file hashed once
+    hashed.clear()
+    artifacts.load_bundle(tmp_path / "b")
+    assert len(hashed) == n_files
+    hashed.clear()
+    artifacts.load_bundle(tmp_path / "b")
+    assert hashed == []
+
+
+def test_an_edit_in_place_with_its_mtime_restored_is_still_caught(small_bundle, tmp_path, monkeypatch):
+    import os
+    rec, _ = small_bundle
+    path = rec.save(tmp_path)
+    target = path / listed_file(path, ".npy", "item_factors")
+    before = target.stat()
+    with open(target, "r+b") as fh:  # same size, same inode
+        fh.seek(-4, 2)
+        fh.write(b"\x00\x00\x80\x7f")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    hashed = count_hashes(monkeypatch)
+    with pytest.raises(BundleError, match="damaged or replaced"):
+        Recommender.load(tmp_path)
+    assert hashed == [target.name]  # only the changed file was hashed
+
+
+def test_a_missing_or_broken_seal_means_every_file_is_hashed(small_bundle, tmp_path, monkeypatch):
+    rec, _ = small_bundle
+    path = rec.save(tmp_path)
+    n_files = len(json.loads((path / artifacts.MANIFEST_FILE).read_text())["files"])
+    hashed = count_hashes(monkeypatch)
+    for broken in ("not json", "[1, 2]", json.dumps({n: [0, 0, 0, 0] for n in json.loads(
+            (path / artifacts.MANIFEST_FILE).read_text())["files"]})):
+        (path / artifacts.SEAL_FILE).write_text(broken)
+        hashed.clear()
+        artifacts.load_bundle(tmp_path)
+        assert len(hashed) == n_files
+    hashed.clear()
+    artifacts.load_bundle(tmp_path)  # the load that hashed them wrote a fresh seal
+    assert hashed == []
+
+
+def test_verify_must_be_a_known_mode(small_bundle):
+    with pytest.raises(ValueError, match="verify must be"):
+        artifacts.load_bundle(small_bundle[1], verify=False)
