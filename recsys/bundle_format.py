@@ -372,7 +372,8 @@ class _Reader:
         return cls((parts["data"], parts["indices"], parts["indptr"]), shape=shape, copy=False)
 
     def _frame(self, node: dict, path: str) -> pd.DataFrame:
-        df = pd.read_parquet(self._file(node["file"], path), engine="pyarrow")
+        # one thread: the frames are small and a thread pool costs more than it saves here
+        df = pd.read_parquet(self._file(node["file"], path), engine="pyarrow", use_threads=False)
         if list(df.shape) != list(node["shape"]):
             raise BundleError(f"{path}: '{node['file']}' holds a {df.shape} frame, the manifest says {node['shape']}")
         return df
