@@ -11,7 +11,7 @@ scalars, pandas Timestamps, and objects of the allowlisted recsys classes as
 {"$t": "object", "class": "<module>.<qualname>", "fields": {...}}.
 
 `read_tree(tree, folder, files)` rebuilds it without running code from the bundle: arrays load
-with allow_pickle=False (memory-mapped read-only by default), objects are only made of allowlisted
+with allow_pickle=False (read-only, the big ones memory-mapped, by default), objects are only made of allowlisted
 classes, by `cls.__new__(cls)` and filling `__dict__` (no __init__, no property setters), and only
 files named in `files` are opened. A value of any other type is a TypeError at save time that
 names its attribute path, so a new field that cannot be stored is found when it is added.
@@ -51,6 +51,8 @@ _SPARSE_PARTS = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices"
 # fixed-width unicode costs 4 bytes per character of the longest string, for every string
 _MAX_WIDTH_OVERHEAD = 4
 _SMALL_BYTES = 1 << 20
+# smaller array files are read into memory: each map holds a file descriptor open
+MMAP_MIN_BYTES = 1 << 20
 
 
 def class_name(cls: type) -> str:
@@ -337,12 +339,15 @@ class _Reader:
         target = self._file(name, path)
         if name in self._arrays:
             return self._arrays[name]
+        big = self.mmap and target.stat().st_size >= MMAP_MIN_BYTES
         try:
-            arr = np.load(target, mmap_mode="r" if self.mmap else None, allow_pickle=False)
+            arr = np.load(target, mmap_mode="r" if big else None, allow_pickle=False)
         except ValueError as exc:
             raise BundleError(f"{path}: '{target}' is not a plain array file ({exc}); retrain") from exc
         if isinstance(arr, np.memmap):  # a plain ndarray view; the map stays open through .base
             arr = arr.view(np.ndarray)
+        elif self.mmap:
+            arr.flags.writeable = False  # read-only like the mapped ones: one behaviour to rely on
         self._arrays[name] = arr
         return arr
 

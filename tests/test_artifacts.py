@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys import artifacts
+from recsys import artifacts, bundle_format
 from recsys.artifacts import BundleError
 from recsys.config import MODELS, SEGMENTS, TuningConfig
 from recsys.service import Recommender
@@ -134,11 +134,15 @@ def test_a_loaded_bundle_answers_every_call_like_the_trained_models(small_bundle
         assert _every_answer(loaded, users, items, config) == _every_answer(rec, users, items, config)
 
 
-def test_arrays_are_memory_mapped_read_only(small_bundle):
+def test_arrays_are_read_only_and_big_ones_memory_mapped(small_bundle, monkeypatch):
     _, out = small_bundle
     state = Recommender.load(out).state
-    for arr in (state.line_item, state.als.user_factors_, state.item_cf.similarity_.data):
-        assert type(arr) is np.ndarray and not arr.flags.writeable and arr.base is not None
+    for arr in (state.line_item, state.als.user_factors_, state.item_cf.similarity_.data, state.segment_caps):
+        assert type(arr) is np.ndarray and not arr.flags.writeable
+    assert not isinstance(state.line_item.base, np.memmap)  # 120 KB: read, not mapped
+    monkeypatch.setattr(bundle_format, "MMAP_MIN_BYTES", 10_000)
+    state = Recommender.load(out).state
+    assert isinstance(state.line_item.base, np.memmap) and not isinstance(state.segment_caps.base, np.memmap)
     assert Recommender(state).state.line_item.flags.writeable is False
     in_memory, _ = artifacts.load_bundle(out, mmap=False)
     assert in_memory["state"].line_item.flags.writeable
