@@ -46,8 +46,8 @@ def sources_for(model: str, config: TuningConfig) -> tuple[str, ...]:
     """The sources a model's list draws on: its own, plus best-sellers so a list is never short."""
     if model != "hybrid":
         return tuple(dict.fromkeys((model, "popularity")))
-    w, nw = config.weights.as_dict(), config.newcomers.weights.as_dict()
-    used = tuple(m for m in SOURCES if w[m] > 0 or nw[m] > 0)
+    w, nw, dw = config.weights.as_dict(), config.newcomers.weights.as_dict(), config.discovery.as_dict()
+    used = tuple(m for m in SOURCES if w[m] > 0 or nw[m] > 0 or dw[m] > 0)
     return used if "popularity" in used else used + ("popularity",)
 
 

@@ -102,6 +102,10 @@ def _newcomer_weights() -> HybridWeights:
     return HybridWeights(als=0.1, item_cf=0.1, popularity=0.6, repeat=4.0)
 
 
+def _discovery_weights() -> HybridWeights:
+    return HybridWeights(als=0.3, item_cf=0.3, popularity=0.4, repeat=0.0)
+
+
 @dataclass
 class NewcomerConfig:
     """Customers with a single shopping trip so far get their own blend: one basket says
@@ -140,6 +144,8 @@ class TuningConfig:
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     weights: HybridWeights = field(default_factory=HybridWeights)
     newcomers: NewcomerConfig = field(default_factory=NewcomerConfig)
+    # the blend of discovery lists (exclude_purchased): the user's own items are out, so it is fitted apart
+    discovery: HybridWeights = field(default_factory=_discovery_weights)
     rerank: RerankConfig = field(default_factory=RerankConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,7 +188,8 @@ class TuningConfig:
         return TuningConfig.from_dict(data)
 
     def validate(self) -> "TuningConfig":
-        for name, w in (("weights", self.weights), ("newcomers.weights", self.newcomers.weights)):
+        for name, w in (("weights", self.weights), ("newcomers.weights", self.newcomers.weights),
+                        ("discovery", self.discovery)):
             if min(w.als, w.item_cf, w.popularity, w.repeat) < 0 or w.als + w.item_cf + w.popularity + w.repeat <= 0:
                 raise ValueError(f"hybrid {name} must be non-negative and not all zero")
         t = self.segments.thresholds

@@ -25,6 +25,7 @@ GRID_STEPS = 8            # weights in multiples of 1/8 on the simplex of the fo
 MIN_USERS = 20            # fewer validation users than this: the rule, not the fit
 REPEAT_LED = HybridWeights(als=0.1, item_cf=0.1, popularity=0.1, repeat=0.7)
 DISCOVERY_LED = HybridWeights(als=0.2, item_cf=0.3, popularity=0.4, repeat=0.1)
+DISCOVERY = TuningConfig().discovery    # the default discovery blend, when nothing better is found
 REPEAT_SHARE_CUT = 0.3    # share of a window's items bought before, above which repeats lead
 
 
@@ -60,6 +61,7 @@ class HybridFit:
     method: str                                   # "fitted on validation" or "rule: ..."
     weights: dict[str, float]
     newcomer_weights: dict[str, float]
+    discovery_weights: dict[str, float]
     repeat_share: float
     validation: dict[str, dict[str, float]] = field(default_factory=dict)   # view -> model -> NDCG@10
     significance: dict[str, dict[str, float]] = field(default_factory=dict)  # view -> CI of fit - best single
@@ -162,7 +164,7 @@ def fit_hybrid(holdout: Holdout | None, config: TuningConfig) -> HybridFit:
     if holdout is None:
         # nothing to measure the store by: the blend that leans on no single signal
         return HybridFit("rule: too little history for a validation window", DISCOVERY_LED.as_dict(),
-                         DISCOVERY_LED.as_dict(), float("nan"))
+                         DISCOVERY_LED.as_dict(), DISCOVERY.as_dict(), float("nan"))
     share = repeat_share(holdout)
     grid = simplex_grid()
     views = {name: build_view(holdout, config, name) for name in ("loyal", "new_to_user", "newcomers")}
@@ -170,17 +172,19 @@ def fit_hybrid(holdout: Holdout | None, config: TuningConfig) -> HybridFit:
     if loyal is None or len(loyal.n_truth) < MIN_USERS:
         w = rule_weights(share)
         return HybridFit(f"rule: fewer than {MIN_USERS} validation customers (repeat share {share:.0%})",
-                         w.as_dict(), DISCOVERY_LED.as_dict(), share)
-    tables = {name: ndcg_table(v, grid) for name, v in views.items() if v is not None and name != "new_to_user"}
+                         w.as_dict(), DISCOVERY_LED.as_dict(), DISCOVERY.as_dict(), share)
+    tables = {name: ndcg_table(v, grid) for name, v in views.items() if v is not None and len(v.n_truth) >= MIN_USERS}
     weights = best_weights(tables["loyal"], grid)
-    new_weights = best_weights(tables["newcomers"], grid) \
-        if newcomers is not None and len(newcomers.n_truth) >= MIN_USERS else DISCOVERY_LED.as_dict()
-    fit = HybridFit("fitted on validation", weights, new_weights, share)
+    new_weights = best_weights(tables["newcomers"], grid) if "newcomers" in tables else DISCOVERY_LED.as_dict()
+    found = best_weights(tables["new_to_user"], grid) if "new_to_user" in tables else DISCOVERY.as_dict()
+    found = found if sum(v for m, v in found.items() if m != "repeat") > 0 else DISCOVERY.as_dict()
+    fit = HybridFit("fitted on validation", weights, new_weights, found, share)
+    chosen_for = {"loyal": weights, "newcomers": new_weights, "new_to_user": found}
     for name, view in views.items():
         if view is None:
             continue
-        singles = {m: view.ndcg({m: 1.0}) for m in SOURCES}
-        chosen = new_weights if name == "newcomers" else weights
+        singles = {m: view.ndcg({m: 1.0}) for m in SOURCES if name != "new_to_user" or m != "repeat"}
+        chosen = chosen_for[name]
         honest = cross_fitted(tables[name], grid) if name in tables else view.ndcg(chosen)
         fit.validation[name] = {**{m: round(float(v.mean()), 4) for m, v in singles.items()},
                                 "hybrid (fitted, cross-validated)": round(float(honest.mean()), 4),
@@ -195,4 +199,5 @@ def fit_hybrid(holdout: Holdout | None, config: TuningConfig) -> HybridFit:
 
 def apply_fit(config: TuningConfig, fit: HybridFit) -> TuningConfig:
     """The config whose hybrid weights are the fitted ones (the sliders start from them)."""
-    return config.replace(weights=fit.weights, newcomers={"weights": fit.newcomer_weights})
+    return config.replace(weights=fit.weights, newcomers={"weights": fit.newcomer_weights},
+                          discovery=fit.discovery_weights)

@@ -64,11 +64,18 @@ def newcomer_rows(batch: UserBatch, max_trips: int) -> np.ndarray:
     return np.bincount(days // 100_000, minlength=len(batch)) <= max_trips
 
 
-def hybrid_weights(batch: UserBatch, config: TuningConfig) -> dict[str, np.ndarray]:
-    """Per row: the newcomer blend for users with few trips so far, else the loyal one."""
+def hybrid_weights(batch: UserBatch, config: TuningConfig, discovery: bool = False) -> dict[str, np.ndarray]:
+    """Per row: the newcomer blend for users with few trips so far, else the loyal one (the
+    discovery blend when the user's own items are excluded)."""
     newcomer = newcomer_rows(batch, config.newcomers.max_trips)
-    loyal, new = config.weights.as_dict(), config.newcomers.weights.as_dict()
-    return {m: np.where(newcomer, new[m], loyal[m]) for m in loyal}
+    loyal = (config.discovery if discovery else config.weights).as_dict()
+    new = config.newcomers.weights.as_dict()
+    w = {m: np.where(newcomer, new[m], loyal[m]) for m in loyal}
+    if discovery:
+        w["repeat"] = np.zeros(len(batch))  # no past item can be listed: its score says nothing
+        if not (sum(w.values()) > 0).all():
+            w["popularity"] = np.where(sum(w.values()) > 0, w["popularity"], 1.0)
+    return w
 
 
 def history_facts(batch: UserBatch, items: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +146,7 @@ class RequestPipeline:
         """Every stage for a batch: the top-n of each user."""
         pool = self.candidates(batch, model, config, hard)
         raw = self.scores(batch, pool, model, config, avg_price)
-        weights = hybrid_weights(batch, config) if model == "hybrid" else {model: 1.0}
+        weights = hybrid_weights(batch, config, hard.exclude_purchased) if model == "hybrid" else {model: 1.0}
         blended, parts = blend(raw, weights)
         facts = self.facts(batch, pool.items, avg_price)
         keep, removed = ranking.filter_candidates(facts, config.rerank, hard, self.state.segment_caps)
