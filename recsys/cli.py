@@ -48,8 +48,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = TuningConfig.load(args.config) if args.config else None
     if args.engine == "spark":
-        from recsys.spark_engine import train_spark
+        from recsys.spark_engine import require_pyspark, train_spark
 
+        require_pyspark()  # before anything is written (the demo store's Parquet file below)
         rec = train_spark(args.data or _demo_path(), config=config, out_dir=args.out, master=args.spark_master,
                           progress=_progress)
     else:
@@ -221,11 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     from recsys.artifacts import BundleError
     from recsys.schema import DataError
     from recsys.service import UnknownItemError
+    from recsys.spark_engine import SparkUnavailable
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, BundleError, UnknownItemError, ValueError, KeyError, FileNotFoundError) as exc:
+    except (DataError, BundleError, UnknownItemError, SparkUnavailable, ValueError, KeyError,
+            FileNotFoundError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and not isinstance(exc, UnknownItemError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -67,3 +67,17 @@ def test_train_then_recommend_in_a_subprocess(tmp_path, small_store):
     r = subprocess.run([sys.executable, "-m", "recsys", "recommend", uid, "--json", "--artifacts", str(art)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and len(json.loads(r.stdout)["recommendations"]) == 5
+
+
+def test_spark_engine_without_pyspark_says_so_in_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name.split(".")[0] == "pyspark" else real_find_spec(name, *a, **k))
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # an import fails too
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run(["train", "--engine", "spark", "--out", str(tmp_path / "art")], capsys)
+    assert code == 2 and not stdout
+    assert len(err.strip().splitlines()) == 1 and "pyspark" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no demo Parquet file, no bundle
