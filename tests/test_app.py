@@ -339,11 +339,11 @@ def test_a_model_file_is_never_accepted_as_an_upload(env, tmp_path):
     assert allowed and not allowed & {s.lstrip(".") for s in MODEL_SUFFIXES}
     for name in ("model.joblib", "bundle.pkl", "../../etc/state.pickle"):
         with pytest.raises(ValueError, match="model file"):
-            stage_upload(name, b"\x80\x04", tmp_path)
+            stage_upload(name, b"\x80\x04", tmp_path, "s1")
     with pytest.raises(ValueError, match="not a workbook"):
-        stage_upload("notes.txt", b"hello", tmp_path)
-    staged = stage_upload("../../sneaky name.csv", b"a,b\n", tmp_path)
-    assert staged.parent == tmp_path / ".uploads" and staged.name == "sneaky name.csv"
+        stage_upload("notes.txt", b"hello", tmp_path, "s1")
+    staged = stage_upload("../../sneaky name.csv", b"a,b\n", tmp_path, "s1")
+    assert staged.parent == tmp_path / ".uploads" / "s1" and staged.name == "sneaky name.csv"
 
 
 def test_a_valid_upload_is_published_and_trained(env, monkeypatch):
@@ -366,6 +366,24 @@ def test_a_valid_upload_is_published_and_trained(env, monkeypatch):
     assert "not trained" not in at.sidebar.selectbox(key="source").format_func("fresh-store-csv")
     at.switch_page("views/overview.py").run()
     assert_clean(at)
+
+
+def test_the_data_page_shows_no_server_paths_and_no_none(env):
+    untrained = Path(env["RECSYS_DATA_DIR"]) / "not-trained-yet.csv"
+    upsell_store().to_csv(untrained, index=False)
+    try:
+        at = new_app("views/data_training.py", source="upsell-store-csv")
+    finally:
+        untrained.unlink()
+    assert_clean(at)
+    texts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    sources = table(at, "models_in")
+    assert "not trained" in set(sources["status"])
+    cells = sources.astype(str).to_numpy().ravel().tolist()
+    for absolute in (env["RECSYS_ARTIFACTS"], env["RECSYS_DATA_DIR"], str(ROOT)):
+        assert not [t for t in texts + cells if absolute in t]
+    assert any(f"{UPSELL_FILE} (in the data folder)" in t for t in texts)
+    assert "None" not in cells and "nan" not in cells
 
 
 def test_data_page_offers_the_downloads_and_the_way_back_to_the_demo(env):
