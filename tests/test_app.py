@@ -296,18 +296,41 @@ def test_similar_items_picking_a_result_makes_it_the_query(env):
     assert at.selectbox(key="item").value == first
 
 
-def test_popularity_opens_the_similar_items_of_an_item(env):
-    at = new_app("views/popularity.py")
-    assert_clean(at)
-    top = table(at, "popularity_score")
-    pick = top["item_id"].iloc[2]
-    # what the "Similar" button column's callback leaves behind
+def _click_similar(at: AppTest, row: int) -> str:
+    """What the Popularity page's "Similar" button column's callback leaves behind."""
+    pick = table(at, "popularity_score")["item_id"].iloc[row]
     at.session_state["item"] = pick
     at.session_state["_goto_similar"] = True
     at.run()
     assert_clean(at)
+    return pick
+
+
+def test_popularity_opens_the_similar_items_of_an_item(env):
+    at = new_app("views/popularity.py")
+    assert_clean(at)
+    pick = _click_similar(at, 2)
     assert [t.value for t in at.title] == ["Similar items"]
     assert at.selectbox(key="item").value == pick
+
+
+def test_similar_from_popularity_keeps_the_data_source_customer_and_model(env):
+    from ui.sources import slugify
+
+    store = slugify(UPSELL_FILE)
+    # a deep link onto the page ...
+    at = new_app("views/popularity.py", source=store, user="C001", model="als")
+    pick = _click_similar(at, 0)
+    assert [t.value for t in at.title] == ["Similar items"] and at.selectbox(key="item").value == pick
+    assert at.sidebar.selectbox(key="source").value == store and _param(at, "source") == store
+    assert at.sidebar.selectbox(key="user").value == "C001" and at.sidebar.radio(key="model").value == "als"
+    # ... and the source chosen in the sidebar, then the page opened from the menu
+    at = new_app()
+    at.sidebar.selectbox(key="source").set_value(store).run()
+    at.switch_page("views/popularity.py").run()
+    _click_similar(at, 1)
+    assert [t.value for t in at.title] == ["Similar items"]
+    assert at.sidebar.selectbox(key="source").value == store
 
 
 # ---- data and training ---------------------------------------------------------------------
