@@ -251,6 +251,45 @@ def test_knobs_never_retrain_and_load_the_models_once(env, monkeypatch):
     assert "upsell_factor = 1.0" in toml and "candidate_pool = 50" in toml
 
 
+def test_reset_puts_every_knob_back_and_the_next_move_keeps_it(env):
+    at = new_app("views/recommendations.py")
+    defaults = {k: at.slider(key=k).value for k in ("k_upsell", "k_n", "k_boost", "k_w_als")}
+    at.slider(key="k_upsell").set_value(1.5).run()
+    at.slider(key="k_n").set_value(5).run()
+    at.slider(key="k_w_als").set_value(2.0).run()
+    at.toggle(key="k_segment_filter").set_value(True).run()
+    assert len(rec_table(at)) == 5 and "upsell_factor = 1.5" in at.session_state["tuning_toml"]
+    at.button(key="knobs_reset").click().run()
+    assert_clean(at)
+    assert {k: at.slider(key=k).value for k in defaults} == defaults
+    assert at.toggle(key="k_segment_filter").value is False
+    assert len(rec_table(at)) == defaults["k_n"]
+    at.slider(key="k_boost").set_value(0.9).run()  # the next move does not bring the old upsell back
+    assert_clean(at)
+    assert at.slider(key="k_upsell").value == defaults["k_upsell"]
+    toml = at.session_state["tuning_toml"]
+    assert f"upsell_factor = {defaults['k_upsell']}" in toml and "segment_filter = false" in toml
+
+
+def test_segment_filter_and_due_boost_are_knobs_and_the_segments_page_follows_them(env):
+    from recsys.config import KNOB_RANGES
+
+    at = new_app("views/recommendations.py")
+    assert at.slider(key="k_upsell").max == KNOB_RANGES["upsell_factor"][1]
+    at.slider(key="k_due").set_value(0.5).run()
+    at.toggle(key="k_segment_filter").set_value(True).run()
+    assert_clean(at)
+    toml = at.session_state["tuning_toml"]
+    assert "segment_filter = true" in toml and "due_boost = 0.5" in toml
+    at.switch_page("views/segments.py").run()
+    assert_clean(at)
+    assert "filtered out" in at.caption[0].value
+    at.switch_page("views/recommendations.py").run()
+    at.toggle(key="k_segment_filter").set_value(False).run()
+    at.switch_page("views/segments.py").run()
+    assert "filtered out" not in at.caption[0].value and "segment filter is off" in at.caption[0].value
+
+
 def test_knobs_persist_across_pages(env):
     at = new_app("views/recommendations.py")
     at.slider(key="k_upsell").set_value(0.75).run()

@@ -56,3 +56,15 @@ def test_paths_are_shown_relative_to_their_folders(tmp_path):
     assert shown_path(PROJECT_ROOT / ".cache" / "recsys", settings) == ".cache/recsys (in the project folder)"
     assert shown_path("/srv/secret/place/x.parquet", settings) == "x.parquet"
     assert shown_path(None, settings) == "—"
+
+
+# ---- knobs ---------------------------------------------------------------------------------
+
+def test_every_what_if_sweep_stays_inside_the_range_its_slider_offers():
+    from recsys.config import KNOB_RANGES
+    from recsys.evaluation_report import SWEEPS
+
+    for name, (section, key, values) in SWEEPS.items():
+        lo, hi, _ = KNOB_RANGES["weight" if section == "weights" else key]
+        assert min(values) >= lo and max(values) == hi, (name, values, (lo, hi))
+    assert max(SWEEPS["upsell_factor"][2]) == KNOB_RANGES["upsell_factor"][1] == 2.0

@@ -2,12 +2,15 @@
 import streamlit as st
 
 from ui import charts, shell, state, widgets
-from ui.segments import recommendations_by_segment, segment_table, top_items_by_segment
+from ui.segments import recommendations_by_segment, segment_filter_on, segment_table, top_items_by_segment
 
 ctx = shell.require_model()
 rec = ctx.rec
-widgets.header("Segments", "Customers fall into four spending segments by their average item price. "
-                           "Recommendations respect the segment: items far above it are filtered out.")
+widgets.header("Segments", "Customers fall into four spending segments by their average item price. " + (
+    "The segment filter is on: items a customer never bought priced above the segment's price cap are filtered "
+    "out of their recommendations." if segment_filter_on(ctx) else
+    "The segment filter is off: recommendations may hold items above the segment's price cap (switch it on "
+    "among the knobs of the Recommendations page)."))
 
 table, cuts, thresholds = segment_table(rec, state.users(ctx.key))
 with st.container(border=True):
