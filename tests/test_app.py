@@ -6,7 +6,6 @@ of `ui/settings.py` point the app at them.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -23,10 +22,9 @@ PAGES = {
     "views/overview.py": "Overview", "views/recommendations.py": "Recommendations",
     "views/similar_items.py": "Similar items", "views/segments.py": "Segments",
     "views/popularity.py": "Popularity", "views/data_training.py": "Data and training",
+    "views/evaluation.py": "Evaluation",
 }
 sys.path.insert(0, str(ROOT))  # so that recsys and ui import however pytest is started
-if importlib.util.find_spec("recsys.evaluation_report") is not None:
-    PAGES["views/evaluation.py"] = "Evaluation"
 UPSELL_FILE = "upsell-store.csv"
 TIMEOUT = 60
 
@@ -146,6 +144,40 @@ def test_a_fresh_machine_trains_the_demo_store_on_first_start(env, tmp_path, mon
     assert at.metric[0].value == "120"
 
 
+def test_the_training_status_shows_no_check_mark_while_training_runs(env, tmp_path, monkeypatch):
+    from streamlit.elements.lib.mutable_status_container import StatusContainer
+
+    import ui.training
+    from recsys import train as real_train
+
+    states: list[str] = []
+    real_update = StatusContainer.update
+    monkeypatch.setattr(StatusContainer, "update",
+                        lambda self, **kw: states.append(kw.get("state")) or real_update(self, **kw))
+    seen_while_training: list[str] = []
+
+    def spy_train(data, out_dir, progress):
+        import time
+
+        deadline = time.time() + 2.0  # the page draws its bars meanwhile (the thread starts first)
+        while "complete" not in states and time.time() < deadline:
+            time.sleep(0.05)
+        seen_while_training.extend(states)
+        return real_train(data, config=_fast_config(), out_dir=out_dir, progress=progress, calibrate=False)
+
+    monkeypatch.setattr(ui.training, "train", spy_train)
+    data = Path(env["RECSYS_DATA_DIR"])
+    upsell_store().to_csv(data / "status-check.csv", index=False)
+    try:
+        at = new_app("views/data_training.py", source="status-check-csv")
+        at.button(key="train").click().run()
+    finally:
+        (data / "status-check.csv").unlink()
+    assert_clean(at)
+    assert "complete" not in seen_while_training  # was: marked complete as soon as the bars were drawn
+    assert states[-1] == "complete"
+
+
 # ---- every page ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("page", list(PAGES))
@@ -176,7 +208,6 @@ def test_recommendation_views_why_and_compare(env):
     assert list(wide["Hybrid"]) == list(listed["item_id"])
 
 
-@pytest.mark.skipif("views/evaluation.py" not in PAGES, reason="recsys.evaluation_report is not there")
 # ---- the knobs -----------------------------------------------------------------------------
 
 def test_a_narrower_price_range_leaves_only_items_inside_it(env):
