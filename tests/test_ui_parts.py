@@ -68,3 +68,27 @@ def test_every_what_if_sweep_stays_inside_the_range_its_slider_offers():
         lo, hi, _ = KNOB_RANGES["weight" if section == "weights" else key]
         assert min(values) >= lo and max(values) == hi, (name, values, (lo, hi))
     assert max(SWEEPS["upsell_factor"][2]) == KNOB_RANGES["upsell_factor"][1] == 2.0
+
+
+# ---- tables --------------------------------------------------------------------------------
+
+def test_cleaning_table_says_what_happened_to_flagged_lines_and_separates_thousands():
+    from ui.overview import CLEANING_COLUMNS, cleaning_frame
+
+    report = {"steps": [{"action": "removed", "reason": "returns (quantity <= 0)", "lines": 12, "items": 3, "users": 2},
+                        {"action": "flagged", "reason": "exact duplicate lines", "lines": 5813, "items": 9, "users": 4,
+                         "examples": ["a", "b", "c", "d"]}]}
+    frame = cleaning_frame(report)
+    assert list(frame["action"]) == ["removed", "flagged, kept"]
+    assert frame["examples"].iloc[1] == "a, b, c"
+    assert all(CLEANING_COLUMNS[c]["type_config"]["format"] == "localized" for c in ("lines", "items", "users"))
+
+
+def test_bars_have_room_and_long_text_columns_are_wide():
+    from ui import tables
+
+    for config in (tables.RECOMMENDATIONS, tables.SIMILAR):
+        for column in ("relevance_score", "confidence_score"):
+            assert isinstance(config[column]["width"], int) and config[column]["width"] >= 100
+    assert tables.RECOMMENDATIONS["recommendation_reason"]["width"] >= 400
+    assert tables.WRAP_ROW_HEIGHT >= 2 * 24  # two lines of text per row

@@ -8,13 +8,20 @@ cc = st.column_config
 PRICE = cc.NumberColumn("Price", format="%.2f", width="small")
 
 
+# Progress bars need room beside their figure: at width "small" the bar shrank to a dot.
+BAR_WIDTH = 130
+# Rows tall enough for two lines: long text (the why, a cleaning rule's examples) wraps instead of
+# being cut off at the column's edge.
+WRAP_ROW_HEIGHT = 56
+
+
 def relevance(label: str = "Relevance") -> cc.ProgressColumn:
-    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="%.2f", width="small",
+    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="%.2f", width=BAR_WIDTH,
                              help="Score after blending and re-ranking, scaled to 0–1")
 
 
 def confidence(label: str = "Confidence") -> cc.ProgressColumn:
-    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="percent", width="small",
+    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="percent", width=BAR_WIDTH,
                              help="Calibrated chance that the customer buys it within four weeks "
                                   "(for similar items: share of the query item's baskets that also hold it)")
 
@@ -26,7 +33,7 @@ RECOMMENDATIONS = {
     "confidence_score": confidence(),
     "item_price": PRICE,
     "model_source": cc.TextColumn("Source", width=80, help="The model that contributed most"),
-    "recommendation_reason": cc.TextColumn("Why", width="large"),
+    "recommendation_reason": cc.TextColumn("Why", width=520),
 }
 
 HISTORY = {
@@ -48,9 +55,9 @@ SIMILAR = {
 POPULAR = {
     "rank": cc.NumberColumn("#", width=36, format="%d"),
     "item_id": cc.TextColumn("Item", width=105),
-    "popularity_score": cc.ProgressColumn("Popularity", min_value=0.0, max_value=1.0, format="%.2f", width=100),
+    "popularity_score": cc.ProgressColumn("Popularity", min_value=0.0, max_value=1.0, format="%.2f", width=BAR_WIDTH),
     "price": cc.NumberColumn("Price", format="%.2f", width=60),
-    "purchase_count": cc.NumberColumn("Lines", format="%d", width=60, help="Sales lines holding the item"),
-    "unique_buyers": cc.NumberColumn("Buyers", format="%d", width=62, help="Distinct customers who bought it"),
-    "total_quantity": cc.NumberColumn("Units", format="%.0f", width=60, help="Units sold"),
+    "purchase_count": cc.NumberColumn("Lines", format="localized", width=60, help="Sales lines holding the item"),
+    "unique_buyers": cc.NumberColumn("Buyers", format="localized", width=62, help="Distinct customers who bought it"),
+    "total_quantity": cc.NumberColumn("Units", format="localized", width=60, help="Units sold"),
 }

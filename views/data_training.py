@@ -6,7 +6,7 @@ import streamlit as st
 
 from recsys.data import SUPPORTED_SUFFIXES
 
-from ui import shell, state, widgets
+from ui import shell, state, tables, widgets
 from ui.data_admin import bundle_meta, is_stale, show_validation, shown_path, sources_frame, validation_of
 from ui.knobs import tuned_config_toml
 from ui.overview import CLEANING_COLUMNS, cleaning_frame
@@ -117,7 +117,8 @@ if ctx.rec is not None and ctx.rec.cleaning_report:
                 f"{ctx.rec.cleaning_report.get('lines_removed', 0):,} removed, "
                 f"{ctx.rec.cleaning_report.get('lines_out', 0):,} kept")
         st.dataframe(cleaning_frame(ctx.rec.cleaning_report), hide_index=True, key="cleaning_report",
-                     column_config=CLEANING_COLUMNS)
+                     column_config=CLEANING_COLUMNS,
+                     row_height=tables.WRAP_ROW_HEIGHT)
 
 with st.container(border=True):
     st.markdown("#### :material/folder_open: Data sources")
