@@ -87,8 +87,12 @@ def test_cleaning_table_says_what_happened_to_flagged_lines_and_separates_thousa
 def test_bars_have_room_and_long_text_columns_are_wide():
     from ui import tables
 
-    for config in (tables.RECOMMENDATIONS, tables.SIMILAR):
-        for column in ("relevance_score", "confidence_score"):
-            assert isinstance(config[column]["width"], int) and config[column]["width"] >= 100
-    assert tables.RECOMMENDATIONS["recommendation_reason"]["width"] >= 400
-    assert tables.WRAP_ROW_HEIGHT >= 2 * 24  # two lines of text per row
+    bars = [(tables.RECOMMENDATIONS, "confidence_score"), (tables.SIMILAR, "confidence_score"),
+            (tables.SIMILAR, "relevance_score"), (tables.POPULAR, "popularity_score")]
+    for config, column in bars:
+        assert config[column]["type_config"]["type"] == "progress"
+        assert isinstance(config[column]["width"], int) and config[column]["width"] >= 100, column
+    # the why right beside the item, wide enough for a reason such as this one (~7 px a character)
+    assert list(tables.RECOMMENDATIONS)[:3] == ["rank", "item_id", "recommendation_reason"]
+    longest = "due again: you buy it about every 14 days, last 20 days ago"
+    assert tables.RECOMMENDATIONS["recommendation_reason"]["width"] >= 6 * len(longest)

@@ -10,9 +10,9 @@ from recsys import Recommender
 
 STAGE_ORDER_TOTAL = "total"
 CLEANING_COLUMNS = {
-    "action": st.column_config.TextColumn("Action", width=105,
+    "action": st.column_config.TextColumn("Action", width=95,
                                           help="Removed: not trained on. Flagged: counted here, kept and trained on"),
-    "reason": st.column_config.TextColumn("Rule", width=230),
+    "reason": st.column_config.TextColumn("Rule", width=300),
     "lines": st.column_config.NumberColumn("Lines", format="localized", width=70),
     "items": st.column_config.NumberColumn("Items", format="localized", width=60),
     "users": st.column_config.NumberColumn("Users", format="localized", width=60),
@@ -39,7 +39,8 @@ def kpis(rec: Recommender) -> list[tuple[str, str, str | None]]:
     return [
         ("Customers", f"{s.get('users', 0):,}", f"{s.get('loyal_users', 0):,} loyal, {s.get('new_users', 0):,} new"),
         ("Items", f"{s.get('items', 0):,}", "Distinct products after cleaning"),
-        ("Sales lines", f"{s.get('lines', 0):,}", "Point-of-sale lines after cleaning"),
+        ("Sales lines", compact(s.get("lines", 0)) if s.get("lines", 0) >= 100_000 else f"{s.get('lines', 0):,}",
+         f"{s.get('lines', 0):,} point-of-sale lines after cleaning"),
         ("Baskets", f"{s.get('baskets', 0):,}", "Distinct tickets"),
         ("Revenue", compact(s.get("revenue", 0.0)), f"{s.get('revenue', 0.0):,.2f}: the sum of price × units"),
         ("Date range", f"{_date(s.get('date_start'))[:7]} → {_date(s.get('date_end'))[:7]}",

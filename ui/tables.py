@@ -9,10 +9,7 @@ PRICE = cc.NumberColumn("Price", format="%.2f", width="small")
 
 
 # Progress bars need room beside their figure: at width "small" the bar shrank to a dot.
-BAR_WIDTH = 130
-# Rows tall enough for two lines: long text (the why, a cleaning rule's examples) wraps instead of
-# being cut off at the column's edge.
-WRAP_ROW_HEIGHT = 56
+BAR_WIDTH = 110
 
 
 def relevance(label: str = "Relevance") -> cc.ProgressColumn:
@@ -26,14 +23,15 @@ def confidence(label: str = "Confidence") -> cc.ProgressColumn:
                                   "(for similar items: share of the query item's baskets that also hold it)")
 
 
-RECOMMENDATIONS = {
-    "rank": cc.NumberColumn("#", width=40, format="%d"),
-    "item_id": cc.TextColumn("Item", width=110),
-    "relevance_score": relevance(),
+RECOMMENDATIONS = {  # in display order: the why beside the item, so it is read, not scrolled to
+    "rank": cc.NumberColumn("#", width=36, format="%d"),
+    "item_id": cc.TextColumn("Item", width=100),
+    "recommendation_reason": cc.TextColumn("Why", width=350),  # fits the longest reason the ranker writes
     "confidence_score": confidence(),
+    "relevance_score": cc.NumberColumn("Relevance", format="%.2f", width=70,
+                                       help="Score after blending and re-ranking, scaled to 0–1"),
     "item_price": PRICE,
     "model_source": cc.TextColumn("Source", width=80, help="The model that contributed most"),
-    "recommendation_reason": cc.TextColumn("Why", width=520),
 }
 
 HISTORY = {

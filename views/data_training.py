@@ -6,7 +6,7 @@ import streamlit as st
 
 from recsys.data import SUPPORTED_SUFFIXES
 
-from ui import shell, state, tables, widgets
+from ui import shell, state, widgets
 from ui.data_admin import bundle_meta, is_stale, show_validation, shown_path, sources_frame, validation_of
 from ui.knobs import tuned_config_toml
 from ui.overview import CLEANING_COLUMNS, cleaning_frame
@@ -59,7 +59,7 @@ with st.container(border=True):
     facts = {"Data file": shown_path(source.path, settings) if source.path else (
                  "generated in memory" if source.kind == "demo" else Path(str(meta.get("data_source", "?"))).name),
              "Models": shown_path(source.bundle_dir, settings),
-             "Trained at": str(meta.get("trained_at", "—")).replace("T", " "),
+             "Trained at": (str(meta["trained_at"]).replace("T", " ")[:16] + " UTC") if meta.get("trained_at") else "—",
              "Parse cache": shown_path(settings.cache_dir, settings)}
     st.markdown("  \n".join(f"**{k}:** `{v}`" for k, v in facts.items()))
     with st.container(horizontal=True, gap="small"):
@@ -117,8 +117,7 @@ if ctx.rec is not None and ctx.rec.cleaning_report:
                 f"{ctx.rec.cleaning_report.get('lines_removed', 0):,} removed, "
                 f"{ctx.rec.cleaning_report.get('lines_out', 0):,} kept")
         st.dataframe(cleaning_frame(ctx.rec.cleaning_report), hide_index=True, key="cleaning_report",
-                     column_config=CLEANING_COLUMNS,
-                     row_height=tables.WRAP_ROW_HEIGHT)
+                     column_config=CLEANING_COLUMNS)
 
 with st.container(border=True):
     st.markdown("#### :material/folder_open: Data sources")

@@ -49,8 +49,7 @@ def panel(key: state.ModelKey, user: str, model: str) -> None:
                 st.info("No item passes the filters: widen the price range or switch off a filter.")
             else:
                 st.dataframe(frame.drop(columns=["score_breakdown"]), hide_index=True, key="rec_table",
-                             column_config=tables.RECOMMENDATIONS, column_order=list(tables.RECOMMENDATIONS),
-                             row_height=tables.WRAP_ROW_HEIGHT)
+                             column_config=tables.RECOMMENDATIONS, column_order=list(tables.RECOMMENDATIONS))
                 st.download_button("Download this list (CSV)", frame.drop(columns=["score_breakdown"]).to_csv(index=False),
                                    file_name=f"recommendations-{user}.csv", mime="text/csv",
                                    icon=":material/download:", type="tertiary", on_click="ignore")
