@@ -26,7 +26,7 @@ def confidence(label: str = "Confidence") -> cc.ProgressColumn:
 RECOMMENDATIONS = {  # in display order: the why beside the item, so it is read, not scrolled to
     "rank": cc.NumberColumn("#", width=36, format="%d"),
     "item_id": cc.TextColumn("Item", width=100),
-    "recommendation_reason": cc.TextColumn("Why", width=350),  # fits the longest reason the ranker writes
+    "recommendation_reason": cc.TextColumn("Why", width=360),  # fits the longest reason the ranker writes
     "confidence_score": confidence(),
     "relevance_score": cc.NumberColumn("Relevance", format="%.2f", width=70,
                                        help="Score after blending and re-ranking, scaled to 0–1"),
