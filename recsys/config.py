@@ -133,6 +133,20 @@ class RerankConfig:
     default_segment: str = "average"  # segment assumed for unknown users
 
 
+# The ranges a person may set the request-time knobs to: (lowest, highest, step). One place for the
+# dashboard's sliders and the evaluation's what-if sweeps, so a sweep never reports a value the
+# slider cannot reach. Hybrid weights share one range (the blend rescales them to sum 1).
+KNOB_RANGES: dict[str, tuple[float, float, float]] = {
+    "upsell_factor": (0.0, 2.0, 0.05),
+    "price_boost_weight": (0.0, 1.0, 0.05),
+    "price_sensitivity": (0.0, 3.0, 0.1),
+    "budget_tolerance": (1.0, 4.0, 0.1),
+    "repurchase_buffer": (0.0, 1.0, 0.05),
+    "due_boost": (0.0, 2.0, 0.05),
+    "weight": (0.0, 5.0, 0.05),
+}
+
+
 @dataclass
 class TuningConfig:
     signals: SignalConfig = field(default_factory=SignalConfig)
@@ -223,7 +237,6 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ValueError(f"unknown config key(s) in '{where or 'root'}': {sorted(unknown)}")
     kwargs = {}
-    hints = {f.name: f.type for f in dataclasses.fields(cls)}
     for name, value in data.items():
         default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else fields[name].default  # type: ignore[misc]
         if dataclasses.is_dataclass(default):
@@ -240,5 +253,4 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
             kwargs[name] = type(default)(value) if isinstance(default, float) else int(value)
         else:
             kwargs[name] = value
-    del hints
     return cls(**kwargs)

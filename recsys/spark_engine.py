@@ -26,6 +26,7 @@ use it when the data does not fit one machine, with `--spark-master` pointing at
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -44,6 +45,17 @@ from recsys.training import (TOP_TREND_ITEMS, Progress, StageTimer, _quiet, fini
                              weekly_item_sales, weekly_sales)
 
 DEFAULT_MASTER = "local[2]"
+PYSPARK_MISSING = "the Spark engine needs pyspark: pip install -r requirements-spark.txt"
+
+
+class SparkUnavailable(ImportError):
+    """pyspark cannot be imported (an optional extra)."""
+
+
+def require_pyspark() -> None:
+    """Raise SparkUnavailable unless pyspark is importable; cheap (finds it, does not import it)."""
+    if importlib.util.find_spec("pyspark") is None:
+        raise SparkUnavailable(PYSPARK_MISSING)
 
 
 def _spark_session(master: str, app_name: str = "recsys-train", local_dir: str | None = None):
@@ -320,10 +332,11 @@ def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, ou
     `data`: a workbook, CSV or Parquet path (read by `recsys.data.load_transactions`) or a
     canonical frame. `master`: a Spark master URL (`local[2]`, `spark://host:7077`, `yarn`...).
     `spark`: an existing SparkSession to use (then it is not stopped). Returns the Recommender."""
+    require_pyspark()
     try:
         import pyspark
-    except ImportError as exc:  # an optional extra
-        raise ImportError("the Spark engine needs pyspark: pip install -r requirements-spark.txt") from exc
+    except ImportError as exc:  # found but broken (e.g. a missing dependency of its own)
+        raise SparkUnavailable(f"{PYSPARK_MISSING} ({exc})") from exc
 
     config = (config or TuningConfig()).validate()
     timer = StageTimer(progress or _quiet)

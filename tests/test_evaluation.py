@@ -276,35 +276,10 @@ def test_calibration():
 # --------------------------------------------------------------------------------------------
 
 def _load_real(tmp_dir: Path) -> pd.DataFrame:
-    try:
-        from recsys.data import clean_transactions, load_transactions
-    except ImportError:
-        return _fallback_load(WORKBOOK)
+    from recsys.data import clean_transactions, load_transactions
+
     df, _report = clean_transactions(load_transactions(WORKBOOK, cache_dir=tmp_dir))
     return df
-
-
-def _fallback_load(path: Path) -> pd.DataFrame:
-    """Minimal workbook reader, used only while recsys.data lacks load/clean."""
-    def ids(s):
-        return s.map(lambda v: str(int(v)) if isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer())
-                     else str(v).strip())
-    sheets = pd.read_excel(path, sheet_name=None, engine="calamine")
-    parts = []
-    for sheet, ctype in (("Loyal Customers", "loyal"), ("New Customers", "new")):
-        raw = sheets[sheet]
-        raw.columns = [c.lower().replace(" ", "_") for c in raw.columns]
-        raw = raw.rename(columns={"loyalty_id": "user_id", "plu": "item_id"})
-        ts = pd.to_datetime(raw["ticket_datetime"]).astype("datetime64[ns]")
-        parts.append(pd.DataFrame({
-            "user_id": ids(raw["user_id"]), "item_id": ids(raw["item_id"]), "timestamp": ts,
-            "quantity": raw["units_sold"].astype(float), "price": raw["item_price"].astype(float),
-            "ticket_id": ids(raw["pos_number"]) + "|" + ids(raw["ticket_number"]) + "|" + ts.astype(str),
-            "customer_type": ctype}))
-    df = pd.concat(parts, ignore_index=True)
-    mean_price = df.groupby("item_id")["price"].mean()
-    df = df[(df["quantity"] > 0) & ~df["item_id"].isin(mean_price.index[mean_price == 0])]
-    return df.reset_index(drop=True)
 
 
 # NDCG@10 of the reference protocol: (loyal all, loyal new-to-user, new customers).

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,27 +87,71 @@ def safe_upload_name(name: str) -> str:
 
 
 UPLOADS = ".uploads"  # staging folder inside the data folder (hidden from the source list)
+STALE_STAGING_S = 24 * 3600  # a session's staging folder left this long is someone's closed tab
+_SESSION_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def stage_upload(name: str, data: bytes, data_dir: Path) -> Path:
-    """Write an uploaded file into the staging folder atomically; it becomes a data source only
-    once it validates (`publish_upload`)."""
-    target = Path(data_dir) / UPLOADS / safe_upload_name(name)
+def staging_dir(data_dir: Path, session: str) -> Path:
+    """The staging folder of one browser session: a session never sees or replaces another's upload."""
+    if not _SESSION_TOKEN.match(session):
+        raise ValueError(f"not a session token: {session!r}")
+    return Path(data_dir) / UPLOADS / session
+
+
+def stage_upload(name: str, data: bytes, data_dir: Path, session: str) -> Path:
+    """Write an uploaded file into this session's staging folder atomically; it becomes a data
+    source only once it validates (`publish_upload`)."""
+    folder = staging_dir(data_dir, session)
+    target = folder / safe_upload_name(name)
     if not data:
         raise ValueError(f"'{name}' is empty")
-    for old in target.parent.glob("*") if target.parent.is_dir() else []:
+    for old in folder.glob("*") if folder.is_dir() else []:
         if old.is_file() and old.name != target.name and not old.name.startswith("."):
-            old.unlink(missing_ok=True)  # only the latest upload waits here
+            old.unlink(missing_ok=True)  # only this session's latest upload waits here
+    _drop_stale_staging(folder.parent, keep=folder)
     atomic_write_bytes(target, data)
     return target
 
 
+def _drop_stale_staging(root: Path, keep: Path) -> None:
+    """Remove the staging folders of sessions gone for a day (their uploads were never published)."""
+    now = time.time()
+    for folder in root.glob("*") if root.is_dir() else []:
+        try:
+            if folder.is_dir() and folder != keep and now - folder.stat().st_mtime > STALE_STAGING_S:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # another session removed it first
+            continue
+
+
+def _numbered(name: str, i: int) -> str:
+    """'store.csv', 2 -> 'store (2).csv' (the whole data suffix kept: 'a.csv.gz' -> 'a (2).csv.gz')."""
+    lower = name.lower()
+    suffix = next((s for s in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True) if lower.endswith(s)), "")
+    stem = name[: len(name) - len(suffix)]
+    return f"{stem} ({i}){name[len(stem):]}"
+
+
 def publish_upload(staged: Path, data_dir: Path) -> Path:
-    """Move a validated upload into the data folder (atomic; replaces a file of the same name)."""
-    target = Path(data_dir) / Path(staged).name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staged, target)
-    return target
+    """Move a validated upload into the data folder under its name, or 'name (2).csv' ... when a file
+    of that name is there: an upload never replaces an existing data file (a hard link claims the
+    name atomically, so two sessions publishing the same name at once both keep their file)."""
+    staged, folder = Path(staged), Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 1000):
+        target = folder / (staged.name if i == 1 else _numbered(staged.name, i))
+        try:
+            os.link(staged, target)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links on this file system: check, then move (not race-free)
+            if target.exists():
+                continue
+            os.replace(staged, target)
+            return target
+        staged.unlink(missing_ok=True)
+        return target
+    raise OSError(f"too many files named like '{staged.name}' in the data folder")
 
 
 def source_for(sources: list[Source], path: Path) -> Source | None:
