@@ -180,6 +180,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "calibration": {"ece": rep.ece, "reliability": rep.reliability.to_dict(orient="records")},
                 "by_segment": rep.by_segment.to_dict(orient="records"), "info": rep.info}, True)
         return 0
+    fit = rep.info.get("hybrid_fit")
+    if fit:
+        from recsys.fitting import validation_frame, weights_frame
+
+        print(f"The hybrid fitted to this store's training data ({fit['method']}; "
+              f"repeat share of the validation window {fit['repeat_share']:.0%}):")
+        print(weights_frame(fit).to_string(float_format=lambda v: f"{v:.3f}"))
+        print("\nValidation window inside the training data, NDCG@10 (hybrid cross-validated over customers):")
+        print(validation_frame(fit).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print("\nTest window (read once, after the fit):")
     print(format_table(rep.table))
     print("\nHybrid against each model, NDCG@10, paired bootstrap (95% CI):")
     print(format_table(rep.significance))
