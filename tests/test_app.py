@@ -556,3 +556,20 @@ def test_csv_of_all_recommendations(env):
     frame = pd.read_csv(pd.io.common.BytesIO(csv))
     assert set(frame["user_id"].astype(str)) == set(rec.state.user_ids)
     assert frame.groupby("user_id").size().max() == 3
+
+
+def test_a_training_that_cannot_write_says_why_without_server_paths(env, monkeypatch):
+    import errno
+
+    import ui.training
+
+    def disk_full(data, out_dir, progress):
+        raise OSError(errno.ENOSPC, "No space left on device", str(Path(out_dir) / "bundle-x" / "arrays.npz"))
+
+    monkeypatch.setattr(ui.training, "train", disk_full)
+    at = new_app("views/data_training.py", source="upsell-store-csv")
+    at.button(key="train").click().run()
+    assert not at.exception
+    messages = " ".join(e.value for e in at.error)
+    assert "No space left on device" in messages and "arrays.npz" in messages
+    assert env["RECSYS_ARTIFACTS"] not in messages
