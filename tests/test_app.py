@@ -479,6 +479,33 @@ def test_the_data_page_shows_no_server_paths_and_no_none(env):
     assert "None" not in cells and "nan" not in cells
 
 
+def test_an_upload_named_like_a_data_file_is_saved_beside_it_and_staging_is_per_session(env, monkeypatch):
+    import ui.training
+    from recsys import train as real_train
+
+    monkeypatch.setattr(ui.training, "train",
+                        lambda data, out_dir, progress: real_train(data, config=_fast_config(), out_dir=out_dir,
+                                                                   progress=progress, calibrate=False))
+    data = Path(env["RECSYS_DATA_DIR"])
+    original = (data / UPSELL_FILE).read_bytes()
+    csv = upsell_store().head(600).to_csv(index=False).encode()
+    one, two = new_app("views/data_training.py"), new_app("views/data_training.py")
+    one.file_uploader(key="upload").upload(UPSELL_FILE, csv, "text/csv").run()
+    two.file_uploader(key="upload").upload("other.csv", csv, "text/csv").run()
+    staged_one, staged_two = Path(one.session_state["_staged_upload"]), Path(two.session_state["_staged_upload"])
+    assert staged_one.exists() and staged_two.exists() and staged_one.parent != staged_two.parent
+    one.button(key="publish").click().run()
+    assert_clean(one)
+    renamed = data / UPSELL_FILE.replace(".csv", " (2).csv")
+    try:
+        assert (data / UPSELL_FILE).read_bytes() == original  # never overwritten
+        assert renamed.read_bytes() == csv
+        assert one.sidebar.selectbox(key="source").value == "upsell-store-2-csv"
+        assert staged_two.exists()  # the other session's upload is still waiting for it
+    finally:
+        renamed.unlink(missing_ok=True)
+
+
 def test_data_page_offers_the_downloads_and_the_way_back_to_the_demo(env):
     from ui.sources import slugify
 
@@ -529,3 +556,20 @@ def test_csv_of_all_recommendations(env):
     frame = pd.read_csv(pd.io.common.BytesIO(csv))
     assert set(frame["user_id"].astype(str)) == set(rec.state.user_ids)
     assert frame.groupby("user_id").size().max() == 3
+
+
+def test_a_training_that_cannot_write_says_why_without_server_paths(env, monkeypatch):
+    import errno
+
+    import ui.training
+
+    def disk_full(data, out_dir, progress):
+        raise OSError(errno.ENOSPC, "No space left on device", str(Path(out_dir) / "bundle-x" / "arrays.npz"))
+
+    monkeypatch.setattr(ui.training, "train", disk_full)
+    at = new_app("views/data_training.py", source="upsell-store-csv")
+    at.button(key="train").click().run()
+    assert not at.exception
+    messages = " ".join(e.value for e in at.error)
+    assert "No space left on device" in messages and "arrays.npz" in messages
+    assert env["RECSYS_ARTIFACTS"] not in messages

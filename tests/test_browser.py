@@ -269,3 +269,56 @@ def test_opening_a_similar_item_makes_it_the_query(store_env, browser, tmp_path)
         assert shown.startswith(f"{new} · price"), f"the item picker shows {shown!r}, not the new query"
     finally:
         _stop(proc)
+
+
+SLIDER_JS = """(() => {
+  const box = [...document.querySelectorAll('[data-testid="stSlider"]')].find(s => s.innerText.startsWith(%s));
+  return box ? box.querySelector('input[type="range"]').value : null;
+})()"""
+
+
+def _slider_value(browser: "Browser", label: str) -> float:
+    return float(browser.js(SLIDER_JS % json.dumps(label)))
+
+
+def _nudge(browser: "Browser", label: str, steps: int) -> None:
+    """Focus a slider's thumb and press the right arrow key `steps` times (as a person would)."""
+    browser.js(f"[...document.querySelectorAll('[data-testid=\"stSlider\"]')].find(s => s.innerText.startsWith("
+               f"{json.dumps(label)})).querySelector('input[type=\"range\"]').focus()")
+    for _ in range(steps):
+        for kind in ("keyDown", "keyUp"):
+            browser.call("Input.dispatchKeyEvent", type=kind, key="ArrowRight", code="ArrowRight",
+                         windowsVirtualKeyCode=39, nativeVirtualKeyCode=39)
+        time.sleep(0.05)
+
+
+def _settle(browser: "Browser", seconds: float = 20.0) -> None:
+    time.sleep(0.8)  # the slider sends its value after a short debounce, then the fragment reruns
+    deadline = time.time() + seconds
+    while time.time() < deadline and browser.js(STATE_JS) != "ready":
+        time.sleep(0.25)
+    time.sleep(0.5)
+
+
+def test_reset_moves_the_sliders_back_and_the_next_move_keeps_them(store_env, browser, tmp_path):
+    """In a real browser a deleted widget key left the slider showing (and the next move sending)
+    the old value; AppTest cannot see that, the browser can."""
+    proc, base = _start_server(store_env, tmp_path / "streamlit.log")
+    try:
+        _assert_clean(browser.open(f"{base}/recommendations"), "Recommendations", "recommendations")
+        start = _slider_value(browser, "Upsell factor")
+        _nudge(browser, "Upsell factor", 6)
+        _settle(browser)
+        assert _slider_value(browser, "Upsell factor") > start
+        browser.js("[...document.querySelectorAll('button')].find(b => b.innerText.trim().endsWith('Reset')).click()")
+        _settle(browser)
+        assert _slider_value(browser, "Upsell factor") == start, "Reset left the slider at the old value"
+        boost = _slider_value(browser, "Price-boost weight")
+        _nudge(browser, "Price-boost weight", 2)
+        _settle(browser)
+        assert _slider_value(browser, "Price-boost weight") > boost
+        assert _slider_value(browser, "Upsell factor") == start, "the next move brought the old upsell back"
+        facts = json.loads(browser.js(FACTS_JS))
+        assert facts["exceptions"] == 0 and not facts["errors"]
+    finally:
+        _stop(proc)
