@@ -69,8 +69,8 @@ def test_candidate_first_equals_exhaustive_scoring(small_bundle, small_store):
     split = make_loyal_split(small_store, test_days=28)
     fitted = RecommenderModel("hybrid").fit(split.train).rec_
     wide = fitted.with_config(fitted.config.replace(candidates=exhaustive.candidates))
-    nd_fast = evaluate(None, split, k=(10,), scorer=RecommenderModel.of(fitted))["ndcg@10"]
-    nd_full = evaluate(None, split, k=(10,), scorer=RecommenderModel.of(wide))["ndcg@10"]
+    nd_fast = evaluate(None, split, k=(10,), scorer=RecommenderModel.of(fitted).recommend)["ndcg@10"]
+    nd_full = evaluate(None, split, k=(10,), scorer=RecommenderModel.of(wide).recommend)["ndcg@10"]
     assert nd_fast == pytest.approx(nd_full, abs=0.005)
 
 
