@@ -1,0 +1,179 @@
+"""Frequently bought together: association rules read from the co-purchase counts training built.
+
+For items a and b over N baskets:
+    support(a, b)    = baskets holding both / N
+    confidence(a→b)  = baskets holding both / baskets holding a      = P(b | a)
+    lift(a→b)        = confidence(a→b) / (baskets holding b / N)     (> 1: more often than chance)
+
+The pair counts come from `state.item_cf.co_counts_` (baskets holding both, for each item's top-k
+item-CF neighbours), so a rule is known only for pairs among those neighbours. The baskets
+holding each item are counted once per state from the purchase lines (a basket is a customer's
+lines at one instant) and cached: a request then touches one row of the counts per query item.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from recsys.features import unique_sorted
+from recsys.state import TrainedState
+
+COLUMNS = ["item_id", "item_price", "together", "support", "confidence", "lift"]
+BASKET_COLUMNS = COLUMNS + ["with_item", "with_items"]
+
+
+class UnknownItemsError(KeyError):
+    def __str__(self) -> str:
+        return f"unknown item id(s) {', '.join(map(repr, self.args[0]))}"
+
+
+@dataclass
+class BasketStats:
+    """Per-state facts the rules read: item index, baskets per item, which items may appear."""
+
+    index: pd.Index
+    baskets: int                # N: baskets in the training data
+    item_baskets: np.ndarray    # (n_items,) baskets holding each item
+    product: np.ndarray         # (n_items,) bool: a real product (priced, not excluded)
+
+
+_CACHE: dict[int, BasketStats] = {}
+
+
+def _state(source: Any) -> TrainedState:
+    state = getattr(source, "state", source)
+    if not isinstance(state, TrainedState):
+        raise TypeError("expected a Recommender or a TrainedState")
+    return state
+
+
+def item_basket_counts(state: TrainedState) -> tuple[np.ndarray, int]:
+    """(baskets holding each item, baskets in all), counted from the lines: a basket is a
+    customer's lines at one instant, and two lines of one item in a basket count once."""
+    if len(state.line_item) == 0:
+        return np.zeros(state.n_items), 0
+    # lines are sorted by user then time: a new basket starts where either changes
+    user = np.repeat(np.arange(state.n_users, dtype=np.int64), np.diff(state.line_ptr))
+    new = np.r_[True, (user[1:] != user[:-1]) | (state.line_time[1:] != state.line_time[:-1])]
+    basket = np.cumsum(new) - 1
+    pairs = unique_sorted(basket * state.n_items + state.line_item.astype(np.int64))
+    counts = np.bincount(pairs % state.n_items, minlength=state.n_items).astype(np.float64)
+    return counts, int(basket[-1]) + 1
+
+
+def basket_stats(source: Any) -> BasketStats:
+    """The cached BasketStats of a state (built on first use: one pass over the lines)."""
+    state = _state(source)
+    hit = _CACHE.get(id(state))
+    if hit is not None:
+        return hit
+    items = state.items
+    if "basket_count" in items.columns:  # a bundle whose training counted them by ticket already
+        counts, n_from_lines = items["basket_count"].to_numpy(np.float64), 0
+    else:
+        counts, n_from_lines = item_basket_counts(state)
+    product = (items["price"].to_numpy(np.float64) > 0) & (counts > 0)
+    if "excluded" in items.columns:  # non-product lines a cleaning step flagged but kept
+        product &= ~items["excluded"].to_numpy(bool)
+    # N as training counted it (by ticket where the data has tickets)
+    n = int(state.summary.get("baskets") or n_from_lines)
+    stats = BasketStats(index=pd.Index(state.item_ids), baskets=max(n, 1), item_baskets=counts, product=product)
+    _CACHE[id(state)] = stats
+    weakref.finalize(state, _CACHE.pop, id(state), None)
+    return stats
+
+
+def _codes(stats: BasketStats, item_ids: Iterable[Any]) -> np.ndarray:
+    ids = [str(i) for i in item_ids]
+    codes = stats.index.get_indexer(ids)
+    if (codes < 0).any():
+        raise UnknownItemsError([i for i, c in zip(ids, codes) if c < 0][:5])
+    return codes.astype(np.int64)
+
+
+def _rules(state: TrainedState, stats: BasketStats, code: int) -> pd.DataFrame:
+    """Every known rule code → other (one row of the co-purchase counts), unfiltered."""
+    co = state.item_cf.co_counts_
+    lo, hi = co.indptr[code], co.indptr[code + 1]
+    others, together = co.indices[lo:hi].astype(np.int64), co.data[lo:hi].astype(np.float64)
+    n, base = float(stats.baskets), max(float(stats.item_baskets[code]), 1.0)
+    conf = np.minimum(together / base, 1.0)
+    prior = np.maximum(stats.item_baskets[others], 1.0) / n
+    return pd.DataFrame({"code": others, "together": together, "support": together / n,
+                         "confidence": conf, "lift": conf / prior})
+
+
+def _keep(frame: pd.DataFrame, stats: BasketStats, min_support: float, min_lift: float,
+          min_count: int) -> pd.DataFrame:
+    ok = (stats.product[frame["code"].to_numpy()] & (frame["support"] >= min_support)
+          & (frame["lift"] > min_lift) & (frame["together"] >= min_count))
+    return frame[ok]
+
+
+def _check(n: int, min_support: float, min_lift: float, min_count: int) -> None:
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    if not 0 <= min_support <= 1:
+        raise ValueError(f"min_support must be between 0 and 1, got {min_support}")
+    if min_lift < 0:
+        raise ValueError(f"min_lift must not be negative, got {min_lift}")
+    if min_count < 1:
+        raise ValueError(f"min_count must be at least 1, got {min_count}")
+
+
+def _finish(state: TrainedState, frame: pd.DataFrame, n: int, columns: list[str]) -> pd.DataFrame:
+    frame = frame.head(n)
+    codes = frame["code"].to_numpy(np.int64)
+    out = frame.drop(columns="code").assign(
+        item_id=state.item_ids[codes].astype(str), item_price=state.items["price"].to_numpy(np.float64)[codes],
+        together=frame["together"].astype(np.int64))
+    out = out[columns].reset_index(drop=True)
+    if "item_name" in state.items.columns:  # catalogues with names (optional column)
+        out.insert(1, "item_name", state.items["item_name"].to_numpy()[codes])
+    return out
+
+
+def bought_together(source: Any, item_id: Any, n: int = 10, min_support: float = 0.0, min_lift: float = 1.0,
+                    min_count: int = 2) -> pd.DataFrame:
+    """Items bought in the same baskets as `item_id` more often than chance, highest lift first.
+
+    Kept: support >= min_support, lift > min_lift and at least `min_count` baskets holding both
+    (a single shared basket makes a rare pair's lift huge and meaningless)."""
+    _check(n, min_support, min_lift, min_count)
+    state = _state(source)
+    stats = basket_stats(state)
+    code = int(_codes(stats, [item_id])[0])
+    if not stats.product[code]:
+        return pd.DataFrame(columns=COLUMNS)
+    rules = _keep(_rules(state, stats, code), stats, min_support, min_lift, min_count)
+    rules = rules.sort_values(["lift", "together", "code"], ascending=[False, False, True], kind="stable")
+    return _finish(state, rules, n, COLUMNS)
+
+
+def complete_basket(source: Any, item_ids: Iterable[Any], n: int = 10, min_support: float = 0.0,
+                    min_lift: float = 1.0, min_count: int = 2) -> pd.DataFrame:
+    """Items that go with a basket: for each candidate outside the basket, the basket items it
+    goes with (`with_items`) and its best rule among them (`with_item`, its support, confidence
+    and lift). The candidates that go with most of the basket come first, then by lift."""
+    _check(n, min_support, min_lift, min_count)
+    state = _state(source)
+    stats = basket_stats(state)
+    codes = np.unique(_codes(stats, item_ids))
+    parts = []
+    for code in codes[stats.product[codes]]:  # the handful of items in one basket
+        rules = _keep(_rules(state, stats, int(code)), stats, min_support, min_lift, min_count)
+        parts.append(rules.assign(antecedent=int(code)))
+    if not parts:
+        return pd.DataFrame(columns=BASKET_COLUMNS)
+    rules = pd.concat(parts, ignore_index=True)
+    rules = rules[~rules["code"].isin(codes)]
+    rules["with_items"] = rules.groupby("code")["code"].transform("size")
+    best = rules.sort_values(["lift", "together", "antecedent"], ascending=[False, False, True], kind="stable")
+    best = best.drop_duplicates("code").sort_values(["with_items", "lift", "code"], ascending=[False, False, True],
+                                                    kind="stable")
+    best["with_item"] = state.item_ids[best["antecedent"].to_numpy(np.int64)].astype(str)
+    return _finish(state, best, n, BASKET_COLUMNS)
