@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 
 from recsys.features import unique_sorted
+from recsys.service import UnknownItemError
 from recsys.state import TrainedState
 
 COLUMNS = ["item_id", "item_price", "together", "support", "confidence", "lift"]
 BASKET_COLUMNS = COLUMNS + ["with_item", "with_items"]
 
 
-class UnknownItemsError(KeyError):
+class UnknownItemsError(UnknownItemError):
     def __str__(self) -> str:
         return f"unknown item id(s) {', '.join(map(repr, self.args[0]))}"
 
