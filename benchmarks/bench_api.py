@@ -6,7 +6,7 @@
 
 Per size: the store is trained into a temp artifacts folder, the server started on a free
 loopback port, and `--clients` threads (one httpx.Client each, keep-alive) send requests back to
-back for `--duration` seconds: 70% GET recommendations of a random known customer, 10% POST with
+back for `--duration` seconds (after 5 s of one client alone: the latency without a queue): 70% GET recommendations of a random known customer, 10% POST with
 a three-item basket for an unseen customer, 10% similar items, 5% bought together, 5% popular.
 Latency is measured by the client (request sent -> body read). A new bundle lands mid-run:
 for the workbook a real `python -m recsys train` into the served folder, started 1 s into the
@@ -57,12 +57,12 @@ def _train(size: str, out: Path, seed: int = 0):
     return train(generate_store(**SIZES[size], seed=seed), out_dir=out)
 
 
-def _start_server(artifacts: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def _start_server(artifacts: Path, log: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "recsys", "serve", "--artifacts", str(artifacts), "--host",
-                             "127.0.0.1", "--port", str(port)], cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
+                             "127.0.0.1", "--port", str(port), "--workers", str(workers)], cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -126,21 +126,27 @@ def _percentiles(ms: np.ndarray) -> dict[str, float]:
             "max_ms": round(float(ms.max()), 2)}
 
 
-def run_size(size: str, clients: int, duration: float, retrain: bool, seed: int) -> dict[str, Any]:
+def run_size(size: str, clients: int, duration: float, retrain: bool, seed: int,
+             bundle: Path | None = None, workers: int = 1) -> dict[str, Any]:
+    from recsys import Recommender
     from recsys.artifacts import current_bundle
 
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-api-{size}-"))
     artifacts = tmp / "artifacts"
     t0 = time.perf_counter()
-    rec = _train(size, artifacts)
-    train_s = time.perf_counter() - t0
+    if bundle is not None:  # a folder trained before: served from a copy (the retrain writes into it)
+        shutil.copytree(bundle, artifacts)
+        rec = Recommender.load(artifacts)
+    else:
+        rec = _train(size, artifacts)
+    train_s = time.perf_counter() - t0 if bundle is None else float("nan")
     side = None
     if retrain and size != "workbook":  # trained before the run: only its landing happens mid-run
         side = tmp / "next"
         rec.save(side)
-    proc, base = _start_server(artifacts, tmp / "server.log")
+    proc, base = _start_server(artifacts, tmp / "server.log", workers)
     result: dict[str, Any] = {"size": size, "clients": clients, "duration_s": duration, "train_s": round(train_s, 1),
-                              "users": rec.state.n_users, "items": rec.state.n_items, "lines": rec.state.summary["lines"]}
+                              "workers": workers, "users": rec.state.n_users, "items": rec.state.n_items, "lines": rec.state.summary["lines"]}
     try:
         rng = random.Random(seed)
         import httpx
@@ -148,6 +154,12 @@ def run_size(size: str, clients: int, duration: float, retrain: bool, seed: int)
         with httpx.Client(base_url=base, timeout=60) as warm:  # every endpoint once, then a few rounds
             for _, method, url, body in _requests(rec, rng, 60):
                 warm.request(method, url, json=body).raise_for_status()
+        # one client alone first: the latency of a request with no queue in front of it
+        alone: list = []
+        t_alone = time.perf_counter()
+        _client(base, _requests(rec, random.Random(seed + 99), 4000), [t_alone + 5.0], alone, t_alone)
+        result["single_client"] = {**_percentiles(np.array([r[1] for r in alone if r[3] == 200])),
+                                   "rps": round(len(alone) / 5.0, 1), "errors": sum(r[3] != 200 for r in alone)}
         plans = [_requests(rec, random.Random(seed + 1 + k), 4000) for k in range(clients)]
         first = current_bundle(artifacts).name
         samples: list[list] = [[] for _ in range(clients)]
@@ -206,7 +218,7 @@ def _land_new_bundle(size: str, artifacts: Path, side: Path | None, start: float
         began = time.perf_counter() - start
         nxt.save(artifacts)
         how = "Recommender.save of a bundle trained before the run, into the served folder"
-    return {"how": how, "started_s": round(began, 2), "landed_s": round(time.perf_counter() - start, 2),
+    return {"how": how, "started_s": round(began, 2), "done_s": round(time.perf_counter() - start, 2),
             "bundle": current_bundle(artifacts).name}
 
 
@@ -231,17 +243,21 @@ def _summarise(rows: list, duration: float, first: str, landed: dict[str, Any]) 
 def _print(res: dict[str, Any]) -> None:
     o = res["overall"]
     print(f"\n== {res['size']}: {res['users']:,} users, {res['items']:,} items, {res['lines']:,} lines "
-          f"(trained in {res['train_s']} s); {res['clients']} clients x {res['duration_s']:.0f} s")
+          f"(trained in {res['train_s']} s); {res['clients']} clients x {res['duration_s']:.0f} s, "
+          f"{res['workers']} server process(es)")
     print(f"requests {res['requests']:,}  errors {res['errors']}  {res['rps']} req/s  "
           f"p50 {o['p50_ms']} ms  p90 {o['p90_ms']} ms  p99 {o['p99_ms']} ms  max {o['max_ms']} ms"
           + (f"  (goal p99 < {res['goal_p99_ms']:.0f} ms: {'met' if res['goal_met'] else 'NOT met'})" if "goal_p99_ms" in res else ""))
+    one = res.get("single_client") or {}
+    if one:
+        print(f"  one client alone (5 s): p50 {one['p50_ms']} ms  p99 {one['p99_ms']} ms  {one['rps']} req/s")
     for kind, p in res["by_endpoint"].items():
         if p:
             print(f"  {kind:<15} n={p['n']:<6} p50 {p['p50_ms']:>7} ms  p99 {p['p99_ms']:>7} ms")
     if "retrain" in res:
         r = res["retrain"]
         d = r.get("during_retrain") or {}
-        print(f"retrain: {r['how']}: started at {r['started_s']} s, landed at {r['landed_s']} s, served from "
+        print(f"retrain: {r['how']}: started at {r['started_s']} s, done at {r["done_s"]} s, served from "
               f"{r['first_served_s']} s; during it p50 {d.get('p50_ms')} ms, p99 {d.get('p99_ms')} ms; "
               f"bundles seen {len(res['bundles_seen'])}")
 
@@ -253,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=30.0)
     p.add_argument("--no-retrain", action="store_true", help="no new bundle mid-run")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
+    p.add_argument("--bundle", type=Path, help="serve a copy of this artifacts folder instead of training (one size)")
     p.add_argument("--json", help="where to write the results (default: benchmarks/results/api-<stamp>.json)")
     args = p.parse_args(argv)
     if "workbook" in args.sizes and not WORKBOOK.exists():
@@ -260,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = {"machine": {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}, "sizes": []}
     for size in args.sizes:
-        res = run_size(size, args.clients, args.duration, not args.no_retrain, args.seed)
+        res = run_size(size, args.clients, args.duration, not args.no_retrain, args.seed, args.bundle, args.workers)
         _print(res)
         results["sizes"].append(res)
     results["machine"]["load_avg_end"] = os.getloadavg()

@@ -160,10 +160,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from api import create_app
+        from api.app import create_app, limit_native_threads
     except ImportError as exc:
         print(f"error: the REST API needs {exc.name or 'fastapi'}: pip install -r requirements-api.txt", file=sys.stderr)
         return 2
+    limit_native_threads()
+    if args.workers > 1:  # processes of their own, each loading (and watching) the bundle
+        from recsys.artifacts import current_bundle, read_metadata
+
+        read_metadata(args.artifacts)  # no trained models: the error here, before any worker starts
+        os.environ["RECSYS_ARTIFACTS"] = str(args.artifacts)
+        print(f"serving {current_bundle(args.artifacts).name} on http://{args.host}:{args.port} with "
+              f"{args.workers} workers (docs: /docs)", file=sys.stderr, flush=True)
+        uvicorn.run("api.app:app_from_env", factory=True, workers=args.workers, host=args.host, port=args.port,
+                    log_level=args.log_level)
+        return 0
     app = create_app(args.artifacts)  # BundleError (no trained models) ends here, before listening
     print(f"serving {app.state.holder.current.bundle} on http://{args.host}:{args.port} (docs: /docs)",
           file=sys.stderr, flush=True)
@@ -238,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--artifacts", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--workers", type=int, default=1, help="server processes (default: %(default)s; each "
+                                                           "holds the models in memory)")
     sv.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
     sv.set_defaults(func=cmd_serve)
 
