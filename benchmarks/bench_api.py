@@ -257,7 +257,7 @@ def _print(res: dict[str, Any]) -> None:
     if "retrain" in res:
         r = res["retrain"]
         d = r.get("during_retrain") or {}
-        print(f"retrain: {r['how']}: started at {r['started_s']} s, done at {r["done_s"]} s, served from "
+        print(f"retrain: {r['how']}: started at {r['started_s']} s, done at {r['done_s']} s, served from "
               f"{r['first_served_s']} s; during it p50 {d.get('p50_ms')} ms, p99 {d.get('p99_ms')} ms; "
               f"bundles seen {len(res['bundles_seen'])}")
 
