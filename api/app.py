@@ -198,15 +198,17 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
     @app.get(f"{PREFIX}/items/{{item_id}}/bought-together", response_model=S.BoughtTogetherResponse, tags=["items"])
     def bought_together(item_id: str, response: Response, n: int = Query(10, ge=1, le=200),
                         min_support: float = Query(0.0, ge=0, le=1), min_lift: float = Query(1.0, ge=0),
-                        min_count: int = Query(2, ge=1)) -> dict[str, Any]:
+                        min_count: int = Query(2, ge=1),
+                        sort_by: Literal["lift", "confidence", "together"] = "lift") -> dict[str, Any]:
         """Items in the same baskets more often than chance: support, confidence and lift."""
         from recsys.basket import bought_together as rules
 
         served = live(response)
         item_or_404(served, item_id)
-        frame = rules(served.rec, item_id, n=n, min_support=min_support, min_lift=min_lift, min_count=min_count)
+        frame = rules(served.rec, item_id, n=n, min_support=min_support, min_lift=min_lift, min_count=min_count,
+                      sort_by=sort_by)
         return {"item_id": item_id, "min_support": min_support, "min_lift": min_lift, "min_count": min_count,
-                "items": frame.to_dict(orient="records")}
+                "sort_by": sort_by, "items": frame.to_dict(orient="records")}
 
     # ---- users ---------------------------------------------------------------------------
     @app.get(f"{PREFIX}/users", response_model=S.UsersPage, tags=["users"])

@@ -132,6 +132,7 @@ class BoughtTogetherResponse(BaseModel):
     min_support: float
     min_lift: float
     min_count: int
+    sort_by: str
     items: list[TogetherItem]
 
 

@@ -8,11 +8,12 @@ Per size: the store is trained into a temp artifacts folder, the server started 
 loopback port, and `--clients` threads (one httpx.Client each, keep-alive) send requests back to
 back for `--duration` seconds (after 5 s of one client alone: the latency without a queue): 70% GET recommendations of a random known customer, 10% POST with
 a three-item basket for an unseen customer, 10% similar items, 5% bought together, 5% popular.
-Latency is measured by the client (request sent -> body read). A new bundle lands mid-run:
-for the workbook a real `python -m recsys train` into the served folder, started 1 s into the
-run (it competes for the same CPUs, so it lands late in it); for M (training takes minutes) a bundle trained before
-the run is saved into the folder at mid-run, as `train` does at its end. If the retrain lands late
-the run goes on until 5 s after it (the JSON has the real duration). Every response must be a
+Latency is measured by the client (request sent -> body read). A new bundle lands mid-run: one
+trained before the run is saved into the served folder at half time, as `train` does at its end
+(write the bundle, then switch CURRENT). With `--train-during` (workbook) a real
+`python -m recsys train` runs into the served folder from 1 s on instead: it shares the two CPUs
+with the server and the clients, and the run goes on until 5 s after it lands (the JSON has the
+real duration). Every response must be a
 200; the server must switch to the new bundle (seen in the X-Recsys-Bundle header).
 Results: printed, and JSON under benchmarks/results/ (git-ignored) or `--json`. Loopback only.
 """
@@ -127,7 +128,7 @@ def _percentiles(ms: np.ndarray) -> dict[str, float]:
 
 
 def run_size(size: str, clients: int, duration: float, retrain: bool, seed: int,
-             bundle: Path | None = None, workers: int = 1) -> dict[str, Any]:
+             bundle: Path | None = None, workers: int = 1, train_during: bool = False) -> dict[str, Any]:
     from recsys import Recommender
     from recsys.artifacts import current_bundle
 
@@ -141,7 +142,7 @@ def run_size(size: str, clients: int, duration: float, retrain: bool, seed: int,
         rec = _train(size, artifacts)
     train_s = time.perf_counter() - t0 if bundle is None else float("nan")
     side = None
-    if retrain and size != "workbook":  # trained before the run: only its landing happens mid-run
+    if retrain and not train_during:  # trained before the run: only its landing happens mid-run
         side = tmp / "next"
         rec.save(side)
     proc, base = _start_server(artifacts, tmp / "server.log", workers)
@@ -172,7 +173,7 @@ def run_size(size: str, clients: int, duration: float, retrain: bool, seed: int,
             t.start()
         landed: dict[str, Any] = {}
         if retrain:
-            landed = _land_new_bundle(size, artifacts, side, start, duration, tmp)
+            landed = _land_new_bundle(size, artifacts, side, start, duration, tmp, bundle)
             # a retrain slowed by the load may land late: keep going 5 s past it to see the swap
             deadline[0] = max(start + duration, time.perf_counter() + 5.0)
         for t in threads:
@@ -197,11 +198,14 @@ def run_size(size: str, clients: int, duration: float, retrain: bool, seed: int,
 
 
 def _land_new_bundle(size: str, artifacts: Path, side: Path | None, start: float, duration: float,
-                     tmp: Path) -> dict[str, Any]:
-    """A retrain for the workbook (a real `train` in another process); a saved bundle for the others."""
+                     tmp: Path, bundle: Path | None) -> dict[str, Any]:
+    """A bundle trained before the run, saved into the served folder at mid-run (as `train` ends);
+    or (`--train-during`, workbook) a real `python -m recsys train` in another process."""
     from recsys.artifacts import current_bundle
 
     if side is None:
+        if size != "workbook":
+            raise ValueError("--train-during trains the workbook only (a synthetic store takes minutes)")
         time.sleep(max(0.0, start + 1.0 - time.perf_counter()))  # it takes most of the run under load
         began = time.perf_counter() - start
         with (tmp / "train.log").open("w") as log:
@@ -209,7 +213,7 @@ def _land_new_bundle(size: str, artifacts: Path, side: Path | None, start: float
                                     str(artifacts)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         if code != 0:
             raise RuntimeError(f"the retrain failed: {(tmp / 'train.log').read_text()[-2000:]}")
-        how = "python -m recsys train (workbook) into the served folder"
+        how = "python -m recsys train (workbook) into the served folder, during the run"
     else:
         from recsys import Recommender
 
@@ -268,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--duration", type=float, default=30.0)
     p.add_argument("--no-retrain", action="store_true", help="no new bundle mid-run")
+    p.add_argument("--train-during", action="store_true",
+                   help="workbook: a real `train` in another process during the run (it shares the CPUs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     p.add_argument("--bundle", type=Path, help="serve a copy of this artifacts folder instead of training (one size)")
@@ -278,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = {"machine": {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}, "sizes": []}
     for size in args.sizes:
-        res = run_size(size, args.clients, args.duration, not args.no_retrain, args.seed, args.bundle, args.workers)
+        res = run_size(size, args.clients, args.duration, not args.no_retrain, args.seed, args.bundle, args.workers,
+                       args.train_during)
         _print(res)
         results["sizes"].append(res)
     results["machine"]["load_avg_end"] = os.getloadavg()

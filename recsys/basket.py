@@ -23,6 +23,7 @@ from recsys.features import unique_sorted
 from recsys.service import UnknownItemError
 from recsys.state import TrainedState
 
+SORTS = ("lift", "confidence", "together")
 COLUMNS = ["item_id", "item_price", "together", "support", "confidence", "lift"]
 BASKET_COLUMNS = COLUMNS + ["with_item", "with_items"]
 
@@ -115,7 +116,9 @@ def _keep(frame: pd.DataFrame, stats: BasketStats, min_support: float, min_lift:
     return frame[ok]
 
 
-def _check(n: int, min_support: float, min_lift: float, min_count: int) -> None:
+def _check(n: int, min_support: float, min_lift: float, min_count: int, sort_by: str = "lift") -> None:
+    if sort_by not in SORTS:
+        raise ValueError(f"sort_by must be one of {', '.join(SORTS)}, got {sort_by!r}")
     if n < 1:
         raise ValueError("n must be at least 1")
     if not 0 <= min_support <= 1:
@@ -138,29 +141,35 @@ def _finish(state: TrainedState, frame: pd.DataFrame, n: int, columns: list[str]
     return out
 
 
+def _order(sort_by: str) -> list[str]:
+    """Sort keys, best first: the chosen measure, then the others (the code last, for ties)."""
+    return [sort_by, *[k for k in SORTS if k != sort_by]]
+
+
 def bought_together(source: Any, item_id: Any, n: int = 10, min_support: float = 0.0, min_lift: float = 1.0,
-                    min_count: int = 2) -> pd.DataFrame:
-    """Items bought in the same baskets as `item_id` more often than chance, highest lift first.
+                    min_count: int = 2, sort_by: str = "lift") -> pd.DataFrame:
+    """Items bought in the same baskets as `item_id` more often than chance, best `sort_by` first
+    (lift: most above chance; confidence or together: most often, among those above chance).
 
     Kept: support >= min_support, lift > min_lift and at least `min_count` baskets holding both
     (a single shared basket makes a rare pair's lift huge and meaningless)."""
-    _check(n, min_support, min_lift, min_count)
+    _check(n, min_support, min_lift, min_count, sort_by)
     state = _state(source)
     stats = basket_stats(state)
     code = int(_codes(stats, [item_id])[0])
     if not stats.product[code]:
         return pd.DataFrame(columns=COLUMNS)
     rules = _keep(_rules(state, stats, code), stats, min_support, min_lift, min_count)
-    rules = rules.sort_values(["lift", "together", "code"], ascending=[False, False, True], kind="stable")
+    rules = rules.sort_values([*_order(sort_by), "code"], ascending=[False] * len(SORTS) + [True], kind="stable")
     return _finish(state, rules, n, COLUMNS)
 
 
 def complete_basket(source: Any, item_ids: Iterable[Any], n: int = 10, min_support: float = 0.0,
-                    min_lift: float = 1.0, min_count: int = 2) -> pd.DataFrame:
+                    min_lift: float = 1.0, min_count: int = 2, sort_by: str = "lift") -> pd.DataFrame:
     """Items that go with a basket: for each candidate outside the basket, the basket items it
-    goes with (`with_items`) and its best rule among them (`with_item`, its support, confidence
-    and lift). The candidates that go with most of the basket come first, then by lift."""
-    _check(n, min_support, min_lift, min_count)
+    goes with (`with_items`) and its best rule among them by `sort_by` (`with_item`, its support,
+    confidence and lift). The candidates that go with most of the basket come first."""
+    _check(n, min_support, min_lift, min_count, sort_by)
     state = _state(source)
     stats = basket_stats(state)
     codes = np.unique(_codes(stats, item_ids))
@@ -173,8 +182,9 @@ def complete_basket(source: Any, item_ids: Iterable[Any], n: int = 10, min_suppo
     rules = pd.concat(parts, ignore_index=True)
     rules = rules[~rules["code"].isin(codes)]
     rules["with_items"] = rules.groupby("code")["code"].transform("size")
-    best = rules.sort_values(["lift", "together", "antecedent"], ascending=[False, False, True], kind="stable")
-    best = best.drop_duplicates("code").sort_values(["with_items", "lift", "code"], ascending=[False, False, True],
-                                                    kind="stable")
+    down = [False] * len(SORTS)
+    best = rules.sort_values([*_order(sort_by), "antecedent"], ascending=down + [True], kind="stable")
+    best = best.drop_duplicates("code").sort_values(["with_items", *_order(sort_by), "code"],
+                                                    ascending=[False] + down + [True], kind="stable")
     best["with_item"] = state.item_ids[best["antecedent"].to_numpy(np.int64)].astype(str)
     return _finish(state, best, n, BASKET_COLUMNS)

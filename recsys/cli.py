@@ -188,7 +188,7 @@ def cmd_together(args: argparse.Namespace) -> int:
 
     rec = _load(args)
     frame = bought_together(rec, args.item_id, n=args.n, min_support=args.min_support, min_lift=args.min_lift,
-                            min_count=args.min_count)
+                            min_count=args.min_count, sort_by=args.sort)
     if args.json:
         _print({"item_id": args.item_id, "min_support": args.min_support, "min_lift": args.min_lift,
                 "min_count": args.min_count, "items": frame.to_dict(orient="records")}, True)
@@ -260,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--min-support", type=float, default=0.0, help="share of baskets holding both (default: 0)")
     tg.add_argument("--min-lift", type=float, default=1.0, help="keep rules with a lift above this (default: 1)")
     tg.add_argument("--min-count", type=int, default=2, help="baskets holding both, at least (default: 2)")
+    tg.add_argument("--sort", default="lift", choices=("lift", "confidence", "together"),
+                    help="best first by (default: %(default)s)")
     tg.set_defaults(func=cmd_together)
 
     d = sub.add_parser("demo-data", help="write a synthetic store")

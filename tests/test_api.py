@@ -142,6 +142,9 @@ def test_similar_and_bought_together(client, bundle):
     items = r.json()["items"]
     assert items and all(x["lift"] > 1.0 and 0 < x["confidence"] <= 1 for x in items)
     assert [x["lift"] for x in items] == sorted((x["lift"] for x in items), reverse=True)
+    by_conf = client.get(f"{V1}/items/{item}/bought-together", params={"n": 50, "sort_by": "confidence"}).json()["items"]
+    assert [x["confidence"] for x in by_conf] == sorted((x["confidence"] for x in by_conf), reverse=True)
+    assert client.get(f"{V1}/items/{item}/bought-together", params={"sort_by": "price"}).status_code == 422
 
 
 def test_popular_overall_and_by_segment(client, bundle):

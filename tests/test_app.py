@@ -481,3 +481,6 @@ def test_similar_items_shows_what_is_bought_together(env):
     at.number_input(key="tog_lift").set_value(1.5).run()
     assert_clean(at)
     assert (table(at, "lift")["lift"] > 1.5).all()
+    next(g for g in at.get("button_group") if g.key == "tog_sort").set_value("confidence").run()
+    assert_clean(at)
+    assert table(at, "lift")["confidence"].is_monotonic_decreasing

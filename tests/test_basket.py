@@ -68,6 +68,8 @@ def test_thresholds(rec):
     assert basket.bought_together(rec, "A", min_support=0.3)["item_id"].tolist() == ["B"]
     assert basket.bought_together(rec, "A", n=1)["item_id"].tolist() == ["B"]
     assert basket.bought_together(rec, "E").empty  # bought alone
+    with pytest.raises(ValueError, match="sort_by"):
+        basket.bought_together(rec, "A", sort_by="price")
     with pytest.raises(ValueError, match="min_support"):
         basket.bought_together(rec, "A", min_support=2)
     with pytest.raises(KeyError, match="'nope'"):
@@ -91,3 +93,21 @@ def test_excluded_items_never_appear(rec):
     state = dataclasses.replace(rec.state, items=items)
     assert basket.bought_together(state, "A")["item_id"].tolist() == ["B"]
     assert basket.bought_together(state, "C").empty
+
+
+def test_sort_orders_on_a_synthetic_store(small_rec):
+    """Lift ranks rare pairs high; confidence ranks by how often: same rules, different orders."""
+    item = str(small_rec.popular_items(1)["item_id"][0])
+    by = {k: basket.bought_together(small_rec, item, n=1000, sort_by=k) for k in basket.SORTS}
+    assert len(by["lift"]) > 5
+    for key, frame in by.items():
+        assert frame[key].is_monotonic_decreasing, key
+        assert set(frame["item_id"]) == set(by["lift"]["item_id"])
+        assert (frame["lift"] > 1).all() and (frame["together"] >= 2).all()
+    assert by["lift"]["item_id"].tolist() != by["confidence"]["item_id"].tolist()
+    # the API of a basket: its own items never come back, and each row names the basket item it goes with
+    basket_ids = by["confidence"]["item_id"].tolist()[:2] + [item]
+    out = basket.complete_basket(small_rec, basket_ids, n=50, sort_by="confidence")
+    assert len(out) and not set(out["item_id"]) & set(basket_ids)
+    assert set(out["with_item"]) <= set(basket_ids)
+    assert out["with_items"].is_monotonic_decreasing
