@@ -264,17 +264,3 @@ def test_cli_serve_without_fastapi_prints_one_line(monkeypatch, capsys):
     assert cli.main(["serve", "--artifacts", "nowhere"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "uvicorn" in err and "requirements-api.txt" in err
-
-
-def test_cli_together(bundle, capsys):
-    from recsys import cli
-
-    rec, folder = bundle
-    item = str(rec.popular_items(1)["item_id"][0])
-    assert cli.main(["together", item, "--artifacts", str(folder), "--json", "--n", "4"]) == 0
-    import json
-
-    out = json.loads(capsys.readouterr().out)
-    assert out["item_id"] == item and 0 < len(out["items"]) <= 4
-    assert cli.main(["together", "no-such-item", "--artifacts", str(folder)]) == 2
-    assert "no-such-item" in capsys.readouterr().err

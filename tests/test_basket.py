@@ -111,3 +111,17 @@ def test_sort_orders_on_a_synthetic_store(small_rec):
     assert len(out) and not set(out["item_id"]) & set(basket_ids)
     assert set(out["with_item"]) <= set(basket_ids)
     assert out["with_items"].is_monotonic_decreasing
+
+
+def test_cli_together(small_bundle, capsys):
+    from recsys import cli
+
+    rec, folder = small_bundle
+    item = str(rec.popular_items(1)["item_id"][0])
+    assert cli.main(["together", item, "--artifacts", str(folder), "--json", "--n", "4"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["item_id"] == item and 0 < len(out["items"]) <= 4
+    assert cli.main(["together", "no-such-item", "--artifacts", str(folder)]) == 2
+    assert "no-such-item" in capsys.readouterr().err
