@@ -174,8 +174,9 @@ def run_size(size: str, clients: int, duration: float, retrain: bool, seed: int,
         landed: dict[str, Any] = {}
         if retrain:
             landed = _land_new_bundle(size, artifacts, side, start, duration, tmp, bundle)
-            # a retrain slowed by the load may land late: keep going 5 s past it to see the swap
-            deadline[0] = max(start + duration, time.perf_counter() + 5.0)
+            landed["swapped_s"] = _wait_until_served(base, landed["bundle"], start)
+            # a bundle that lands or loads late: keep going 3 s past the swap, to see requests after it
+            deadline[0] = max(start + duration, time.perf_counter() + 3.0)
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - start
@@ -188,13 +189,28 @@ def run_size(size: str, clients: int, duration: float, retrain: bool, seed: int,
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-        if not os.environ.get("RECSYS_BENCH_KEEP"):
+        if os.environ.get("RECSYS_BENCH_KEEP"):
+            print(f"kept: {artifacts}", file=sys.stderr)
+        else:
             shutil.rmtree(tmp, ignore_errors=True)
     goal = GOALS_P99_MS.get(size)
     if goal is not None:
         result["goal_p99_ms"] = goal
         result["goal_met"] = bool(result["overall"]["p99_ms"] < goal)
     return result
+
+
+def _wait_until_served(base: str, bundle: str, start: float, timeout: float = 300.0) -> float | None:
+    """Seconds into the run when /health first names `bundle` (the server loads it in the background)."""
+    import httpx
+
+    deadline = time.perf_counter() + timeout
+    with httpx.Client(base_url=base, timeout=30) as c:
+        while time.perf_counter() < deadline:
+            if c.get("/api/v1/health").json().get("bundle") == bundle:
+                return round(time.perf_counter() - start, 2)
+            time.sleep(0.2)
+    return None
 
 
 def _land_new_bundle(size: str, artifacts: Path, side: Path | None, start: float, duration: float,
@@ -261,7 +277,8 @@ def _print(res: dict[str, Any]) -> None:
     if "retrain" in res:
         r = res["retrain"]
         d = r.get("during_retrain") or {}
-        print(f"retrain: {r['how']}: started at {r['started_s']} s, done at {r['done_s']} s, served from "
+        print(f"retrain: {r['how']}: started at {r['started_s']} s, done at {r['done_s']} s, swapped in at "
+              f"{r['swapped_s']} s, first answer from it at "
               f"{r['first_served_s']} s; during it p50 {d.get('p50_ms')} ms, p99 {d.get('p99_ms')} ms; "
               f"bundles seen {len(res['bundles_seen'])}")
 
@@ -294,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nresults: {out}")
     failed = [r for r in results["sizes"] if r["errors"] or ("retrain" in r and r["retrain"]["first_served_s"] is None)]
+    for r in failed:
+        print(f"FAILED {r['size']}: {r['errors']} errors" + ("" if "retrain" not in r or r["retrain"]["first_served_s"]
+                                                              else "; the new bundle was never served"), file=sys.stderr)
     return 1 if failed else 0
 
 
