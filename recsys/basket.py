@@ -41,6 +41,8 @@ class BasketStats:
     baskets: int                # N: baskets in the training data
     item_baskets: np.ndarray    # (n_items,) baskets holding each item
     product: np.ndarray         # (n_items,) bool: a real product (priced, not excluded)
+    price: np.ndarray           # (n_items,) typical price
+    names: np.ndarray | None    # (n_items,) item names, where the catalogue has them
 
 
 _CACHE: dict[int, BasketStats] = {}
@@ -83,7 +85,9 @@ def basket_stats(source: Any) -> BasketStats:
         product &= ~items["excluded"].to_numpy(bool)
     # N as training counted it (by ticket where the data has tickets)
     n = int(state.summary.get("baskets") or n_from_lines)
-    stats = BasketStats(index=pd.Index(state.item_ids), baskets=max(n, 1), item_baskets=counts, product=product)
+    names = items["item_name"].to_numpy(dtype=object) if "item_name" in items.columns else None
+    stats = BasketStats(index=pd.Index(state.item_ids), baskets=max(n, 1), item_baskets=counts, product=product,
+                        price=items["price"].to_numpy(np.float64), names=names)
     _CACHE[id(state)] = stats
     weakref.finalize(state, _CACHE.pop, id(state), None)
     return stats
@@ -97,23 +101,33 @@ def _codes(stats: BasketStats, item_ids: Iterable[Any]) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-def _rules(state: TrainedState, stats: BasketStats, code: int) -> pd.DataFrame:
-    """Every known rule code → other (one row of the co-purchase counts), unfiltered."""
+def _rules(state: TrainedState, stats: BasketStats, code: int) -> dict[str, np.ndarray]:
+    """Every known rule code → other (one row of the co-purchase counts), as arrays."""
     co = state.item_cf.co_counts_
     lo, hi = co.indptr[code], co.indptr[code + 1]
     others, together = co.indices[lo:hi].astype(np.int64), co.data[lo:hi].astype(np.float64)
     n, base = float(stats.baskets), max(float(stats.item_baskets[code]), 1.0)
     conf = np.minimum(together / base, 1.0)
     prior = np.maximum(stats.item_baskets[others], 1.0) / n
-    return pd.DataFrame({"code": others, "together": together, "support": together / n,
-                         "confidence": conf, "lift": conf / prior})
+    return {"code": others, "together": together, "support": together / n, "confidence": conf,
+            "lift": conf / prior, "antecedent": np.full(len(others), code, dtype=np.int64)}
 
 
-def _keep(frame: pd.DataFrame, stats: BasketStats, min_support: float, min_lift: float,
-          min_count: int) -> pd.DataFrame:
-    ok = (stats.product[frame["code"].to_numpy()] & (frame["support"] >= min_support)
-          & (frame["lift"] > min_lift) & (frame["together"] >= min_count))
-    return frame[ok]
+def _select(rules: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[mask] for k, v in rules.items()}
+
+
+def _keep(rules: dict[str, np.ndarray], stats: BasketStats, min_support: float, min_lift: float,
+          min_count: int) -> dict[str, np.ndarray]:
+    ok = (stats.product[rules["code"]] & (rules["support"] >= min_support) & (rules["lift"] > min_lift)
+          & (rules["together"] >= min_count))
+    return _select(rules, ok)
+
+
+def _sorted(rules: dict[str, np.ndarray], keys: list[str]) -> dict[str, np.ndarray]:
+    """Rows by the keys, each descending, ties to the smaller item code (a stable order)."""
+    order = np.lexsort([rules["code"]] + [-rules[k] for k in reversed(keys)])
+    return _select(rules, order)
 
 
 def _check(n: int, min_support: float, min_lift: float, min_count: int, sort_by: str = "lift") -> None:
@@ -129,15 +143,18 @@ def _check(n: int, min_support: float, min_lift: float, min_count: int, sort_by:
         raise ValueError(f"min_count must be at least 1, got {min_count}")
 
 
-def _finish(state: TrainedState, frame: pd.DataFrame, n: int, columns: list[str]) -> pd.DataFrame:
-    frame = frame.head(n)
-    codes = frame["code"].to_numpy(np.int64)
-    out = frame.drop(columns="code").assign(
-        item_id=state.item_ids[codes].astype(str), item_price=state.items["price"].to_numpy(np.float64)[codes],
-        together=frame["together"].astype(np.int64))
-    out = out[columns].reset_index(drop=True)
-    if "item_name" in state.items.columns:  # catalogues with names (optional column)
-        out.insert(1, "item_name", state.items["item_name"].to_numpy()[codes])
+def _finish(state: TrainedState, stats: BasketStats, rules: dict[str, np.ndarray], n: int,
+            columns: list[str]) -> pd.DataFrame:
+    top = {k: v[:n] for k, v in rules.items()}
+    codes = top["code"]
+    data = {"item_id": state.item_ids[codes].astype(str), "item_price": stats.price[codes],
+            "together": top["together"].astype(np.int64), "support": top["support"],
+            "confidence": top["confidence"], "lift": top["lift"]}
+    if "with_items" in columns:
+        data.update(with_item=state.item_ids[top["antecedent"]].astype(str), with_items=top["with_items"])
+    out = pd.DataFrame(data, columns=columns)
+    if stats.names is not None:  # catalogues with names (optional column)
+        out.insert(1, "item_name", stats.names[codes])
     return out
 
 
@@ -160,8 +177,7 @@ def bought_together(source: Any, item_id: Any, n: int = 10, min_support: float =
     if not stats.product[code]:
         return pd.DataFrame(columns=COLUMNS)
     rules = _keep(_rules(state, stats, code), stats, min_support, min_lift, min_count)
-    rules = rules.sort_values([*_order(sort_by), "code"], ascending=[False] * len(SORTS) + [True], kind="stable")
-    return _finish(state, rules, n, COLUMNS)
+    return _finish(state, stats, _sorted(rules, _order(sort_by)), n, COLUMNS)
 
 
 def complete_basket(source: Any, item_ids: Iterable[Any], n: int = 10, min_support: float = 0.0,
@@ -173,18 +189,16 @@ def complete_basket(source: Any, item_ids: Iterable[Any], n: int = 10, min_suppo
     state = _state(source)
     stats = basket_stats(state)
     codes = np.unique(_codes(stats, item_ids))
-    parts = []
-    for code in codes[stats.product[codes]]:  # the handful of items in one basket
-        rules = _keep(_rules(state, stats, int(code)), stats, min_support, min_lift, min_count)
-        parts.append(rules.assign(antecedent=int(code)))
+    parts = [_keep(_rules(state, stats, int(c)), stats, min_support, min_lift, min_count)
+             for c in codes[stats.product[codes]]]  # the handful of items in one basket
     if not parts:
         return pd.DataFrame(columns=BASKET_COLUMNS)
-    rules = pd.concat(parts, ignore_index=True)
-    rules = rules[~rules["code"].isin(codes)]
-    rules["with_items"] = rules.groupby("code")["code"].transform("size")
-    down = [False] * len(SORTS)
-    best = rules.sort_values([*_order(sort_by), "antecedent"], ascending=down + [True], kind="stable")
-    best = best.drop_duplicates("code").sort_values(["with_items", *_order(sort_by), "code"],
-                                                    ascending=[False] + down + [True], kind="stable")
-    best["with_item"] = state.item_ids[best["antecedent"].to_numpy(np.int64)].astype(str)
-    return _finish(state, best, n, BASKET_COLUMNS)
+    rules = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    rules = _select(rules, ~np.isin(rules["code"], codes))
+    # per candidate: how many basket items it goes with, and its best rule among them
+    best = _sorted(rules, _order(sort_by))
+    _, first, count = np.unique(best["code"], return_index=True, return_counts=True)
+    best = _select(best, first)
+    best["with_items"] = count
+    best = _sorted(best, ["with_items", *_order(sort_by)])
+    return _finish(state, stats, best, n, BASKET_COLUMNS)
