@@ -88,7 +88,7 @@ results()
 def together(item: str) -> None:
     """Association rules of the query item: bought in the same baskets more often than chance."""
     with st.container(border=True):
-        head, order, lift, count = st.columns([2.4, 1.4, 0.8, 0.8], vertical_alignment="bottom")
+        head, order, lift, count = st.columns([2.1, 1.8, 0.8, 0.8], vertical_alignment="bottom")
         head.markdown("**Bought together** · more often than chance: lift = P(other | this item) / P(other)")
         min_lift = lift.number_input("Min lift", 0.0, 100.0, 1.0, 0.1, key="tog_lift", persist_state="session")
         min_count = count.number_input("Min baskets", 1, 1000, 2, 1, key="tog_count", persist_state="session",
