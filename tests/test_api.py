@@ -264,3 +264,55 @@ def test_cli_serve_without_fastapi_prints_one_line(monkeypatch, capsys):
     assert cli.main(["serve", "--artifacts", "nowhere"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "uvicorn" in err and "requirements-api.txt" in err
+
+
+def test_serve_answers_over_http_on_loopback(bundle, tmp_path):
+    """`python -m recsys serve` for real: uvicorn on 127.0.0.1 and a free port, then stopped."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "recsys", "serve", "--artifacts", str(bundle[1]), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline, health = time.time() + 60, None
+        while health is None and time.time() < deadline and proc.poll() is None:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}{V1}/health", timeout=2).json()
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert health is not None, (tmp_path / "serve.log").read_text()
+        assert health["status"] == "ok" and health["bundle"] == current_bundle(bundle[1]).name
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def test_the_library_never_imports_fastapi():
+    import subprocess
+    import sys
+
+    code = ("import sys, importlib, pkgutil, recsys; [importlib.import_module('recsys.' + m.name) for m in "
+            "pkgutil.iter_modules(recsys.__path__) if m.name not in ('spark_engine', '__main__')]; "
+            "print('fastapi' in sys.modules or 'starlette' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_response_models_take_the_optional_catalogue_fields():
+    from api import schemas
+
+    rec = schemas.Recommendation(item_id="1", relevance_score=0.5, confidence_score=0.2, item_price=1.0,
+                                 recommendation_reason="r", model_source="als", item_name="Milk", category="Dairy",
+                                 future_field=3)
+    assert rec.model_dump()["item_name"] == "Milk" and rec.model_dump()["future_field"] == 3
+    bare = schemas.Recommendation(item_id="1", relevance_score=0.5, confidence_score=0.2, item_price=1.0,
+                                  recommendation_reason="r", model_source="als")
+    assert bare.item_name is None and bare.category is None
