@@ -2,6 +2,7 @@
 import streamlit as st
 
 from ui import charts, shell, widgets
+from ui.fit import show_fit
 from ui.overview import CLEANING_COLUMNS, cleaning_frame, kpis, thresholds_text, training_facts
 from ui.state import SEGMENT_ORDER, users
 from ui.training import STAGE_LABELS
@@ -47,6 +48,10 @@ with right, st.container(border=True, height="stretch"):
     grid = st.columns(3)
     for i, (label, value) in enumerate(facts):
         grid[i % 3].markdown(f":gray[{label}]  \n**{value}**")
+
+with st.container(border=True):
+    st.markdown("**How the hybrid fits this store**")
+    show_fit(rec, "overview_fit")
 
 left, right = st.columns([1, 1.6], gap="medium")
 with left, st.container(border=True, height="stretch"):
