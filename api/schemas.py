@@ -108,9 +108,12 @@ class PopularItem(_Open):
     item_id: str
     popularity_score: float
     price: float
-    purchase_count: float
-    unique_buyers: float
-    total_quantity: float
+    purchase_count: Optional[float] = Field(None, description="store-wide sales lines (overall lists)")
+    unique_buyers: Optional[float] = Field(None, description="store-wide distinct buyers (overall lists)")
+    total_quantity: Optional[float] = Field(None, description="store-wide units (overall lists)")
+    segment_buyers: Optional[int] = Field(None, description="distinct buyers within the segment (segment lists)")
+    share_of_segment: Optional[float] = Field(None, description="share of the segment's customers who bought it")
+    store_buyers: Optional[float] = Field(None, description="store-wide distinct buyers (segment lists)")
 
 
 class PopularItemsResponse(BaseModel):

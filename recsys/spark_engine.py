@@ -139,7 +139,8 @@ def spark_item_stats(lines):
 
     return lines.groupBy("i").agg(
         f.count(f.lit(1)).alias("purchase_count"), f.countDistinct("u").alias("unique_buyers"),
-        f.sum("q").alias("total_quantity"), f.expr("percentile(p, 0.5)").alias("price"))
+        f.sum("q").alias("total_quantity"), f.expr("percentile(p, 0.5)").alias("price"),
+        f.countDistinct("b").alias("basket_count"))
 
 
 def spark_segment_stats(lines, user_seg, quantile: float):
@@ -303,6 +304,7 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
         "item_id": enc.item_ids, "price": prices,
         "avg_units": parts["total_quantity"] / np.maximum(parts["purchase_count"], 1),
         **parts, "popularity": pop_score, "cycle_days": item_days, "repeat_rate": repeat_rate,
+        "basket_count": _dense(stats, "i", "basket_count", n_i).astype(np.int64),
     })
     top_items = np.argsort(-pop_score, kind="stable")[:TOP_TREND_ITEMS]
     start, end = pd.to_datetime(enc.time.min(), unit="s"), pd.to_datetime(enc.time.max(), unit="s")

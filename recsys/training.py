@@ -103,7 +103,10 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
         als = ALSModel(**vars(config.als)).fit(user_items)
     with timer.stage("item_cf", f"item-item CF: top {config.item_cf.top_k} neighbours"):
         prog = lambda f: timer.progress("item_cf", f, f"item-item CF {f:.0%}")  # noqa: E731
-        item_cf = ItemCFModel(**vars(config.item_cf)).fit(basket_matrix(enc, weight), progress=prog)
+        baskets = basket_matrix(enc, weight)
+        basket_count = np.diff(baskets.tocsc().indptr)  # baskets holding each item (market-basket support)
+        item_cf = ItemCFModel(**vars(config.item_cf)).fit(baskets, progress=prog)
+        del baskets
     with timer.stage("popularity", "popularity overall and per segment"):
         parts = F.popularity_components(enc)
         p = config.popularity
@@ -121,7 +124,7 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
         "item_id": enc.item_ids, "price": prices,
         "avg_units": parts["total_quantity"] / np.maximum(parts["purchase_count"], 1),
         **parts, "popularity": pop_score,
-        "cycle_days": cycles.item_days, "repeat_rate": cycles.item_repeat_rate,
+        "cycle_days": cycles.item_days, "repeat_rate": cycles.item_repeat_rate, "basket_count": basket_count,
     })
     top_items = np.argsort(-pop_score, kind="stable")[:TOP_TREND_ITEMS]
     start, end = pd.to_datetime(enc.time.min(), unit="s"), pd.to_datetime(enc.time.max(), unit="s")

@@ -157,3 +157,18 @@ def test_real_workbook_answers(real_bundle):
     assert len(rec.similar_items("7003858505", n=5).similar_items) == 5
     # non-product lines never come back
     assert "200" not in set(rec.items().item_id) and not any(i.startswith("OPEN DEPT 1") for i in rec.items().item_id)
+
+
+def test_segment_popularity_counts_the_segments_own_buyers(small_rec):
+    """A segment's list never shows store-wide buyer counts (86 buyers in a 30-customer segment)."""
+    seg = small_rec.popular_items(10, segment="high")
+    size = int((small_rec.users()["spending_segment"] == "high").sum())
+    assert (seg["segment_buyers"] <= size).all() and (seg["segment_buyers"] <= seg["store_buyers"]).all()
+    np.testing.assert_allclose(seg["share_of_segment"], seg["segment_buyers"] / size, atol=1e-4)
+    assert "unique_buyers" not in seg.columns and "purchase_count" not in seg.columns
+    assert seg["segment_buyers"].is_monotonic_decreasing
+
+
+def test_price_range_upside_down_is_refused(small_rec):
+    with pytest.raises(ValueError, match="price_min"):
+        small_rec.recommend(small_rec.state.user_ids[0], price_min=5.0, price_max=1.0)

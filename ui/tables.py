@@ -58,6 +58,12 @@ POPULAR = {
     "purchase_count": cc.NumberColumn("Lines", format="localized", width=60, help="Sales lines holding the item"),
     "unique_buyers": cc.NumberColumn("Buyers", format="localized", width=62, help="Distinct customers who bought it"),
     "total_quantity": cc.NumberColumn("Units", format="localized", width=60, help="Units sold"),
+    "segment_buyers": cc.NumberColumn("Buyers here", format="localized", width=80,
+                                      help="Distinct customers of this segment who bought it"),
+    "share_of_segment": cc.NumberColumn("Share", format="percent", width=60,
+                                        help="Share of the segment's customers who bought it"),
+    "store_buyers": cc.NumberColumn("All buyers", format="localized", width=72,
+                                    help="Distinct customers of the whole store who bought it"),
 }
 
 TOGETHER = {  # recsys.basket's rules: bought together more often than chance

@@ -31,7 +31,7 @@ with left, st.container(border=True):
                      "", type="tertiary", key="pop_open", width=66,
                      on_click=widgets.open_clicked, args=("pop_open", top["item_id"].tolist()),
                      help="Open its similar items"), **tables.POPULAR},
-                 column_order=["open", *[c for c in tables.POPULAR if c != "rank"]])
+                 column_order=["open", *[c for c in tables.POPULAR if c != "rank" and c in top.columns]])
 with right, st.container(border=True):
     st.markdown(f"**What the popularity is made of** · weights: purchases {weights.purchase_weight:g}, "
                 f"buyers {weights.buyers_weight:g}, units {weights.quantity_weight:g}")
