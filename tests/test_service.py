@@ -172,3 +172,17 @@ def test_segment_popularity_counts_the_segments_own_buyers(small_rec):
 def test_price_range_upside_down_is_refused(small_rec):
     with pytest.raises(ValueError, match="price_min"):
         small_rec.recommend(small_rec.state.user_ids[0], price_min=5.0, price_max=1.0)
+
+
+def test_the_lists_price_rises_monotonically_with_the_upsell_factor(small_rec):
+    """As the upsell factor moves up, the list's average price never falls, and it does rise."""
+    rises = []
+    for uid in small_rec.state.user_ids[:6]:
+        prices = []
+        for f in np.linspace(0.0, 2.0, 21):
+            cfg = small_rec.config.replace(rerank={"upsell_factor": float(f)})
+            prices.append(np.mean([r.item_price for r in small_rec.recommend(uid, n=10, config=cfg).recommendations]))
+        steps = np.diff(prices)
+        assert (steps >= -1e-9).all(), f"{uid}: the average price fell as the upsell rose: {np.round(prices, 2)}"
+        rises.append(prices[-1] > prices[0])
+    assert sum(rises) >= 4
