@@ -21,9 +21,13 @@ MIN_VARYING_LINES = 30   # lines whose quantity differs from their item's mean, 
 
 
 def within_item_correlation(item_codes: np.ndarray, price: np.ndarray, quantity: np.ndarray) -> tuple[float, int]:
-    """Pearson r of price and quantity after removing each item's means, and the lines that vary."""
+    """Pearson r of log price and log quantity after removing each item's means, and the lines that vary.
+
+    Logs, because a line value is price x quantity: its log rises one for one with log quantity
+    (r near +1), while a real unit price barely moves (r near 0); raw values let a few bulk lines
+    decide (Ta Feng: r = 0.47 raw, 0.96 in logs)."""
     ok = (item_codes >= 0) & np.isfinite(price) & np.isfinite(quantity) & (price > 0) & (quantity > 0)
-    codes, p, q = item_codes[ok], price[ok].astype(np.float64), quantity[ok].astype(np.float64)
+    codes, p, q = item_codes[ok], np.log(price[ok].astype(np.float64)), np.log(quantity[ok].astype(np.float64))
     if len(codes) == 0:
         return 0.0, 0
     n = int(codes.max()) + 1
@@ -147,6 +151,6 @@ def _evidence(row: dict) -> str:
         parts.append(f"{row['zero_share']:.0%} of its lines at 0.00")
     if row["over_ticket_share"] > 0:
         parts.append(f"the line alone is worth more than its whole ticket in {row['over_ticket_share']:.0%} "
-                     f"of them (median ticket {row['median_ticket']:.2f})")
+                     f"of its priced lines (median ticket {row['median_ticket']:.2f})")
     parts.append(f"in {row['basket_share']:.1%} of baskets, bought by {row['customer_share']:.0%} of customers")
     return "; ".join(parts)
