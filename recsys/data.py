@@ -154,6 +154,7 @@ def read_options(
     column_map: dict[str, str] | None = None,
     dates: str | None = None,
     catalogue: str | Path | None = None,
+    catalogue_columns: dict[str, str] | None = None,
 ) -> ReadOptions:
     """The options for `path`: each explicit argument, else the file's saved `.mapping.toml`."""
     saved = source_mapping(path) or SourceMapping()
@@ -161,10 +162,11 @@ def read_options(
         order = check_order(dates if dates is not None else saved.dates)
     except ValueError as exc:
         raise DataError(str(exc), file=Path(path).name) from None
-    cat = Path(catalogue).expanduser() if catalogue is not None else saved.catalogue_path(Path(path))
+    cat = Path(catalogue).expanduser() if catalogue is not None else saved.catalogue_path(Path(path).parent)
     return ReadOptions(
         column_map=column_map if column_map is not None else (saved.columns or None),
-        dates=order, catalogue=cat, catalogue_columns=saved.catalogue_columns,
+        dates=order, catalogue=cat,
+        catalogue_columns=catalogue_columns if catalogue_columns is not None else saved.catalogue_columns,
     )
 
 
@@ -176,6 +178,7 @@ def load_transactions(
     *,
     dates: str | None = None,
     catalogue: str | Path | None = None,
+    catalogue_columns: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Read a workbook, CSV or Parquet file into the canonical (not yet cleaned) frame.
 
@@ -184,7 +187,7 @@ def load_transactions(
     saved beside the file in `<file>.mapping.toml` (see `recsys.source_files`)."""
     path = Path(path).expanduser()
     _check_file(path)
-    options = read_options(path, column_map, dates, catalogue)
+    options = read_options(path, column_map, dates, catalogue, catalogue_columns)
     entry = _cache_entry(path, options, cache_dir) if use_cache else None
     if entry is not None:
         cached = _read_cache_entry(entry)
@@ -208,6 +211,7 @@ def validate_transactions(
     *,
     dates: str | None = None,
     catalogue: str | Path | None = None,
+    catalogue_columns: dict[str, str] | None = None,
     progress: ReadProgress | None = None,
 ) -> ValidationReport:
     """Collect all problems of a file instead of raising on the first; a clean file is cached."""
@@ -216,7 +220,7 @@ def validate_transactions(
     progress = progress or (lambda fraction, message: None)
     try:
         _check_file(path)
-        options = read_options(path, column_map, dates, catalogue)
+        options = read_options(path, column_map, dates, catalogue, catalogue_columns)
     except DataError as err:
         report.problems.append(err)
         return report

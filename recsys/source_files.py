@@ -2,7 +2,7 @@
 
 - `<file>.mapping.toml`: the column mapping (`[columns]` source header = canonical name), the
   date order (`dates = "monthfirst"`) and an optional catalogue (`catalogue = "products.csv"`,
-  relative to the data file, with its own `[catalogue_columns]`).
+  relative to the mapping file, with its own `[catalogue_columns]`).
 - `<file>.exclude.txt`: item ids left out of training, one a line; `!id` keeps an item that the
   cleaning would exclude as a suspect non-product line (like `.gitignore`); `#` starts a comment.
 
@@ -32,15 +32,15 @@ class SourceMapping:
 
     columns: dict[str, str] = field(default_factory=dict)   # source header -> canonical column
     dates: str = "auto"
-    catalogue: str | None = None                            # path, relative to the data file
+    catalogue: str | None = None                            # path, relative to the mapping file
     catalogue_columns: dict[str, str] = field(default_factory=dict)
 
-    def catalogue_path(self, data_path: Path) -> Path | None:
-        """The catalogue file, resolved against the data file's folder."""
+    def catalogue_path(self, folder: Path) -> Path | None:
+        """The catalogue file, resolved against the folder of the mapping file."""
         if not self.catalogue:
             return None
         path = Path(self.catalogue).expanduser()
-        return path if path.is_absolute() else Path(data_path).parent / path
+        return path if path.is_absolute() else Path(folder) / path
 
     def to_toml(self) -> str:
         """The mapping as the TOML of a `.mapping.toml` file."""
