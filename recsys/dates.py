@@ -85,6 +85,8 @@ def _parse_text(text: pd.Series, order: str) -> pd.Series:
         warnings.simplefilter("ignore", UserWarning)  # "could not infer format": handled below
         parsed = _to_naive(text, fmt, dayfirst)
         retry = parsed.isna() & text.notna()
+        if resolved is not None:  # a d/m value the order rules out stays bad ('mixed' would flip it)
+            retry &= ~text.str.match(_SLASHED).fillna(False).astype(bool)
         if retry.any():  # a different format on some rows (rare): slow element-wise parse
             parsed[retry] = _to_naive(text[retry], "mixed", dayfirst)
     return parsed
