@@ -10,9 +10,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from recsys.artifacts import atomic_write_bytes, has_bundle
-from recsys.data import SUPPORTED_SUFFIXES, ValidationReport, validate_transactions
+from recsys.data import (CSV_SUFFIXES, EXCEL_SUFFIXES, IGNORE, MAPPABLE_COLUMNS, SUPPORTED_SUFFIXES, ValidationReport,
+                         propose_mapping, validate_transactions)
 from recsys.schema import DataError
+from recsys.source_files import (Exclusions, SourceMapping, exclusions_path, mapping_path, source_exclusions,
+                                 source_mapping, write_exclusions, write_mapping)
 
 from ui.settings import DEMO_KEY, Settings
 
@@ -94,16 +99,28 @@ def stage_upload(name: str, data: bytes, data_dir: Path) -> Path:
     if not data:
         raise ValueError(f"'{name}' is empty")
     for old in target.parent.glob("*") if target.parent.is_dir() else []:
-        if old.is_file() and old.name != target.name and not old.name.startswith("."):
-            old.unlink(missing_ok=True)  # only the latest upload waits here
+        if old.is_file() and not old.name.startswith((target.name, ".")):
+            old.unlink(missing_ok=True)  # only the latest upload (and its mapping) waits here
     atomic_write_bytes(target, data)
+    published = Path(data_dir) / target.name
+    for side in (mapping_path(published), exclusions_path(published), catalogue_of(published)):
+        # a new export of a known file: start from what was decided for it
+        if side is not None and side.is_file() and not (target.parent / side.name).exists():
+            atomic_write_bytes(target.parent / side.name, side.read_bytes())
     return target
 
 
 def publish_upload(staged: Path, data_dir: Path) -> Path:
-    """Move a validated upload into the data folder (atomic; replaces a file of the same name)."""
-    target = Path(data_dir) / Path(staged).name
+    """Move a validated upload into the data folder (atomic; replaces a file of the same name),
+    with what was decided about it: its mapping, exclusions and catalogue."""
+    staged = Path(staged)
+    target = Path(data_dir) / staged.name
     target.parent.mkdir(parents=True, exist_ok=True)
+    sides = [p for p in (catalogue_of(staged), mapping_path(staged), exclusions_path(staged)) if p and p.is_file()]
+    for old in (mapping_path(target), exclusions_path(target)):
+        old.unlink(missing_ok=True)  # the upload's own decisions replace those of the file it replaces
+    for side in sides:
+        os.replace(side, target.parent / side.name)
     os.replace(staged, target)
     return target
 
@@ -113,12 +130,90 @@ def source_for(sources: list[Source], path: Path) -> Source | None:
     return next((s for s in sources if s.path is not None and s.path.resolve() == path), None)
 
 
-def validate(path: Path) -> ValidationReport:
+def validate(path: Path, progress=None) -> ValidationReport:
     """Every problem of a data file, never an exception: unexpected failures become problems too."""
     try:
-        return validate_transactions(path)
+        return validate_transactions(path, progress=progress)
     except DataError as err:
         return ValidationReport(file=Path(path).name, problems=[err])
     except Exception as exc:  # a reader failing in a way the library did not foresee
         return ValidationReport(file=Path(path).name,
                                 problems=[DataError(f"the file could not be read: {exc}", file=Path(path).name)])
+
+
+# ---- column mapping, catalogue and exclusions of one data file -------------------------------
+
+TARGETS = (IGNORE,) + MAPPABLE_COLUMNS  # what the mapping form offers for each column
+PREVIEW_ROWS = 8
+CATALOGUE_TAG = ".catalogue"  # '<file>.catalogue.csv' beside the data file
+
+
+def can_map(path: Path) -> bool:
+    """CSV and Parquet files have free column names; a workbook is read by its sheets' names."""
+    return not Path(path).name.lower().endswith(EXCEL_SUFFIXES)
+
+
+def preview(path: Path, rows: int = PREVIEW_ROWS) -> pd.DataFrame:
+    """The first rows as written (text), for the mapping form; DataError when unreadable."""
+    path = Path(path)
+    try:
+        if path.name.lower().endswith(CSV_SUFFIXES):
+            return pd.read_csv(path, nrows=rows, dtype=str, keep_default_na=False)
+        import pyarrow.parquet as pq
+
+        batch = next(pq.ParquetFile(path).iter_batches(batch_size=rows), None)
+        return batch.to_pandas().astype(str) if batch is not None else pd.DataFrame()
+    except Exception as exc:
+        raise DataError(f"cannot read the first rows ({type(exc).__name__}: {exc})", file=path.name) from None
+
+
+def proposed_mapping(path: Path, headers: list[str]) -> tuple[dict[str, str], str]:
+    """(header -> target, date order): the saved mapping of this file, else the loader's guess."""
+    saved = source_mapping(path)
+    return propose_mapping(headers, saved.columns if saved else None), saved.dates if saved else "auto"
+
+
+def save_mapping(path: Path, columns: dict[str, str], dates: str, catalogue: Path | None = None) -> Path:
+    """Write `<file>.mapping.toml`: every column's target ('ignore' kept so a name is not re-guessed)."""
+    old = source_mapping(path)
+    cat = catalogue.name if catalogue is not None else (old.catalogue if old else None)
+    return write_mapping(path, SourceMapping(columns=dict(columns), dates=dates, catalogue=cat,
+                                             catalogue_columns=old.catalogue_columns if old else {}))
+
+
+def stage_catalogue(name: str, data: bytes, data_path: Path) -> Path:
+    """Save an uploaded catalogue beside the data file as '<file>.catalogue.<ext>' (atomic)."""
+    base = safe_upload_name(name)
+    ext = next(s for s in SUPPORTED_SUFFIXES if base.lower().endswith(s))
+    if not data:
+        raise ValueError(f"'{name}' is empty")
+    for old in Path(data_path).parent.glob(f"{Path(data_path).name}{CATALOGUE_TAG}.*"):
+        old.unlink(missing_ok=True)
+    target = Path(data_path).with_name(f"{Path(data_path).name}{CATALOGUE_TAG}{ext}")
+    atomic_write_bytes(target, data)
+    return target
+
+
+def catalogue_of(path: Path) -> Path | None:
+    """The catalogue the file's mapping names, if it exists."""
+    try:
+        saved = source_mapping(path)
+    except DataError:
+        return None
+    found = saved.catalogue_path(Path(path).parent) if saved else None
+    return found if found is not None and found.is_file() else None
+
+
+def exclusions_of(path: Path) -> Exclusions:
+    """The saved exclusions of a data file (none when missing or unreadable)."""
+    try:
+        return source_exclusions(path)
+    except DataError:
+        return Exclusions()
+
+
+def save_exclusions(path: Path, exclude: list[str], keep: list[str]) -> Path:
+    """Write `<file>.exclude.txt`: ids to leave out, `!id` for suspects to keep."""
+    exclude_set = {str(i).strip() for i in exclude if str(i).strip()}
+    keep_set = {str(i).strip() for i in keep if str(i).strip()} - exclude_set
+    return write_exclusions(path, Exclusions(frozenset(exclude_set), frozenset(keep_set)))
