@@ -40,6 +40,19 @@ def odd_store_csv() -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
+def named_store_csv() -> bytes:
+    """30 items in three groups (the knob panel needs more than a handful of items), names given."""
+    groups = ("Dairy", "Bakery", "Drinks")
+    rows = ["When,Client,Product,Product name,Group,Units,Line total"]
+    for u in range(40):
+        for k in range(5):
+            for j in range(4):
+                i = (u * 3 + k * 7 + j * 5) % 30
+                rows.append(f"{1 + (u + k) % 28:02d}/{1 + k:02d}/2025,C{u:03d},N{i:02d},Product {i},"
+                            f"{groups[i % 3]},1,{1.0 + i / 4:.2f}")
+    return ("\n".join(rows) + "\n").encode()
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     from recsys import train
@@ -167,3 +180,39 @@ def test_the_exclusion_list_is_kept_with_the_source_and_applied_at_training(env,
     assert_clean(at)
     items = set(Recommender.load(Path(env["RECSYS_ARTIFACTS"]) / "placeholders-csv").items()["item_id"])
     assert items == {"MILK", "BREAD", "CODE40"}
+
+
+def test_names_and_categories_on_the_pages_and_the_category_filter(env):
+    from recsys import train
+    from recsys.source_files import SourceMapping, write_mapping
+
+    data = Path(env["RECSYS_DATA_DIR"])
+    path = data / "named.csv"
+    path.write_bytes(named_store_csv())
+    write_mapping(path, SourceMapping(columns={"When": "timestamp", "Group": "category"}, dates="dayfirst"))
+    train(str(path), config=_fast_config(), out_dir=str(Path(env["RECSYS_ARTIFACTS"]) / "named-csv"), calibrate=False)
+
+    at = new_app("views/popularity.py", source="named-csv")
+    assert_clean(at)
+    top = table(at, "popularity_score")
+    assert top["item_name"].str.startswith("Product ").all()
+    cats = table(at, "share")
+    assert set(cats["category"]) == {"Dairy", "Bakery", "Drinks"} and cats["lines"].sum() == 40 * 5 * 4
+
+    at.switch_page("views/segments.py").run()
+    assert_clean(at)
+    by_segment = table(at, "#")
+    assert by_segment.iloc[0, 1].split(" · ")[0] in {"Dairy", "Bakery", "Drinks"} and by_segment.iloc[0, 1].endswith("%")
+
+    at.switch_page("views/similar_items.py").run()
+    assert_clean(at)
+    assert table(at, "co_purchase_count")["item_name"].ne("").all()
+
+    at.switch_page("views/recommendations.py").run()
+    assert_clean(at)
+    recs = table(at, "recommendation_reason")
+    assert recs["item_name"].ne("").all() and "category" in recs.columns
+    at.multiselect(key="rec_categories").set_value(["Dairy"]).run()
+    assert_clean(at)
+    only = table(at, "recommendation_reason")
+    assert len(only) and only["category"].eq("Dairy").all()

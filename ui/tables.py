@@ -6,6 +6,8 @@ import streamlit as st
 cc = st.column_config
 
 PRICE = cc.NumberColumn("Price", format="%.2f", width="small")
+NAME = cc.TextColumn("Name", width="medium")
+CATEGORY = cc.TextColumn("Category", width="small")
 
 
 def relevance(label: str = "Relevance") -> cc.ProgressColumn:
@@ -22,6 +24,8 @@ def confidence(label: str = "Confidence") -> cc.ProgressColumn:
 RECOMMENDATIONS = {
     "rank": cc.NumberColumn("#", width=40, format="%d"),
     "item_id": cc.TextColumn("Item", width=110),
+    "item_name": NAME,
+    "category": CATEGORY,
     "relevance_score": relevance(),
     "confidence_score": confidence(),
     "item_price": PRICE,
@@ -38,6 +42,8 @@ HISTORY = {
 
 SIMILAR = {
     "item_id": cc.TextColumn("Item", width=110),
+    "item_name": NAME,
+    "category": CATEGORY,
     "relevance_score": relevance(),
     "confidence_score": confidence(),
     "item_price": PRICE,
@@ -48,6 +54,8 @@ SIMILAR = {
 POPULAR = {
     "rank": cc.NumberColumn("#", width=36, format="%d"),
     "item_id": cc.TextColumn("Item", width=105),
+    "item_name": NAME,
+    "category": CATEGORY,
     "popularity_score": cc.ProgressColumn("Popularity", min_value=0.0, max_value=1.0, format="%.2f", width=100),
     "price": cc.NumberColumn("Price", format="%.2f", width=60),
     "purchase_count": cc.NumberColumn("Lines", format="%d", width=60, help="Sales lines holding the item"),

@@ -1,7 +1,7 @@
 """Spending segments: who is in them, what they buy, and how their recommendations differ."""
 import streamlit as st
 
-from ui import charts, shell, state, widgets
+from ui import catalogue, charts, shell, state, widgets
 from ui.segments import recommendations_by_segment, segment_table, top_items_by_segment
 
 ctx = shell.require_model()
@@ -49,6 +49,12 @@ with st.container(border=True):
                 "item_id": st.column_config.TextColumn("Item"),
                 "buyers": st.column_config.NumberColumn("Buyers", format="%d"),
                 "price": st.column_config.NumberColumn("Price", format="%.2f")})
+
+if catalogue.has_categories(ctx.key):
+    with st.container(border=True):
+        st.markdown("**Categories each segment buys** · share of the segment's sales lines")
+        st.dataframe(catalogue.segment_categories(ctx.key), hide_index=True, key="seg_categories",
+                     column_config={"#": st.column_config.NumberColumn(width=36, format="%d")})
 
 with st.container(border=True):
     head, opt = st.columns([3, 1], vertical_alignment="center")

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from ui import charts, shell, state, tables, widgets
+from ui import catalogue, charts, shell, state, tables, widgets
 from ui.sidebar import ITEM, keep_valid, mirror_in_url
 
 ctx = shell.require_model()
@@ -10,9 +10,9 @@ rec = ctx.rec
 widgets.header("Similar items", "Items bought together with the query item, or close to it in the ALS "
                                 "taste space. Open a result to make it the new query.")
 
-catalogue = state.items(ctx.key)
-ids = catalogue["item_id"].tolist()
-labels = dict(zip(ids, catalogue["label"]))
+items = state.items(ctx.key)
+ids = items["item_id"].tolist()
+labels = dict(zip(ids, items["label"]))
 keep_valid(ITEM, ids, ids[0])
 TRAIL = "_sim_trail"
 
@@ -45,7 +45,9 @@ if len(trail) > 1:
     st.pills("Explored before", trail[:-1], key=trail_key, on_change=back_to, args=(trail_key,),
              help="Go back to an item you explored")
 
-row = catalogue[catalogue["item_id"] == item].iloc[0]
+row = items[items["item_id"] == item].iloc[0]
+if about := " · ".join(str(row[c]) for c in ("item_name", "category") if str(row.get(c, "") or "")):
+    st.markdown(f"**{item}** · {about}")
 m = st.columns(6)
 m[0].metric("Price", widgets.money(row["price"]), border=True)
 m[1].metric("Popularity", f"{row['popularity']:.3f}", border=True, help="Weighted popularity, 0–1")
@@ -59,8 +61,8 @@ m[5].metric("Cycle (days)", "—" if pd.isna(row["cycle_days"]) else f"{row['cyc
 @shell.guarded
 def results() -> None:
     resp = rec.similar_items(item, n=n, model=model)
-    frame = pd.DataFrame(resp.similar_items, columns=["item_id", "relevance_score", "confidence_score",
-                                                      "item_price", "co_purchase_count"])
+    frame = catalogue.with_names(pd.DataFrame(resp.similar_items, columns=[
+        "item_id", "relevance_score", "confidence_score", "item_price", "co_purchase_count"]), ctx.key)
     if frame.empty:
         st.info("No similar items found for this item.")
         return
