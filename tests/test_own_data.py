@@ -365,3 +365,28 @@ def test_cli_catalogue_and_exclusions(tmp_path, capsys):
     items = Recommender.load(out).items().set_index("item_id")
     assert list(items.index.sort_values()) == ["EGGS", "MILK"]
     assert items.loc["MILK", "item_name"] == "Whole milk" and items.loc["EGGS", "category"] == ""
+
+
+# ---- current prices --------------------------------------------------------------------------
+
+def test_item_price_is_the_latest_not_the_median_of_all_history():
+    from recsys.features import encode, item_prices
+
+    t0 = pd.Timestamp("2025-01-01")
+    rows = [("U1", "A", t0 + pd.Timedelta(days=d), 3.99) for d in range(10)]        # long at 3.99
+    rows += [("U2", "A", t0 + pd.Timedelta(days=20 + d), 2.99) for d in range(5)]  # then 2.99
+    rows += [("U1", "B", t0 + pd.Timedelta(days=d), p) for d, p in enumerate([1.0, 5.0, 0.0])]  # a free line
+    df = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "price"]).assign(quantity=1.0)
+    prices = dict(zip(*(lambda e: (e.item_ids, item_prices(e)))(encode(df))))
+    assert prices["A"] == pytest.approx(2.99)   # the median of all 15 sales would say 3.99
+    assert prices["B"] == pytest.approx(3.0)    # median of the priced sales; a 0.00 line is not a price
+
+
+def test_workbook_item_shows_its_latest_price(real_path):
+    from recsys import TuningConfig, train
+
+    rec = train(str(real_path), config=TuningConfig().replace(repeat={"learned": False}), calibrate=False)
+    items = rec.items().set_index("item_id")
+    assert items.loc["7003858505", "price"] == pytest.approx(2.99)   # its last five sales; the median was 3.99
+    assert items["item_name"].eq("").all() and items["category"].eq("").all()
+    assert not {"20098100000", "20098900000", "20009400000"} & set(items.index)
