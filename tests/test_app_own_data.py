@@ -216,3 +216,21 @@ def test_names_and_categories_on_the_pages_and_the_category_filter(env):
     assert_clean(at)
     only = table(at, "recommendation_reason")
     assert len(only) and only["category"].eq("Dairy").all()
+
+
+def test_an_uploaded_catalogue_travels_with_its_file_and_is_no_source_of_its_own(tmp_path):
+    from recsys.data import load_transactions
+    from ui.settings import Settings
+    from ui.sources import list_sources, publish_upload, save_mapping, stage_catalogue, stage_upload
+
+    data = tmp_path / "data"
+    staged = stage_upload(ODD, odd_store_csv(), data)
+    cat = stage_catalogue("products.csv", b"sku,name,price\nP1,Organic milk,2.20\n", staged)
+    save_mapping(staged, {"When": "timestamp", "Group": "category"}, "dayfirst", cat)
+    target = publish_upload(staged, data)
+    assert {p.name for p in data.iterdir() if p.is_file()} == {ODD, f"{ODD}.mapping.toml", f"{ODD}.catalogue.csv"}
+    df = load_transactions(target, use_cache=False)
+    milk = df[df["item_id"] == "P1"]
+    assert milk["item_name"].astype(str).eq("Organic milk").all() and milk["list_price"].eq(2.2).all()
+    settings = Settings(artifacts_dir=tmp_path / "art", data_dir=data, cache_dir=tmp_path / "c")
+    assert [s.label for s in list_sources(settings) if s.kind == "file"] == [ODD]

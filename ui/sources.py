@@ -53,8 +53,8 @@ def slugify(name: str) -> str:
 
 def is_data_file(path: Path) -> bool:
     name = path.name
-    return (path.is_file() and not name.startswith((".", "~$"))
-            and name.lower().endswith(SUPPORTED_SUFFIXES))
+    return (path.is_file() and not name.startswith((".", "~$")) and f"{CATALOGUE_TAG}." not in name
+            and name.lower().endswith(SUPPORTED_SUFFIXES))  # a file's catalogue is not a source of its own
 
 
 def list_sources(settings: Settings) -> list[Source]:
