@@ -10,7 +10,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from recsys.cleaning_checks import SuspectRules, non_product_suspects, price_quantity_warning
+from recsys.cleaning_checks import (SuspectRules, non_product_suspects, on_placeholder_price, placeholder_prices,
+                                    price_quantity_warning)
 from recsys.schema import (
     CUSTOMER_TYPE,
     ITEM_ID,
@@ -50,6 +51,7 @@ class CleaningReport:
     non_product_items: list[str] = field(default_factory=list)
     # suspect non-product codes: item_id, lines, strong, excluded, evidence
     suspects: list[dict] = field(default_factory=list)
+    placeholder_prices: list[dict] = field(default_factory=list)  # price, lines, items, evidence
     excluded_items: list[str] = field(default_factory=list)  # the analyst's exclusion list, as applied
     warnings: list[str] = field(default_factory=list)
 
@@ -78,6 +80,8 @@ class CleaningReport:
             )
         if self.non_product_items:
             lines.append(f"non-product items ({len(self.non_product_items)}): {', '.join(self.non_product_items)}")
+        for p in self.placeholder_prices:
+            lines.append(f"placeholder price {p['price']:.2f} (lines removed): {p['evidence']}")
         for s in self.suspects:
             verdict = "excluded" if s["excluded"] else "kept"
             lines.append(f"suspect non-product {s['item_id']} ({s['lines']:,} lines, {verdict}): {s['evidence']}")
@@ -132,6 +136,11 @@ def clean_transactions(
         hit = _per_line(per_item, item_codes) & keep
         steps.append(_cleaning_step("removed", reason, df, hit, True))
         keep &= ~hit
+    placeholders = placeholder_prices(df, suspect_rules, mask=keep) if exclude_suspects else placeholder_prices(df.iloc[:0])
+    hit = on_placeholder_price(df, placeholders) & keep
+    steps.append(_cleaning_step("removed", "lines at a placeholder price (a price on many codes, worth more than "
+                                "the whole ticket; the sale's real price is unknown)", df, hit, True))
+    keep &= ~hit
     clean = df[keep].reset_index(drop=True)
     weak = set(suspects["item_id"]) - dropped - set(exclusions.exclude)
     flagged_weak = np.asarray(pd.Index(items).astype("str").isin(sorted(weak)))
@@ -147,6 +156,8 @@ def clean_transactions(
                    "excluded": r["item_id"] in dropped or r["item_id"] in exclusions.exclude,
                    "evidence": str(r["evidence"])} for r in suspects.to_dict("records")],
         excluded_items=sorted(exclusions.exclude),
+        placeholder_prices=[{"price": float(r["price"]), "lines": int(r["lines"]), "items": int(r["items"]),
+                             "evidence": str(r["evidence"])} for r in placeholders.to_dict("records")],
         warnings=list(found) if found is not None else
         [w for w in [price_quantity_warning(clean, df.attrs.get("source_columns"))] if w],
     )

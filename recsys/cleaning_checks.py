@@ -70,6 +70,10 @@ class SuspectRules:
     constant_share: float = 0.5    # share of its priced lines at its most common price
     over_ticket_share: float = 0.25  # share of its priced lines worth more than the whole ticket
     zero_share: float = 0.2        # share of its lines at price 0 (flagged, not excluded)
+    # a price the till puts on lines of many codes (the workbook's 40.00 on variable-weight codes)
+    placeholder_items: int = 10
+    placeholder_lines: int = 50
+    placeholder_over_share: float = 0.4  # workbook: 40.00 at 67%; the next price 16%; all lines 3%
 
 
 def non_product_suspects(df: pd.DataFrame, rules: SuspectRules = SuspectRules(),
@@ -124,6 +128,39 @@ def non_product_suspects(df: pd.DataFrame, rules: SuspectRules = SuspectRules(),
     })
     out["evidence"] = [_evidence(row) for row in out.to_dict("records")]
     return out.sort_values(["strong", "lines"], ascending=[False, False]).reset_index(drop=True)[columns]
+
+
+def placeholder_prices(df: pd.DataFrame, rules: SuspectRules = SuspectRules(),
+                       mask: np.ndarray | None = None) -> pd.DataFrame:
+    """Prices that are not prices: one value on the lines of many codes whose line alone is worth
+    more than its whole ticket far more often than other lines (needs ticket amounts)."""
+    columns = ["price", "lines", "items", "over_ticket_share", "evidence"]
+    if TICKET_AMOUNT not in df or df.empty:
+        return pd.DataFrame(columns=columns)
+    mask = np.ones(len(df), dtype=bool) if mask is None else mask
+    price = df[PRICE].to_numpy("float64", na_value=np.nan)
+    qty = df[QUANTITY].to_numpy("float64", na_value=np.nan)
+    amount = df[TICKET_AMOUNT].to_numpy("float64", na_value=np.nan)
+    priced = mask & (price > 0) & np.isfinite(amount)
+    if not priced.any():
+        return pd.DataFrame(columns=columns)
+    lines = pd.DataFrame({"price": np.round(price[priced], 2), "item": pd.factorize(df[ITEM_ID][priced])[0],
+                          "over": price[priced] * qty[priced] > amount[priced] + 0.005})
+    stats = lines.groupby("price").agg(lines=("item", "size"), items=("item", "nunique"), over_ticket_share=("over", "mean"))
+    pick = stats[(stats["items"] >= rules.placeholder_items) & (stats["lines"] >= rules.placeholder_lines)
+                 & (stats["over_ticket_share"] >= rules.placeholder_over_share)].reset_index()
+    overall = float(lines["over"].mean())
+    pick["evidence"] = [f"{r.lines:,} lines of {r.items:,} codes at {r.price:.2f}; the line alone is worth more than "
+                        f"its whole ticket in {r.over_ticket_share:.0%} of them (all priced lines: {overall:.0%})"
+                        for r in pick.itertuples()]
+    return pick[columns]
+
+
+def on_placeholder_price(df: pd.DataFrame, prices: pd.DataFrame) -> np.ndarray:
+    """Per line: True when its price is one of the placeholder prices."""
+    if prices.empty:
+        return np.zeros(len(df), dtype=bool)
+    return np.isin(np.round(df[PRICE].to_numpy("float64", na_value=np.nan), 2), prices["price"].to_numpy("float64"))
 
 
 def _modal_prices(codes: np.ndarray, prices: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -390,3 +390,23 @@ def test_workbook_item_shows_its_latest_price(real_path):
     assert items.loc["7003858505", "price"] == pytest.approx(2.99)   # its last five sales; the median was 3.99
     assert items["item_name"].eq("").all() and items["category"].eq("").all()
     assert not {"20098100000", "20098900000", "20009400000"} & set(items.index)
+
+
+def test_a_placeholder_price_on_many_codes_is_removed_line_by_line():
+    """12 codes sold at real prices, and now and then at 40.00 in tickets worth ~10: only those lines go."""
+    rows = []
+    for b in range(120):
+        t = pd.Timestamp("2025-01-01") + pd.Timedelta(hours=b)
+        code = f"W{(b // 2) % 12:02d}"  # every code twice in a row: once at 40.00, once at its price
+        price = 40.0 if b % 2 == 0 else 4.0 + ((b // 2) % 12) / 10
+        for item, p in (("MILK", 2.0), (code, price)):
+            rows.append({"user_id": f"U{b % 9}", "item_id": item, "timestamp": t, "quantity": 1.0, "price": p,
+                         "ticket_id": f"T{b}", "customer_type": "loyal", "ticket_amount": 2.0 + (4.5 if price == 40 else price)})
+    df = pd.DataFrame(rows)
+    clean, report = clean_transactions(df)
+    assert not (clean["price"] == 40.0).any() and len(clean) == len(df) - 60
+    assert set(clean["item_id"]) == set(df["item_id"])  # the codes stay, with their real prices
+    [found] = report.placeholder_prices
+    assert found["price"] == 40.0 and found["lines"] == 60 and found["items"] == 12 and "100% of them" in found["evidence"]
+    kept, off = clean_transactions(df, exclude_suspects=False)
+    assert (kept["price"] == 40.0).sum() == 60 and off.placeholder_prices == []
