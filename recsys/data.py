@@ -1,7 +1,10 @@
 """Load point-of-sale lines into the canonical frame, validate them, cache them and clean them.
 
 `load_transactions` reads the store's workbook (sheets `Loyal Customers` / `New Customers`), a CSV
-or a Parquet file and returns the frame described in `recsys.schema`, not yet cleaned.
+or a Parquet file and returns the frame described in `recsys.schema`, not yet cleaned. A column
+map (`column_map`, or `<file>.mapping.toml` beside the file; `recsys.source_files`) says which
+column is which; `line_value` gives price = value / quantity; dates are read by `recsys.dates`;
+a catalogue (`recsys.catalogue`) adds item_name, category and list_price.
 `validate_transactions` collects every problem instead of stopping at the first one.
 `clean_transactions` (in `recsys.cleaning`, re-exported here) removes returns, non-product items
 and incomplete lines and accounts for every line it drops in a `CleaningReport`.

@@ -312,6 +312,8 @@ def load_and_clean(data: pd.DataFrame | str, timer: StageTimer, meta: dict, excl
 
     with timer.stage("load", "reading the sales lines"):
         if isinstance(data, pd.DataFrame):
+            if load_options:
+                raise ValueError(f"{', '.join(load_options)} apply when reading a file; this is a frame already")
             df = data
             meta["data_source"] = "dataframe"
             meta["data_hash"] = str(pd.util.hash_pandas_object(df, index=False).sum())
