@@ -364,7 +364,7 @@ def _column_map_problems(column_map: dict[str, str] | None, where: _Where) -> li
                 column=str(source),
             ))
     targets = list((column_map or {}).values())
-    for target in set(targets):
+    for target in set(targets) - {IGNORE}:
         if targets.count(target) > 1:
             sources = [s for s, t in column_map.items() if t == target]
             problems.append(where.error(f"column_map maps {sources} all to '{target}'; map one column to it",

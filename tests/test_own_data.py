@@ -45,7 +45,8 @@ def test_ta_feng_like_file_loads_with_a_mapping(tmp_path):
     with pytest.raises(DataError) as err:
         load_transactions(path, use_cache=False)
     assert "'AMOUNT' for quantity" in str(err.value) and "--columns" in str(err.value)
-    df = load_transactions(path, TA_FENG_MAP, use_cache=False)
+    ignored = {"AGE_GROUP": "ignore", "PIN_CODE": "ignore", "ASSET": "ignore"}  # what the app's form saves
+    df = load_transactions(path, {**TA_FENG_MAP, **ignored}, use_cache=False)
     raw = pd.read_csv(path, dtype=str, encoding="utf-8-sig")
     assert df["user_id"].iloc[0] == raw["CUSTOMER_ID"].iloc[0] and df["user_id"].str.len().eq(8).all()
     # unit price = line value / quantity: every item has one unit price
