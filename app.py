@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import evaluation, shell
+from ui import shell
 
 st.set_page_config(page_title="Recommendation workbench", page_icon=":material/shopping_basket:",
                    layout="wide", initial_sidebar_state="expanded")
@@ -22,15 +22,12 @@ PAGES = {
         st.Page("views/similar_items.py", title="Similar items", icon=":material/hub:", url_path="similar-items"),
         st.Page("views/segments.py", title="Segments", icon=":material/groups:", url_path="segments"),
         st.Page("views/popularity.py", title="Popularity", icon=":material/trending_up:", url_path="popularity"),
+        st.Page("views/evaluation.py", title="Evaluation", icon=":material/analytics:", url_path="evaluation"),
     ],
     "Manage": [
         st.Page("views/data_training.py", title="Data and training", icon=":material/database:", url_path="data"),
     ],
 }
-
-if evaluation.available():  # the lead's evaluation report, when the library has it
-    PAGES["Explore"].append(st.Page("views/evaluation.py", title="Evaluation", icon=":material/analytics:",
-                                    url_path="evaluation"))
 
 page = st.navigation(PAGES)
 st.logo(str(Path(__file__).parent / "ui" / "logo.svg"), size="large")

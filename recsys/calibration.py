@@ -7,22 +7,28 @@ model of "bought within the horizon" on a few facts of each recommendation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from recsys.config import TuningConfig
+    from recsys.holdout import Holdout
+    from recsys.pipeline import RankedLists
 
 FEATURES = ("relevance", "log_rank", "bought_before", "log_count", "due", "repeat_part", "fallback", "recent")
 
 
-def candidate_features(res: dict[str, Any], relevance: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+def candidate_features(lists: "RankedLists", fallback: np.ndarray) -> np.ndarray:
     """(batch * n, len(FEATURES)) facts of each recommended item, in row-major order."""
+    relevance = lists.relevance
     b, n = relevance.shape
     rank = np.broadcast_to(np.arange(1, n + 1), (b, n))
-    repeat = res["parts"].get("repeat", np.zeros((b, n)))
-    days = np.nan_to_num(res["days_since"], nan=365.0)
-    cols = [relevance, np.log1p(rank), res["bought"].astype(float), np.log1p(res["count"]),
-            res["due"].astype(float), repeat, np.broadcast_to(fallback[:, None], (b, n)).astype(float),
-            np.exp(-days / 30.0)]
+    repeat = lists.parts.get("repeat", np.zeros((b, n)))
+    f = lists.facts
+    days = np.nan_to_num(f.days_since, nan=365.0)
+    cols = [relevance, np.log1p(rank), f.bought.astype(float), np.log1p(f.count), f.due().astype(float), repeat,
+            np.broadcast_to(fallback[:, None], (b, n)).astype(float), np.exp(-days / 30.0)]
     return np.stack([np.asarray(c, dtype=np.float64).reshape(b, n) for c in cols], axis=-1).reshape(b * n, -1)
 
 
@@ -62,3 +68,26 @@ class Calibrator:
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
+
+
+def fit_calibrator(holdout: "Holdout | None", config: "TuningConfig", n: int = 20) -> Calibrator | None:
+    """Learn confidence = P(bought within the horizon) from the validation window's users, asked
+    at its cutoff for both the buy-again and the discovery lists. None when there is too little."""
+    from recsys.service import Recommender
+
+    if holdout is None or not len(holdout.codes):
+        return None
+    rec = Recommender(holdout.state, config)
+    n_items = holdout.state.n_items
+    as_of = np.full(len(holdout.codes), holdout.cutoff, dtype=np.int64)
+    xs, ys = [], []
+    for exclude in (False, True):
+        for c, lists in rec.batch_results(holdout.codes, as_of, "hybrid", n, config, exclude):
+            keys = (c[:, None] * n_items + lists.items).ravel()
+            valid = lists.valid.ravel()
+            xs.append(candidate_features(lists, np.zeros(len(c), bool))[valid])
+            ys.append(np.isin(keys[valid], holdout.truth))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if y.sum() < 5 or (~y).sum() < 5:
+        return None
+    return Calibrator.fit(x, y.astype(int))

@@ -21,10 +21,44 @@ def _print(obj: Any, as_json: bool) -> None:
     elif isinstance(obj, pd.DataFrame):
         print(obj.to_string(index=False))
     elif isinstance(obj, dict):
-        for k, v in obj.items():
-            print(f"{k}: {v}")
+        print("\n".join(_dict_lines(obj)))
     else:
         print(obj)
+
+
+def _human(value: Any) -> str:
+    """A value for people: thousands separators, two decimals, lists joined; --json keeps it raw."""
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return f"{v:,.2f}" if v == 0 or abs(v) >= 1 else f"{v:.3g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_human(v) for v in value)
+    return "—" if value is None else str(value)
+
+
+def _dict_lines(d: dict, indent: str = "") -> list[str]:
+    """Aligned 'key  value' lines; a dict of dicts (per-segment figures) as a small table."""
+    import pandas as pd
+
+    width = max((len(str(k)) for k in d), default=0)
+    lines = []
+    for key, value in d.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            table = pd.DataFrame.from_dict(value, orient="index").map(_human)
+            lines.append(f"{indent}{key}:")
+            lines += [f"{indent}  {row}" for row in table.to_string().splitlines()]
+        elif isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            lines += _dict_lines(value, indent + "  ")
+        else:
+            lines.append(f"{indent}{str(key):<{width}}  {_human(value)}")
+    return lines
 
 
 def _progress(stage: str, fraction: float, message: str) -> None:
@@ -89,11 +123,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TuningConfig.load(args.config) if args.config else None
     options = _data_options(args)
     if args.engine == "spark":
-        from recsys.spark_engine import train_spark
+        from recsys.spark_engine import require_pyspark, train_spark
 
         if options:
             raise ValueError("the data options (--columns ...) are not supported by --engine spark yet; "
                              "save them beside the file (<file>.mapping.toml) instead")
+        require_pyspark()  # before anything is written (the demo store's Parquet file below)
         rec = train_spark(args.data or _demo_path(), config=config, out_dir=args.out, master=args.spark_master,
                           progress=_progress)
     else:
@@ -290,11 +325,16 @@ def main(argv: list[str] | None = None) -> int:
     from recsys.artifacts import BundleError
     from recsys.schema import DataError
     from recsys.service import UnknownItemError
+    from recsys.spark_engine import SparkUnavailable
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, BundleError, UnknownItemError, ValueError, KeyError, FileNotFoundError) as exc:
+    except BrokenPipeError:  # `python -m recsys stats | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (DataError, BundleError, UnknownItemError, SparkUnavailable, ValueError, KeyError,
+            FileNotFoundError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and not isinstance(exc, UnknownItemError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -76,6 +76,18 @@ class RepeatConfig:
 
 
 @dataclass
+class CandidateConfig:
+    """How many items each source puts forward per user before scoring (request time).
+
+    A user's own past items always join the pool; each source's best item is always in it, so
+    per-user normalisation over the pool equals the one over the whole catalogue."""
+
+    als: int = 100
+    item_cf: int = 200
+    popularity: int = 100   # best-sellers overall, and as many of the user's segment
+
+
+@dataclass
 class HybridWeights:
     als: float = 0.4
     item_cf: float = 0.4
@@ -88,6 +100,10 @@ class HybridWeights:
 
 def _newcomer_weights() -> HybridWeights:
     return HybridWeights(als=0.1, item_cf=0.1, popularity=0.6, repeat=4.0)
+
+
+def _discovery_weights() -> HybridWeights:
+    return HybridWeights(als=0.3, item_cf=0.3, popularity=0.4, repeat=0.0)
 
 
 @dataclass
@@ -117,6 +133,20 @@ class RerankConfig:
     default_segment: str = "average"  # segment assumed for unknown users
 
 
+# The ranges a person may set the request-time knobs to: (lowest, highest, step). One place for the
+# dashboard's sliders and the evaluation's what-if sweeps, so a sweep never reports a value the
+# slider cannot reach. Hybrid weights share one range (the blend rescales them to sum 1).
+KNOB_RANGES: dict[str, tuple[float, float, float]] = {
+    "upsell_factor": (0.0, 2.0, 0.05),
+    "price_boost_weight": (0.0, 1.0, 0.05),
+    "price_sensitivity": (0.0, 3.0, 0.1),
+    "budget_tolerance": (1.0, 4.0, 0.1),
+    "repurchase_buffer": (0.0, 1.0, 0.05),
+    "due_boost": (0.0, 2.0, 0.05),
+    "weight": (0.0, 5.0, 0.05),
+}
+
+
 @dataclass
 class TuningConfig:
     signals: SignalConfig = field(default_factory=SignalConfig)
@@ -125,8 +155,11 @@ class TuningConfig:
     als: ALSConfig = field(default_factory=ALSConfig)
     item_cf: ItemCFConfig = field(default_factory=ItemCFConfig)
     repeat: RepeatConfig = field(default_factory=RepeatConfig)
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
     weights: HybridWeights = field(default_factory=HybridWeights)
     newcomers: NewcomerConfig = field(default_factory=NewcomerConfig)
+    # the blend of discovery lists (exclude_purchased): the user's own items are out, so it is fitted apart
+    discovery: HybridWeights = field(default_factory=_discovery_weights)
     rerank: RerankConfig = field(default_factory=RerankConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,13 +202,17 @@ class TuningConfig:
         return TuningConfig.from_dict(data)
 
     def validate(self) -> "TuningConfig":
-        for name, w in (("weights", self.weights), ("newcomers.weights", self.newcomers.weights)):
+        for name, w in (("weights", self.weights), ("newcomers.weights", self.newcomers.weights),
+                        ("discovery", self.discovery)):
             if min(w.als, w.item_cf, w.popularity, w.repeat) < 0 or w.als + w.item_cf + w.popularity + w.repeat <= 0:
                 raise ValueError(f"hybrid {name} must be non-negative and not all zero")
         t = self.segments.thresholds
         if not (0 < t[0] < t[1] < t[2] < 1):
             raise ValueError(f"segment thresholds must rise strictly inside (0, 1), got {t}")
         r = self.rerank
+        c = self.candidates
+        if min(c.als, c.item_cf, c.popularity) < 0:
+            raise ValueError("candidate counts must not be negative")
         if r.candidate_pool < 1:
             raise ValueError("candidate_pool must be at least 1")
         if r.price_min is not None and r.price_max is not None and r.price_min > r.price_max:
@@ -200,7 +237,6 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ValueError(f"unknown config key(s) in '{where or 'root'}': {sorted(unknown)}")
     kwargs = {}
-    hints = {f.name: f.type for f in dataclasses.fields(cls)}
     for name, value in data.items():
         default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else fields[name].default  # type: ignore[misc]
         if dataclasses.is_dataclass(default):
@@ -217,5 +253,4 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
             kwargs[name] = type(default)(value) if isinstance(default, float) else int(value)
         else:
             kwargs[name] = value
-    del hints
     return cls(**kwargs)

@@ -53,7 +53,7 @@ from recsys.schema import (
 log = logging.getLogger(__name__)
 
 # Bump whenever the canonical frame built from the same bytes changes, so old cache entries miss.
-LOADER_VERSION = "2"
+LOADER_VERSION = "3"  # 2: non-finite and absurd quantities and prices are refused; 3: mapping files, item columns
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -92,6 +92,12 @@ WORKBOOK_REQUIRED = REQUIRED_COLUMNS + (POS_NUMBER, TICKET_NUMBER)
 ID_LIKE_COLUMNS = (USER_ID, ITEM_ID, TICKET_ID, POS_NUMBER, TICKET_NUMBER, ITEM_NAME, CATEGORY)
 
 IGNORE = "ignore"       # a column_map target: leave this column out, whatever its name suggests
+
+# Sanity limits: a line past them is a typo or a unit mix-up (cents, barcodes in the price column),
+# refused with its row rather than left to swamp every average and upsell ratio downstream.
+MAX_UNITS = 1e6          # units on one line (the workbook's largest is 67)
+MAX_PRICE = 1e7          # unit price (the workbook's largest is 100)
+VALUE_LIMITS = {QUANTITY: MAX_UNITS, PRICE: MAX_PRICE}
 
 HEADER_ROW = 1          # spreadsheet row of the header
 FIRST_DATA_ROW = 2      # spreadsheet row of the first line, i.e. row = position + FIRST_DATA_ROW
@@ -646,9 +652,25 @@ def _bad_rows_problem(
     if count == 0:
         return None
     first = bad.idxmax()  # index labels are positions in the file, so this is the first bad row
-    shown = f" (first: {values.loc[first]!r})" if example else ""
+    value = values.loc[first]
+    value = value.item() if isinstance(value, np.generic) else value  # 'inf', not 'np.float64(inf)'
+    shown = f" (first: {value!r})" if example else ""
     rows = "row" if count == 1 else "rows"
     return where.error(f"{description} in {count:,} {rows}{shown}", column=header, row=int(first) + FIRST_DATA_ROW)
+
+
+def _out_of_range_problems(
+    numbers: pd.Series, values: pd.Series, where: _Where, header: str, target: str
+) -> list[DataError | None]:
+    """Infinite numbers ('inf', '1e400'), and numbers past the column's sanity limit."""
+    infinite = pd.Series(np.isinf(numbers.to_numpy("float64", na_value=np.nan)), index=numbers.index)
+    problems = [_bad_rows_problem(infinite, values, where, header, "not a finite number")]
+    limit = VALUE_LIMITS.get(target)
+    if limit is not None:
+        absurd = (numbers.abs() > limit) & ~infinite
+        problems.append(_bad_rows_problem(absurd, values, where, header,
+                                          f"implausible {target} (beyond ±{limit:,.0f})"))
+    return problems
 
 
 # --------------------------------------------------------------------------------------------
@@ -698,6 +720,8 @@ def _canonical_from_raw(
             continue
         columns[target], bad = _as_float(data[target])
         note(_bad_rows_problem(bad, data[target], where, mapping[target], "not a number"))
+        for problem in _out_of_range_problems(columns[target], data[target], where, mapping[target], target):
+            note(problem)
     if LINE_VALUE in data:
         columns[PRICE] = _unit_price(columns.pop(LINE_VALUE), columns[QUANTITY])
     for target in (ITEM_NAME, CATEGORY):

@@ -1,4 +1,4 @@
-"""Offline evaluation: splits, ranking metrics, significance, calibration and two baselines.
+"""Offline evaluation: splits, ranking metrics, significance, calibration and baselines.
 
 The protocol works on a *cleaned* canonical frame (see :mod:`recsys.schema`): returns and
 non-product items (mean price 0) already removed.
@@ -36,6 +36,9 @@ as-of timestamps (``datetime64[ns]`` array, one per user), the list length ``n``
 ``None`` or one collection of item ids per user that must not be recommended.  It returns one list
 of at most ``n`` item ids per user, best first (a 2-D array of item ids also works).  The model is
 fitted once per split and then asked for all its test users in one call.
+
+The baselines are :class:`BuyAgain`, :class:`Popularity` and ``TIFUKNN`` (time-decayed user
+vectors plus nearest users', from :mod:`recsys.neighbour_baselines`).
 
 Metrics (at every ``k``, mean over users): ``precision``, ``recall``, ``ndcg`` (binary relevance,
 ideal DCG over ``min(k, |truth|)``), ``hit_rate``, ``map`` (AP@k normalised by
@@ -82,6 +85,7 @@ __all__ = [
     "reliability_table",
     "BuyAgain",
     "Popularity",
+    "TIFUKNN",
     "DEFAULT_SCENARIOS",
     "METRICS",
 ]
@@ -92,6 +96,16 @@ METRICS = ("precision", "recall", "ndcg", "hit_rate", "map")
 DEFAULT_SCENARIOS = (("loyal", "all"), ("loyal", "new"), ("new_customers", "all"))
 
 Scorer = Callable[..., Any]
+
+
+def __getattr__(name: str) -> Any:
+    """The nearest-neighbour baselines live in :mod:`recsys.neighbour_baselines` (kept apart
+    for size); imported on first use so that module can build on this one."""
+    if name == "TIFUKNN":
+        from .neighbour_baselines import TIFUKNN
+
+        return TIFUKNN
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------

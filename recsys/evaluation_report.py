@@ -9,19 +9,28 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from recsys.config import TuningConfig
+from recsys.config import KNOB_RANGES, TuningConfig
 from recsys.evaluation import (BuyAgain, EvalResult, Popularity, Split, compare, evaluate_all,
                                expected_calibration_error, make_loyal_split, make_new_customer_split,
                                reliability_table)
 
 OUR_MODELS = ("hybrid", "als", "item_cf", "repeat", "popularity")
+
+
+def _points(knob: str, points: tuple[float, ...]) -> tuple[float, ...]:
+    """The sweep's points inside the knob's range (`KNOB_RANGES`), its top included."""
+    lo, hi, _ = KNOB_RANGES[knob]
+    return tuple(sorted({min(max(p, lo), hi) for p in points} | {hi}))
+
+
 SWEEPS: dict[str, tuple[str, str, tuple[float, ...]]] = {
-    "upsell_factor": ("rerank", "upsell_factor", (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)),
-    "budget_tolerance (price_sensitivity 1)": ("rerank", "budget_tolerance", (0.8, 1.0, 1.25, 1.5, 2.0, 3.0)),
-    "weight: als": ("weights", "als", (0.0, 0.2, 0.4, 1.0, 2.0, 4.0)),
-    "weight: item_cf": ("weights", "item_cf", (0.0, 0.2, 0.4, 1.0, 2.0, 4.0)),
-    "weight: popularity": ("weights", "popularity", (0.0, 0.1, 0.2, 0.5, 1.0, 2.0)),
-    "weight: repeat": ("weights", "repeat", (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)),
+    "upsell_factor": ("rerank", "upsell_factor", _points("upsell_factor", (0.0, 0.25, 0.5, 1.0, 1.5))),
+    "budget_tolerance (price_sensitivity 1)": ("rerank", "budget_tolerance",
+                                               _points("budget_tolerance", (1.0, 1.25, 1.5, 2.0, 3.0))),
+    "weight: als": ("weights", "als", _points("weight", (0.0, 0.2, 0.4, 1.0, 2.0))),
+    "weight: item_cf": ("weights", "item_cf", _points("weight", (0.0, 0.2, 0.4, 1.0, 2.0))),
+    "weight: popularity": ("weights", "popularity", _points("weight", (0.0, 0.2, 0.5, 1.0, 2.0))),
+    "weight: repeat": ("weights", "repeat", _points("weight", (0.0, 0.5, 1.0, 2.0, 4.0))),
 }
 
 
@@ -71,7 +80,7 @@ class RecommenderModel:
         known = self.rec_._user_index.get_indexer([str(u) for u in user_ids]) >= 0
         ids = [str(u) for u, k in zip(user_ids, known) if k]
         stamps = np.asarray(as_of)[known] if as_of is not None else None
-        return self.rec_.recommend_batch(ids, n=n, model=self.model, timestamps=stamps, config=config,
+        return self.rec_.recommend_batch(ids, n=n, model=self.model, timestamps=stamps, config=config or self.config,
                                          exclude_purchased=exclude_purchased, with_confidence=with_confidence)
 
 

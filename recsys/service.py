@@ -1,11 +1,8 @@
-"""The Recommender: every answer the product gives, read from a TrainedState.
-
-A request builds a small UserBatch from precomputed line arrays, asks the models for scores,
-blends them into a candidate pool (level 1) and re-ranks the pool with the knobs (level 2).
-"""
+"""The Recommender: a thin facade over the request pipeline (recsys.pipeline) and the
+precomputed arrays of a TrainedState. It turns ids into codes, runs the stages, and shapes
+the answers (reasons, confidence, breakdown)."""
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -14,21 +11,29 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from recsys import ranking
+from recsys import explain
+from recsys.batches import BatchBuilder, ExtraLines
 from recsys.config import MODELS, SEGMENTS, TuningConfig
-from recsys.features import SECONDS_PER_DAY, to_seconds
-from recsys.models import UserBatch
+from recsys.features import to_seconds
 from recsys.models.base import top_n
+from recsys.pipeline import RankedLists, RequestPipeline
+from recsys.ranking import HardFilters
 from recsys.state import TrainedState
 
-SEGMENT_LABELS = {"small": "small", "low_average": "low-average", "average": "average", "high": "high"}
+SEGMENT_LABELS = explain.SEGMENT_LABELS
+# (batch, n_items) floats one batch chunk may hold (ALS's candidate product): ~16 MiB
+BATCH_CELLS = 4_000_000
 
 
 class UnknownItemError(KeyError):
     def __str__(self) -> str:
         return f"unknown item id {self.args[0]!r}"
+
+
+class UnknownUserError(KeyError):
+    def __str__(self) -> str:
+        return f"unknown user id {self.args[0]!r}"
 
 
 @dataclass
@@ -40,6 +45,8 @@ class Recommendation:
     recommendation_reason: str
     model_source: str
     score_breakdown: dict[str, float] = field(default_factory=dict)
+    item_name: str = ""
+    category: str = ""
 
 
 @dataclass
@@ -53,6 +60,7 @@ class RecommendationResponse:
     generated_at: str
     as_of: str = ""
     filtered: dict[str, int] = field(default_factory=dict)
+    candidates_considered: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,12 +85,11 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _gather_ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row, index) for every index in [starts[r], ends[r]) of every row r, without a loop."""
-    lens = np.maximum(ends - starts, 0)
-    rows = np.repeat(np.arange(len(starts)), lens)
-    offsets = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-    return rows, np.repeat(starts, lens) + offsets
+def _item_text(items: pd.DataFrame, column: str) -> np.ndarray:
+    """A text column of the item table ('' for every item when the data has none)."""
+    if column not in items.columns:
+        return np.full(len(items), "", dtype=object)
+    return items[column].fillna("").astype(str).to_numpy(dtype=object)
 
 
 class Recommender:
@@ -96,15 +103,13 @@ class Recommender:
         self.cleaning_report = cleaning_report or {}
         self._user_index = pd.Index(state.user_ids)
         self._item_index = pd.Index(state.item_ids)
-        self._item_price = state.items["price"].to_numpy(np.float64)
-        self._avg_units = state.items["avg_units"].to_numpy(np.float64)
-        self._item_cycle = state.items["cycle_days"].to_numpy(np.float64)
-        self._avg_price = state.profiles["avg_item_price"].to_numpy(np.float64)
-        self._segment = state.profiles["segment_code"].to_numpy(np.int8)
+        self.batches = BatchBuilder(state)
+        self.pipeline = RequestPipeline(state)
+        self._item_price = self.pipeline.item_price
+        self._item_cycle = self.pipeline.item_cycle
+        self._item_name = _item_text(state.items, "item_name")
+        self._item_category = _item_text(state.items, "category")
         self._profile_columns = {c: state.profiles[c].to_numpy() for c in state.profiles.columns}
-        # per-request constants, computed once (a max over every line costs ~15 ms at 20M lines)
-        self._default_as_of = int(state.line_time.max()) + 1 if len(state.line_time) else 0
-        self._median_price = float(np.median(self._item_price)) if len(self._item_price) else 1.0
 
     # ---- persistence -------------------------------------------------------------------
     def save(self, out_dir: str | Path, timings: dict[str, float] | None = None) -> Path:
@@ -144,256 +149,112 @@ class Recommender:
         except KeyError:
             return -1
 
+    def user_codes(self, user_ids: Iterable[Any]) -> np.ndarray:
+        """Training codes of many user ids (-1 for unknown ones), in one vectorised look-up."""
+        return self._user_index.get_indexer([str(u) for u in user_ids]).astype(np.int64)
+
     def item_code(self, item_id: Any) -> int:
         try:
             return int(self._item_index.get_loc(str(item_id)))
         except KeyError:
             raise UnknownItemError(str(item_id)) from None
 
+    def item_codes(self, item_ids: Iterable[Any]) -> np.ndarray:
+        """Codes of many item ids (-1 for unknown ones)."""
+        return self._item_index.get_indexer([str(i) for i in item_ids]).astype(np.int64)
+
     def as_of_seconds(self, timestamp: Any | None) -> int:
         """The as-of time in seconds; default: just after the last sale in the data."""
         if timestamp is None:
-            return self._default_as_of
+            return self.batches.default_as_of
         try:
             return int(to_seconds(pd.DatetimeIndex([pd.Timestamp(timestamp)]))[0])
         except (ValueError, TypeError) as exc:
             raise ValueError(f"timestamp {timestamp!r} is not a date or datetime") from exc
 
-    # ---- building user batches ---------------------------------------------------------
-    def line_batch(self, codes: np.ndarray, as_of: np.ndarray,
-                   extra: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-                   segments: np.ndarray | None = None) -> UserBatch:
-        """The batch for known codes (-1 = unknown) at per-user as-of times, plus extra lines
-        (row, item, time, weight) given at call time: lines and damped history only."""
-        st = self.state
-        codes = np.asarray(codes, dtype=np.int64)
-        known = codes >= 0
-        starts = np.where(known, st.line_ptr[np.maximum(codes, 0)], 0)
-        ends = np.where(known, st.line_ptr[np.maximum(codes, 0) + 1], 0)
-        rows, idx = _gather_ranges(starts, ends)
-        items, times, weights = st.line_item[idx].astype(np.int64), st.line_time[idx], st.line_weight[idx]
-        if extra is not None:
-            rows = np.r_[rows, extra[0]]
-            items = np.r_[items, extra[1]]
-            times = np.r_[times, extra[2]]
-            weights = np.r_[weights, extra[3]]
-        before = times <= as_of[rows]  # a line at the as-of instant is history (the new customers first basket)
-        rows, items, times, weights = rows[before], items[before], times[before], weights[before]
-        hist = sp.csr_matrix((weights.astype(np.float32), (rows, items)), shape=(len(codes), st.n_items))
-        hist.sum_duplicates()
-        if self.config.signals.log_transform:
-            hist.data = np.log1p(hist.data)
-        if segments is None:
-            segments = np.where(known, self._segment[np.maximum(codes, 0)], SEGMENTS.index(self.config.rerank.default_segment))
-        batch = UserBatch(codes=codes, history=hist, segments=np.asarray(segments, dtype=np.int8),
-                          line_row=rows, line_item=items, line_age_days=(as_of[rows] - times) / SECONDS_PER_DAY)
-        batch.default_as_of = extra is None and bool((as_of == self._default_as_of).all())
-        return batch
+    def _avg_price_for(self, codes: np.ndarray) -> np.ndarray:
+        return self.batches.avg_price_for(codes)
 
-    def user_batch(self, codes: np.ndarray, as_of: np.ndarray,
-                   extra: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-                   segments: np.ndarray | None = None) -> tuple[UserBatch, dict[str, np.ndarray]]:
-        """The line batch plus dense (batch, n_items) per-item facts of each user's history
-        (purchase count, days since the last purchase) that re-ranking reads."""
-        batch = self.line_batch(codes, as_of, extra, segments)
-        shape = (len(batch), self.state.n_items)
-        flat = batch.line_row * shape[1] + batch.line_item
-        count = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape).astype(np.float32)
-        days_since = np.full(shape[0] * shape[1], np.inf)
-        np.minimum.at(days_since, flat, batch.line_age_days)
-        days_since = days_since.reshape(shape)
-        days_since[np.isinf(days_since)] = np.nan
-        return batch, {"count": count, "days_since": days_since}
+    def line_batch(self, codes: np.ndarray, as_of: np.ndarray, extra: ExtraLines | None = None,
+                   segments: np.ndarray | None = None, config: TuningConfig | None = None):
+        """The UserBatch of known codes (-1 = unknown) at per-user as-of times, plus extra lines."""
+        return self.batches.build(codes, as_of, config or self.config, extra, segments)
 
-    def _history_lines(self, history: Any, as_of: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-        """A purchase history given at call time as (row, item, time, weight) lines + avg price."""
-        frame = history if isinstance(history, pd.DataFrame) else pd.DataFrame(
-            [{"item_id": h} if not isinstance(h, dict) else h for h in history])
-        if "item_id" not in frame.columns:
-            raise ValueError("history needs an 'item_id' for each purchase")
-        codes = self._item_index.get_indexer(frame["item_id"].astype(str))
-        frame = frame.assign(_code=codes)[codes >= 0]
-        items = frame["_code"].to_numpy(np.int64)
-        price = frame["price"].to_numpy(np.float64) if "price" in frame else self._item_price[items]
-        qty = frame["quantity"].to_numpy(np.float64) if "quantity" in frame else np.ones(len(items))
-        if "timestamp" in frame:
-            times = to_seconds(frame["timestamp"])
-        else:
-            times = np.full(len(items), as_of - 1, dtype=np.int64)
-        avg = float(price.mean()) if len(price) and price.mean() > 0 else self._median_price
-        sig = self.config.signals
-        w = sig.spending_weight * price / avg + sig.quantity_weight * qty / np.where(self._avg_units[items] > 0, self._avg_units[items], 1)
-        w = np.clip(w, sig.clip_min, sig.clip_max)
-        return np.zeros(len(items), np.int64), items, times.astype(np.int64), w.astype(np.float32), avg
-
-    # ---- scoring -----------------------------------------------------------------------
-    def model_scores(self, batch: UserBatch, model: str, config: TuningConfig, avg_price: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw (batch, n_items) scores of the models a request needs."""
-        st = self.state
-        if model == "hybrid":
-            both = (config.weights.as_dict(), config.newcomers.weights.as_dict())
-            needed = [m for m in both[0] if both[0][m] > 0 or both[1][m] > 0]
-        else:
-            needed = [model]
-        out = {}
-        for m in needed:
-            if m == "repeat":
-                repeat = copy.copy(st.repeat)  # request-time knobs on a shallow copy
-                repeat.learned, repeat.half_life_days = config.repeat.learned, config.repeat.half_life_days
-                # one basket says too little for the learned model: newcomers get the plain decay
-                simple = self.newcomers(batch, config)
-                precomputed = st.repeat_default if getattr(batch, "default_as_of", False) else None
-                out[m] = repeat.score(batch, avg_price, simple_rows=simple, precomputed=precomputed)
-            else:
-                out[m] = {"als": st.als, "item_cf": st.item_cf, "popularity": st.popularity}[m].score(batch)
-        return out
-
-    def newcomers(self, batch: UserBatch, config: TuningConfig) -> np.ndarray:
-        """Per row: at most `newcomers.max_trips` shopping days in the history."""
-        days = np.unique(batch.line_row * 100_000 + np.floor(batch.line_age_days).astype(np.int64))
-        return np.bincount(days // 100_000, minlength=len(batch)) <= config.newcomers.max_trips
-
-    def hybrid_weights(self, batch: UserBatch, config: TuningConfig) -> dict[str, np.ndarray]:
-        """Per row: the newcomer blend for users with a single trip so far, else the usual one."""
-        newcomer = self.newcomers(batch, config)
-        loyal, new = config.weights.as_dict(), config.newcomers.weights.as_dict()
-        return {m: np.where(newcomer, new[m], loyal[m]) for m in loyal}
-
-    def rank_batch(self, batch: UserBatch, stats: dict[str, np.ndarray], model: str, n: int,
-                   config: TuningConfig, exclude_purchased: bool, price_min: float | None, price_max: float | None,
-                   avg_price: np.ndarray) -> dict[str, Any]:
-        """Level 1 + level 2 for a batch: the top-n item codes with scores and explanations."""
-        if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-        raw = self.model_scores(batch, model, config, avg_price)
-        weights = self.hybrid_weights(batch, config) if model == "hybrid" else {model: 1.0}
-        blended, parts = ranking.blend(raw, weights)
-        banned = self._hard_filters(stats, config, exclude_purchased, price_min, price_max)
-        pool = ranking.candidate_pool(blended, max(config.rerank.candidate_pool, n), banned)
-        bought = np.take_along_axis(stats["count"], pool, axis=1) > 0
-        days_since = np.take_along_axis(stats["days_since"], pool, axis=1)
-        cycle = np.full(pool.shape, np.nan)
-        known = batch.codes >= 0
-        if known.any():
-            uc = self.state.user_item_cycle[batch.codes[known]].toarray()
-            cycle[known] = np.take_along_axis(uc, pool[known], axis=1)
-        cycle[cycle == 0] = np.nan
-        cycle = np.where(np.isnan(cycle), self._item_cycle[pool], cycle)
-        inp = ranking.RerankInput(items=pool, base=np.take_along_axis(blended, pool, axis=1),
-                                  price=self._item_price[pool], user_avg_price=avg_price[:, None],
-                                  segment=batch.segments, bought=bought, days_since=days_since, cycle_days=cycle)
-        rr = ranking.rerank(inp, config.rerank, self.state.segment_caps, exclude_purchased, price_min, price_max)
-        top = rr.items[:, :n]
-        return {
-            "items": top, "valid": np.isfinite(rr.score[:, :n]), "score": rr.score[:, :n],
-            "parts": {m: np.take_along_axis(p, top, axis=1) for m, p in parts.items()},
-            "factors": {k: v[:, :n] for k, v in rr.factors.items()}, "due": rr.due[:, :n],
-            "bought": rr.bought[:, :n], "days_since": rr.days_since[:, :n], "cycle": rr.cycle_days[:, :n],
-            "count": np.take_along_axis(stats["count"], top, axis=1), "filtered": rr.filtered,
-        }
-
-    def _hard_filters(self, stats: dict[str, np.ndarray], config: TuningConfig, exclude_purchased: bool,
-                      price_min: float | None, price_max: float | None) -> np.ndarray | None:
-        """(batch, n_items) items no list may hold: applied before the pool so it stays full."""
-        lo = config.rerank.price_min if price_min is None else price_min
-        hi = config.rerank.price_max if price_max is None else price_max
-        out_of_range = np.zeros(self.state.n_items, dtype=bool)
-        if lo is not None:
-            out_of_range |= self._item_price < lo
-        if hi is not None:
-            out_of_range |= self._item_price > hi
-        if not exclude_purchased:
-            return np.broadcast_to(out_of_range, stats["count"].shape) if out_of_range.any() else None
-        return (stats["count"] > 0) | out_of_range
-
-    # ---- answers -----------------------------------------------------------------------
-    def _explain(self, res: dict[str, Any], r: int, j: int, model: str, segment: int, neighbours: np.ndarray) -> tuple[str, str]:
-        """(model_source, reason) for the j-th item of row r."""
-        parts = {m: float(p[r, j]) for m, p in res["parts"].items()}
-        source = max(parts, key=parts.get) if model == "hybrid" else model
-        days, cycle, count = res["days_since"][r, j], res["cycle"][r, j], int(res["count"][r, j])
-        if res["due"][r, j]:
-            reason = f"due again: you buy it about every {cycle:.0f} days, last {days:.0f} days ago"
-        elif source == "repeat" or (res["bought"][r, j] and source != "popularity"):
-            times = "once" if count == 1 else f"{count} times"
-            reason = f"you bought it {times}, last {days:.0f} days ago"
-        elif source == "item_cf":
-            k = int(neighbours[r, j])
-            reason = f"bought together with {k} item{'s' if k != 1 else ''} in your basket history"
-        elif source == "als":
-            reason = "customers who shop like you buy it"
-        else:
-            reason = f"popular with {SEGMENT_LABELS[SEGMENTS[segment]]} spenders"
-        if res["factors"]["upsell"][r, j] > 1.01:
-            reason += "; a step up from your usual price"
-        return source, reason
-
-    def _confidence(self, res: dict[str, Any], relevance: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    # ---- recommendations -----------------------------------------------------------------
+    def _confidence(self, lists: RankedLists, fallback: np.ndarray) -> np.ndarray:
         cal = self.state.calibrator
         if cal is None:
-            return relevance
+            return lists.relevance
         from recsys.calibration import candidate_features
 
-        return cal.predict(candidate_features(res, relevance, fallback)).reshape(relevance.shape)
-
-    def _avg_price_for(self, codes: np.ndarray) -> np.ndarray:
-        return np.where(codes >= 0, self._avg_price[np.maximum(codes, 0)], self._median_price)
+        return cal.predict(candidate_features(lists, fallback)).reshape(lists.relevance.shape)
 
     def recommend(self, user_id: Any, n: int = 5, model: str = "hybrid", timestamp: Any | None = None,
                   exclude_purchased: bool = False, price_min: float | None = None, price_max: float | None = None,
-                  history: Iterable[Any] | pd.DataFrame | None = None, config: TuningConfig | None = None) -> RecommendationResponse:
-        """Top-n recommendations for one user (known, folded in from `history`, or unknown)."""
+                  history: Iterable[Any] | pd.DataFrame | None = None, config: TuningConfig | None = None,
+                  segment: str | None = None) -> RecommendationResponse:
+        """Top-n recommendations for one user (known, folded in from `history`, or unknown).
+
+        `segment` sets the spending segment of a user the models never saw (default: from the
+        history's average price, or `rerank.default_segment`)."""
         t0 = time.perf_counter()
         cfg = (config or self.config).validate()
         if n < 1:
             raise ValueError("n must be at least 1")
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+        if segment is not None and segment not in SEGMENTS:
+            raise ValueError(f"unknown segment {segment!r}; choose one of {', '.join(SEGMENTS)}")
         as_of = self.as_of_seconds(timestamp)
         code = self.user_code(user_id)
         extra, seg, avg = None, None, None
         if history is not None:
-            rows, items, times, w, avg_hist = self._history_lines(history, as_of)
-            if len(items):
-                extra = (rows, items, times, w)
+            lines, avg_hist = self.batches.history_lines(history, as_of, cfg)
+            if len(lines):
+                extra = lines
                 if code < 0:
                     avg = np.array([avg_hist])
                     seg = np.array([np.searchsorted(self.state.segment_cuts, avg_hist, side="right")], dtype=np.int8)
-        codes = np.array([code])
         fallback = code < 0 and extra is None
         if fallback:
             # cold start: popularity within the default segment (or the asked price range)
             model_used = "popularity"
             seg = np.array([SEGMENTS.index(cfg.rerank.default_segment)], dtype=np.int8)
-            avg = np.array([self._median_price])
+            avg = np.array([self.batches.median_price])
         else:
             model_used = model
-        batch, stats = self.user_batch(codes, np.array([as_of]), extra=extra, segments=seg)
+        if segment is not None and code < 0:
+            seg = np.array([SEGMENTS.index(segment)], dtype=np.int8)
+        codes = np.array([code])
+        batch = self.batches.build(codes, np.array([as_of]), cfg, extra, seg)
         avg = avg if avg is not None else self._avg_price_for(codes)
-        res = self.rank_batch(batch, stats, model_used, n, cfg, exclude_purchased, price_min, price_max, avg)
-        relevance = np.clip(np.where(res["valid"], res["score"], 0.0), 0.0, 1.0)
-        conf = self._confidence(res, relevance, np.array([fallback]))
-        neighbours = self._neighbours(batch, res["items"]) if "item_cf" in res["parts"] else np.zeros(res["items"].shape)
+        hard = HardFilters(price_min, price_max, exclude_purchased)
+        lists = self.pipeline.run(batch, model_used, n, cfg, hard, avg)
+        conf = self._confidence(lists, np.array([fallback]))
+        neighbours = self.state.item_cf.neighbours_in_history(batch, lists.items) \
+            if "item_cf" in lists.parts else np.zeros(lists.items.shape)
+        sources = explain.sources_of(lists, model_used)
         recs = []
-        for j in np.flatnonzero(res["valid"][0]):  # n items of one user
-            source, reason = self._explain(res, 0, j, model_used, int(batch.segments[0]), neighbours)
-            item = int(res["items"][0, j])
-            breakdown = {f"model:{m}": round(float(p[0, j]), 6) for m, p in res["parts"].items()}
-            running = sum(float(p[0, j]) for p in res["parts"].values())
-            for step, f in res["factors"].items():
-                after = running * float(f[0, j])
-                breakdown[f"rerank:{step}"] = round(after - running, 6)
-                running = after
+        for j in np.flatnonzero(lists.valid[0]):  # the n items of one user
+            item = int(lists.items[0, j])
             recs.append(Recommendation(
-                item_id=str(self.state.item_ids[item]), relevance_score=round(float(relevance[0, j]), 6),
+                item_id=str(self.state.item_ids[item]), relevance_score=round(float(lists.relevance[0, j]), 6),
                 confidence_score=round(float(conf[0, j]), 6), item_price=round(float(self._item_price[item]), 4),
-                recommendation_reason=reason, model_source=source, score_breakdown=breakdown))
+                recommendation_reason=explain.reason(lists, 0, j, sources[0, j], int(batch.segments[0]),
+                                                     neighbours[0, j]),
+                model_source=str(sources[0, j]), score_breakdown=explain.breakdown(lists, 0, j),
+                item_name=str(self._item_name[item]), category=str(self._item_category[item])))
         return RecommendationResponse(
             user_id=str(user_id), user_info=self._user_info(user_id, code, batch, avg),
             recommendations=recs, primary_model=model_used, fallback_used=bool(fallback),
             processing_time_ms=round((time.perf_counter() - t0) * 1000, 3), generated_at=_now_iso(),
-            as_of=str(np.datetime64(as_of, "s")).replace("T", " "), filtered=res["filtered"])
+            as_of=str(np.datetime64(as_of, "s")).replace("T", " "), filtered=lists.filtered,
+            candidates_considered=int(lists.pool_sizes[0]))
 
-    def _neighbours(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
-        return self.state.item_cf.neighbours_in_history(batch, items)
+    def _as_of_array(self, n_users: int, timestamps: Any | None) -> np.ndarray:
+        if timestamps is None or np.ndim(timestamps) == 0:
+            return np.full(n_users, self.as_of_seconds(timestamps), dtype=np.int64)
+        return to_seconds(pd.DatetimeIndex(pd.to_datetime(list(timestamps))))
 
     def recommend_batch(self, user_ids: Iterable[Any] | None = None, n: int = 10, model: str = "hybrid",
                         timestamps: Any | None = None, exclude_purchased: bool = False,
@@ -405,38 +266,31 @@ class Recommender:
         if (codes < 0).any():
             missing = ids[codes < 0][:5].tolist()
             raise ValueError(f"{int((codes < 0).sum())} unknown user id(s), e.g. {missing}; use recommend() with a history")
-        if timestamps is None:
-            as_of = np.full(len(codes), self.as_of_seconds(None), dtype=np.int64)
-        elif np.ndim(timestamps) == 0:
-            as_of = np.full(len(codes), self.as_of_seconds(timestamps), dtype=np.int64)
-        else:
-            as_of = to_seconds(pd.DatetimeIndex(pd.to_datetime(list(timestamps))))
+        as_of = self._as_of_array(len(codes), timestamps)
         frames = []
-        for ids_c, res, relevance in self.batch_results(codes, as_of, model, n, cfg, exclude_purchased, chunk):
-            conf = self._confidence(res, relevance, np.zeros(len(ids_c), bool)) if with_confidence else relevance
-            names = np.array(list(res["parts"]))
-            stacked = np.stack([res["parts"][m] for m in names], axis=0)
-            source = names[stacked.argmax(axis=0)] if model == "hybrid" else np.full(res["items"].shape, model)
-            r, j = np.nonzero(res["valid"])
-            items = res["items"][r, j]
+        for c, lists in self.batch_results(codes, as_of, model, n, cfg, exclude_purchased, chunk):
+            conf = self._confidence(lists, np.zeros(len(c), bool)) if with_confidence else lists.relevance
+            source = explain.sources_of(lists, model)
+            r, j = np.nonzero(lists.valid)
+            items = lists.items[r, j]
             frames.append(pd.DataFrame({
-                "user_id": self.state.user_ids[ids_c][r], "rank": j + 1, "item_id": self.state.item_ids[items],
-                "relevance_score": relevance[r, j], "confidence_score": conf.reshape(relevance.shape)[r, j],
+                "user_id": self.state.user_ids[c][r], "rank": j + 1, "item_id": self.state.item_ids[items],
+                "relevance_score": lists.relevance[r, j], "confidence_score": conf[r, j],
                 "item_price": self._item_price[items], "model_source": source[r, j],
             }))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def batch_results(self, codes: np.ndarray, as_of: np.ndarray, model: str, n: int, cfg: TuningConfig,
-                      exclude_purchased: bool = False, chunk: int = 512) -> Iterable[tuple[np.ndarray, dict[str, Any], np.ndarray]]:
-        """(codes, ranking result, relevance) per chunk of known users: the batch hot path."""
-        chunk = max(8, min(chunk, 2_000_000 // max(self.state.n_items, 1)))
-        for lo in range(0, len(codes), chunk):  # chunks bound memory: (chunk, n_items) dense scores
+                      exclude_purchased: bool = False, chunk: int = 512) -> Iterable[tuple[np.ndarray, RankedLists]]:
+        """(codes, ranked lists) per chunk of known users: the batch hot path."""
+        chunk = max(8, min(chunk, BATCH_CELLS // max(self.state.n_items, 1)))
+        hard = HardFilters(exclude_purchased=exclude_purchased)
+        for lo in range(0, len(codes), chunk):  # chunks bound memory: ALS's (chunk, n_items) product
             c, a = codes[lo:lo + chunk], as_of[lo:lo + chunk]
-            batch, stats = self.user_batch(c, a)
-            res = self.rank_batch(batch, stats, model, n, cfg, exclude_purchased, None, None, self._avg_price_for(c))
-            yield c, res, np.clip(np.where(res["valid"], res["score"], 0.0), 0.0, 1.0)
+            batch = self.batches.build(c, a, cfg)
+            yield c, self.pipeline.run(batch, model, n, cfg, hard, self._avg_price_for(c))
 
-    def _user_info(self, user_id: Any, code: int, batch: UserBatch, avg: np.ndarray) -> dict[str, Any]:
+    def _user_info(self, user_id: Any, code: int, batch, avg: np.ndarray) -> dict[str, Any]:
         if code >= 0:
             p = {k: v[code] for k, v in self._profile_columns.items()}
             return {"user_id": str(user_id), "user_type": p["user_type"], "spending_segment": p["spending_segment"],

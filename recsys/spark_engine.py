@@ -17,7 +17,7 @@ What runs where:
   for serving, the spending-segment cut points (three quantiles of one value per user), the
   dashboard's weekly charts, and two bounded learners that read the bundle's own arrays: the
   buy-again classifier (a few thousand sampled users per window) and the confidence calibrator
-  (a user sample above 2M lines, see `recsys.training.fit_calibrator`).
+  (a user sample above 2M lines, see `recsys.holdout.make_holdout`).
 
 Serving never touches Spark: the result is a `recsys.state.TrainedState` saved with
 `Recommender.save`, which the dashboard and the CLI load like any other bundle (its metadata says
@@ -26,6 +26,7 @@ use it when the data does not fit one machine, with `--spark-master` pointing at
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -44,6 +45,17 @@ from recsys.training import (TOP_TREND_ITEMS, Progress, StageTimer, _quiet, fini
                              weekly_item_sales, weekly_sales)
 
 DEFAULT_MASTER = "local[2]"
+PYSPARK_MISSING = "the Spark engine needs pyspark: pip install -r requirements-spark.txt"
+
+
+class SparkUnavailable(ImportError):
+    """pyspark cannot be imported (an optional extra)."""
+
+
+def require_pyspark() -> None:
+    """Raise SparkUnavailable unless pyspark is importable; cheap (finds it, does not import it)."""
+    if importlib.util.find_spec("pyspark") is None:
+        raise SparkUnavailable(PYSPARK_MISSING)
 
 
 def _spark_session(master: str, app_name: str = "recsys-train", local_dir: str | None = None):
@@ -259,9 +271,9 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
     with timer.stage("item_cf", f"Spark item-item CF: top {config.item_cf.top_k} neighbours"):
         nb = _collect(spark_item_cf(lines, config.item_cf.top_k, config.item_cf.shrinkage))
         rows, cols = nb["i"].to_numpy(np.int64), nb["j"].to_numpy(np.int64)
-        item_cf = ItemCFModel(**vars(config.item_cf))
-        item_cf.similarity_ = _csr(rows, cols, nb["sim"].to_numpy(np.float64), (n_i, n_i))
-        item_cf.co_counts_ = _csr(rows, cols, nb["cn"].to_numpy(np.float64), (n_i, n_i))
+        item_cf = ItemCFModel(**vars(config.item_cf)).set_neighbours(
+            _csr(rows, cols, nb["sim"].to_numpy(np.float64), (n_i, n_i)),
+            _csr(rows, cols, nb["cn"].to_numpy(np.float64), (n_i, n_i)))
     with timer.stage("popularity", "popularity overall and per segment"):
         parts = {
             "purchase_count": _dense(stats, "i", "purchase_count", n_i),
@@ -320,10 +332,11 @@ def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, ou
     `data`: a workbook, CSV or Parquet path (read by `recsys.data.load_transactions`) or a
     canonical frame. `master`: a Spark master URL (`local[2]`, `spark://host:7077`, `yarn`...).
     `spark`: an existing SparkSession to use (then it is not stopped). Returns the Recommender."""
+    require_pyspark()
     try:
         import pyspark
-    except ImportError as exc:  # an optional extra
-        raise ImportError("the Spark engine needs pyspark: pip install -r requirements-spark.txt") from exc
+    except ImportError as exc:  # found but broken (e.g. a missing dependency of its own)
+        raise SparkUnavailable(f"{PYSPARK_MISSING} ({exc})") from exc
 
     config = (config or TuningConfig()).validate()
     timer = StageTimer(progress or _quiet)

@@ -19,7 +19,7 @@ from recsys.state import TrainedState
 # progress(stage, fraction_of_stage_done, message)
 Progress = Callable[[str, float, str], None]
 STAGES = ("load", "clean", "features", "als", "item_cf", "popularity", "repurchase_cycles", "repeat_learner",
-          "calibration", "save")
+          "validation", "hybrid_fit", "calibration", "save")
 WEEK = 7 * 86_400
 TOP_TREND_ITEMS = 50
 
@@ -149,7 +149,8 @@ def repeat_training_rows(state: TrainedState, config: TuningConfig, seed: int = 
     Window w asks its users at T = end - w x horizon and labels with their lines in [T, T + horizon).
     A share of the sampled users is also cut down to their last basket before T (simulated
     newcomers) so the model learns what one basket says."""
-    from recsys.service import Recommender, _gather_ranges
+    from recsys.batches import ExtraLines, gather_ranges
+    from recsys.service import Recommender
 
     rc = config.repeat
     rec = Recommender(state, config)
@@ -165,7 +166,7 @@ def repeat_training_rows(state: TrainedState, config: TuningConfig, seed: int = 
         if len(eligible) < 5:
             break
         codes = np.sort(rng.choice(eligible, size=min(len(eligible), rc.max_users_per_window), replace=False))
-        rows, idx = _gather_ranges(ptr[codes], ptr[codes + 1])
+        rows, idx = gather_ranges(ptr[codes], ptr[codes + 1])
         in_window = (times[idx] >= t) & (times[idx] < t + horizon)
         bought = F.unique_sorted(rows[in_window].astype(np.int64) * state.n_items + state.line_item[idx][in_window])
         avg = rec._avg_price_for(codes)
@@ -183,7 +184,7 @@ def repeat_training_rows(state: TrainedState, config: TuningConfig, seed: int = 
             np.maximum.at(last, r0, t0)
             keep = t0 == last[r0]
             newrow = np.searchsorted(pick, r0[keep])
-            extra = (newrow, state.line_item[i0[keep]].astype(np.int64), t0[keep], state.line_weight[i0[keep]])
+            extra = ExtraLines(newrow, state.line_item[i0[keep]].astype(np.int64), t0[keep], state.line_weight[i0[keep]])
             nb = rec.line_batch(np.full(n_new, -1), np.full(n_new, t - 1, dtype=np.int64), extra=extra)
             price = np.bincount(newrow, weights=state.line_price[i0[keep]], minlength=n_new)
             lines = np.maximum(np.bincount(newrow, minlength=n_new), 1)
@@ -224,75 +225,11 @@ def default_repeat_probabilities(state: TrainedState, config: TuningConfig, chun
     return sp.vstack(blocks).tocsr().astype(np.float32)
 
 
-def _unique_ids(col: pd.Series) -> np.ndarray:
-    """col.astype(str).unique() (same values, same order of appearance), converting only the
-    distinct values to str: a Categorical's millions of codes never become Python str."""
-    return np.asarray(pd.Series(col.unique()).astype(str).unique(), dtype=object)
-
-
-def _ids_isin(col: pd.Series, values: np.ndarray) -> np.ndarray:
-    """col.astype(str).isin(values) as a bool array, through the categories of a Categorical."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy()
-        hit = np.asarray(pd.Index(col.cat.categories.astype(str)).isin(values))
-        return np.where(codes >= 0, hit[np.maximum(codes, 0)], bool(np.isin("nan", values)))
-    return col.astype(str).isin(values).to_numpy(dtype=bool)
-
-
-def fit_calibrator(df: pd.DataFrame, config: TuningConfig, horizon_days: int = 28, max_users: int = 3000,
-                   n: int = 20, max_lines: int = 2_000_000, seed: int = 0):
-    """Learn confidence = P(bought within the horizon) on a temporal holdout of the training data.
-
-    Returns None when the data has too little history on both sides of the cutoff."""
-    from recsys.calibration import Calibrator, candidate_features
-    from recsys.service import Recommender
-
-    end = df[S.TIMESTAMP].max()
-    cutoff = end - pd.Timedelta(days=horizon_days)
-    # masks and id columns, not copies of the frame: at 20M lines a copy of the 'before' part and
-    # its ids as Python str cost ~2 GiB of peak memory
-    in_before = (df[S.TIMESTAMP] < cutoff).to_numpy()
-    user_col = df[S.USER_ID]
-    before_users = _unique_ids(user_col[in_before])
-    users = np.intersect1d(before_users, _unique_ids(user_col[~in_before]))
-    if len(users) < 10 or df[S.ITEM_ID][in_before].nunique() < 20:
-        return None
-    rng = np.random.default_rng(seed)
-    if int(in_before.sum()) > max_lines:
-        # on big stores a user sample keeps this stage a fraction of the main training
-        keep = rng.choice(before_users, size=max(max_users * 10, 1000), replace=False)
-        in_before = in_before & _ids_isin(user_col, keep)
-        users = np.intersect1d(users, keep)
-    before, after = df[in_before], df[(df[S.TIMESTAMP] >= cutoff).to_numpy()]
-    users = np.sort(rng.choice(users, size=min(len(users), max_users), replace=False))
-    sub = fit_state(before, config)
-    if config.repeat.learned and config.repeat.windows > 0:
-        # fewer windows than the served model: this only has to rank like it, at a third of the cost
-        learn_repeat(sub, config.replace(repeat={"windows": min(config.repeat.windows, 4)}), max_precompute_lines=0)
-    rec = Recommender(sub, config)
-    codes = rec._user_index.get_indexer(users).astype(np.int64)
-    codes = codes[codes >= 0]
-    truth = after.assign(u=rec._user_index.get_indexer(after[S.USER_ID].astype(str)),
-                         i=rec._item_index.get_indexer(after[S.ITEM_ID].astype(str)))
-    truth = truth[(truth.u >= 0) & (truth.i >= 0)]
-    bought = set((truth.u.to_numpy(np.int64) * rec.state.n_items + truth.i.to_numpy(np.int64)).tolist())
-    as_of = np.full(len(codes), rec.as_of_seconds(cutoff), dtype=np.int64)
-    xs, ys = [], []
-    for exclude in (False, True):  # learn both the buy-again and the discovery lists
-        for c, res, rel in rec.batch_results(codes, as_of, "hybrid", n, config, exclude):
-            keys = (c[:, None] * rec.state.n_items + res["items"]).ravel()
-            valid = res["valid"].ravel()
-            xs.append(candidate_features(res, rel, np.zeros(len(c), bool))[valid])
-            ys.append(np.fromiter((k in bought for k in keys[valid]), bool, count=int(valid.sum())))
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    if y.sum() < 5 or (~y).sum() < 5:
-        return None
-    return Calibrator.fit(x, y.astype(int))
-
-
 def train(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir: str | None = None,
-          progress: Progress | None = None, calibrate: bool = True, **data_options: Any):
-    """Load (if a path), clean, learn every model, calibrate, and save when out_dir is given.
+          progress: Progress | None = None, calibrate: bool = True, fit_hybrid: bool = True,
+          **data_options: Any):
+    """Load (if a path), clean, learn every model, fit the hybrid to the store, calibrate, and
+    save when out_dir is given. `fit_hybrid=False` keeps the config's hybrid weights.
 
     `data_options`: column_map, dates, catalogue (of `recsys.data.load_transactions`) and
     exclude_items (of `clean_transactions`); each defaults to what is saved beside the file."""
@@ -301,7 +238,7 @@ def train(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir:
     meta: dict = {}
     df, report = load_and_clean(data, timer, meta, **data_options)
     state = fit_state(df, config, timer)
-    return finish_training(state, df, report, config, timer, meta, out_dir, calibrate)
+    return finish_training(state, df, report, config, timer, meta, out_dir, calibrate, fit_hybrid)
 
 
 def load_and_clean(data: pd.DataFrame | str, timer: StageTimer, meta: dict, exclude_items: Any = None,
@@ -330,16 +267,30 @@ def load_and_clean(data: pd.DataFrame | str, timer: StageTimer, meta: dict, excl
 
 
 def finish_training(state: TrainedState, df: pd.DataFrame, report, config: TuningConfig, timer: StageTimer,
-                    meta: dict, out_dir: str | None, calibrate: bool):
-    """The stages every engine shares after its models: the buy-again learner, calibration, save."""
+                    meta: dict, out_dir: str | None, calibrate: bool, fit_hybrid: bool = True):
+    """The stages every engine shares after its models: the buy-again learner, the validation
+    window, the hybrid's fit, calibration, save."""
+    from recsys.calibration import fit_calibrator
+    from recsys.fitting import apply_fit
+    from recsys.fitting import fit_hybrid as fit_blend
+    from recsys.holdout import make_holdout
     from recsys.service import Recommender
 
     if config.repeat.learned and config.repeat.windows > 0:
         with timer.stage("repeat_learner", "learning the buy-again model on past windows"):
             learn_repeat(state, config)
+    holdout = None
+    if calibrate or fit_hybrid:
+        with timer.stage("validation", "refitting the models on a validation window"):
+            holdout = make_holdout(df, config)
+    if fit_hybrid:
+        with timer.stage("hybrid_fit", "fitting the hybrid to this store"):
+            fit = fit_blend(holdout, config)
+            config = apply_fit(config, fit)
+            meta["hybrid_fit"] = fit.to_dict()
     if calibrate:
-        with timer.stage("calibration", "calibrating confidence on a holdout"):
-            state.calibrator = fit_calibrator(df, config)
+        with timer.stage("calibration", "calibrating confidence on the validation window"):
+            state.calibrator = fit_calibrator(holdout, config)
     meta["calibrated"] = state.calibrator is not None
     rec = Recommender(state, config, meta, report.to_dict())
     if out_dir is not None:

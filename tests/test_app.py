@@ -6,7 +6,6 @@ of `ui/settings.py` point the app at them.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -23,10 +22,9 @@ PAGES = {
     "views/overview.py": "Overview", "views/recommendations.py": "Recommendations",
     "views/similar_items.py": "Similar items", "views/segments.py": "Segments",
     "views/popularity.py": "Popularity", "views/data_training.py": "Data and training",
+    "views/evaluation.py": "Evaluation",
 }
 sys.path.insert(0, str(ROOT))  # so that recsys and ui import however pytest is started
-if importlib.util.find_spec("recsys.evaluation_report") is not None:
-    PAGES["views/evaluation.py"] = "Evaluation"
 UPSELL_FILE = "upsell-store.csv"
 TIMEOUT = 60
 
@@ -146,6 +144,40 @@ def test_a_fresh_machine_trains_the_demo_store_on_first_start(env, tmp_path, mon
     assert at.metric[0].value == "120"
 
 
+def test_the_training_status_shows_no_check_mark_while_training_runs(env, tmp_path, monkeypatch):
+    from streamlit.elements.lib.mutable_status_container import StatusContainer
+
+    import ui.training
+    from recsys import train as real_train
+
+    states: list[str] = []
+    real_update = StatusContainer.update
+    monkeypatch.setattr(StatusContainer, "update",
+                        lambda self, **kw: states.append(kw.get("state")) or real_update(self, **kw))
+    seen_while_training: list[str] = []
+
+    def spy_train(data, out_dir, progress):
+        import time
+
+        deadline = time.time() + 2.0  # the page draws its bars meanwhile (the thread starts first)
+        while "complete" not in states and time.time() < deadline:
+            time.sleep(0.05)
+        seen_while_training.extend(states)
+        return real_train(data, config=_fast_config(), out_dir=out_dir, progress=progress, calibrate=False)
+
+    monkeypatch.setattr(ui.training, "train", spy_train)
+    data = Path(env["RECSYS_DATA_DIR"])
+    upsell_store().to_csv(data / "status-check.csv", index=False)
+    try:
+        at = new_app("views/data_training.py", source="status-check-csv")
+        at.button(key="train").click().run()
+    finally:
+        (data / "status-check.csv").unlink()
+    assert_clean(at)
+    assert "complete" not in seen_while_training  # was: marked complete as soon as the bars were drawn
+    assert states[-1] == "complete"
+
+
 # ---- every page ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("page", list(PAGES))
@@ -176,7 +208,6 @@ def test_recommendation_views_why_and_compare(env):
     assert list(wide["Hybrid"]) == list(listed["item_id"])
 
 
-@pytest.mark.skipif("views/evaluation.py" not in PAGES, reason="recsys.evaluation_report is not there")
 # ---- the knobs -----------------------------------------------------------------------------
 
 def test_a_narrower_price_range_leaves_only_items_inside_it(env):
@@ -251,6 +282,45 @@ def test_knobs_never_retrain_and_load_the_models_once(env, monkeypatch):
     assert "upsell_factor = 1.0" in toml and "candidate_pool = 50" in toml
 
 
+def test_reset_puts_every_knob_back_and_the_next_move_keeps_it(env):
+    at = new_app("views/recommendations.py")
+    defaults = {k: at.slider(key=k).value for k in ("k_upsell", "k_n", "k_boost", "k_w_als")}
+    at.slider(key="k_upsell").set_value(1.5).run()
+    at.slider(key="k_n").set_value(5).run()
+    at.slider(key="k_w_als").set_value(2.0).run()
+    at.toggle(key="k_segment_filter").set_value(True).run()
+    assert len(rec_table(at)) == 5 and "upsell_factor = 1.5" in at.session_state["tuning_toml"]
+    at.button(key="knobs_reset").click().run()
+    assert_clean(at)
+    assert {k: at.slider(key=k).value for k in defaults} == defaults
+    assert at.toggle(key="k_segment_filter").value is False
+    assert len(rec_table(at)) == defaults["k_n"]
+    at.slider(key="k_boost").set_value(0.9).run()  # the next move does not bring the old upsell back
+    assert_clean(at)
+    assert at.slider(key="k_upsell").value == defaults["k_upsell"]
+    toml = at.session_state["tuning_toml"]
+    assert f"upsell_factor = {defaults['k_upsell']}" in toml and "segment_filter = false" in toml
+
+
+def test_segment_filter_and_due_boost_are_knobs_and_the_segments_page_follows_them(env):
+    from recsys.config import KNOB_RANGES
+
+    at = new_app("views/recommendations.py")
+    assert at.slider(key="k_upsell").max == KNOB_RANGES["upsell_factor"][1]
+    at.slider(key="k_due").set_value(0.5).run()
+    at.toggle(key="k_segment_filter").set_value(True).run()
+    assert_clean(at)
+    toml = at.session_state["tuning_toml"]
+    assert "segment_filter = true" in toml and "due_boost = 0.5" in toml
+    at.switch_page("views/segments.py").run()
+    assert_clean(at)
+    assert "filtered out" in at.caption[0].value
+    at.switch_page("views/recommendations.py").run()
+    at.toggle(key="k_segment_filter").set_value(False).run()
+    at.switch_page("views/segments.py").run()
+    assert "filtered out" not in at.caption[0].value and "segment filter is off" in at.caption[0].value
+
+
 def test_knobs_persist_across_pages(env):
     at = new_app("views/recommendations.py")
     at.slider(key="k_upsell").set_value(0.75).run()
@@ -296,18 +366,41 @@ def test_similar_items_picking_a_result_makes_it_the_query(env):
     assert at.selectbox(key="item").value == first
 
 
-def test_popularity_opens_the_similar_items_of_an_item(env):
-    at = new_app("views/popularity.py")
-    assert_clean(at)
-    top = table(at, "popularity_score")
-    pick = top["item_id"].iloc[2]
-    # what the "Similar" button column's callback leaves behind
+def _click_similar(at: AppTest, row: int) -> str:
+    """What the Popularity page's "Similar" button column's callback leaves behind."""
+    pick = table(at, "popularity_score")["item_id"].iloc[row]
     at.session_state["item"] = pick
     at.session_state["_goto_similar"] = True
     at.run()
     assert_clean(at)
+    return pick
+
+
+def test_popularity_opens_the_similar_items_of_an_item(env):
+    at = new_app("views/popularity.py")
+    assert_clean(at)
+    pick = _click_similar(at, 2)
     assert [t.value for t in at.title] == ["Similar items"]
     assert at.selectbox(key="item").value == pick
+
+
+def test_similar_from_popularity_keeps_the_data_source_customer_and_model(env):
+    from ui.sources import slugify
+
+    store = slugify(UPSELL_FILE)
+    # a deep link onto the page ...
+    at = new_app("views/popularity.py", source=store, user="C001", model="als")
+    pick = _click_similar(at, 0)
+    assert [t.value for t in at.title] == ["Similar items"] and at.selectbox(key="item").value == pick
+    assert at.sidebar.selectbox(key="source").value == store and _param(at, "source") == store
+    assert at.sidebar.selectbox(key="user").value == "C001" and at.sidebar.radio(key="model").value == "als"
+    # ... and the source chosen in the sidebar, then the page opened from the menu
+    at = new_app()
+    at.sidebar.selectbox(key="source").set_value(store).run()
+    at.switch_page("views/popularity.py").run()
+    _click_similar(at, 1)
+    assert [t.value for t in at.title] == ["Similar items"]
+    assert at.sidebar.selectbox(key="source").value == store
 
 
 # ---- data and training ---------------------------------------------------------------------
@@ -339,11 +432,11 @@ def test_a_model_file_is_never_accepted_as_an_upload(env, tmp_path):
     assert allowed and not allowed & {s.lstrip(".") for s in MODEL_SUFFIXES}
     for name in ("model.joblib", "bundle.pkl", "../../etc/state.pickle"):
         with pytest.raises(ValueError, match="model file"):
-            stage_upload(name, b"\x80\x04", tmp_path)
+            stage_upload(name, b"\x80\x04", tmp_path, "s1")
     with pytest.raises(ValueError, match="not a workbook"):
-        stage_upload("notes.txt", b"hello", tmp_path)
-    staged = stage_upload("../../sneaky name.csv", b"a,b\n", tmp_path)
-    assert staged.parent == tmp_path / ".uploads" and staged.name == "sneaky name.csv"
+        stage_upload("notes.txt", b"hello", tmp_path, "s1")
+    staged = stage_upload("../../sneaky name.csv", b"a,b\n", tmp_path, "s1")
+    assert staged.parent == tmp_path / ".uploads" / "s1" and staged.name == "sneaky name.csv"
 
 
 def test_a_valid_upload_is_published_and_trained(env, monkeypatch):
@@ -366,6 +459,24 @@ def test_a_valid_upload_is_published_and_trained(env, monkeypatch):
     assert "not trained" not in at.sidebar.selectbox(key="source").format_func("fresh-store-csv")
     at.switch_page("views/overview.py").run()
     assert_clean(at)
+
+
+def test_the_data_page_shows_no_server_paths_and_no_none(env):
+    untrained = Path(env["RECSYS_DATA_DIR"]) / "not-trained-yet.csv"
+    upsell_store().to_csv(untrained, index=False)
+    try:
+        at = new_app("views/data_training.py", source="upsell-store-csv")
+    finally:
+        untrained.unlink()
+    assert_clean(at)
+    texts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    sources = table(at, "models_in")
+    assert "not trained" in set(sources["status"])
+    cells = sources.astype(str).to_numpy().ravel().tolist()
+    for absolute in (env["RECSYS_ARTIFACTS"], env["RECSYS_DATA_DIR"], str(ROOT)):
+        assert not [t for t in texts + cells if absolute in t]
+    assert any(f"{UPSELL_FILE} (in the data folder)" in t for t in texts)
+    assert "None" not in cells and "nan" not in cells
 
 
 def test_data_page_offers_the_downloads_and_the_way_back_to_the_demo(env):

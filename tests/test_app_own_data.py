@@ -224,7 +224,7 @@ def test_an_uploaded_catalogue_travels_with_its_file_and_is_no_source_of_its_own
     from ui.sources import list_sources, publish_upload, save_mapping, stage_catalogue, stage_upload
 
     data = tmp_path / "data"
-    staged = stage_upload(ODD, odd_store_csv(), data)
+    staged = stage_upload(ODD, odd_store_csv(), data, "session-1")
     cat = stage_catalogue("products.csv", b"sku,name,price\nP1,Organic milk,2.20\n", staged)
     save_mapping(staged, {"When": "timestamp", "Group": "category"}, "dayfirst", cat)
     target = publish_upload(staged, data)

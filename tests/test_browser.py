@@ -13,7 +13,6 @@ script has finished and every widget has rendered. Skips cleanly when `chromium`
 from __future__ import annotations
 
 import base64
-import importlib.util
 import itertools
 import json
 import os
@@ -33,14 +32,8 @@ SHOTS = ROOT / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGES = {  # url path -> the page's title, in the navigation's order
     "": "Overview", "recommendations": "Recommendations", "similar-items": "Similar items",
-    "segments": "Segments", "popularity": "Popularity", "data": "Data and training",
+    "segments": "Segments", "popularity": "Popularity", "evaluation": "Evaluation", "data": "Data and training",
 }
-try:  # the Evaluation page exists only while the library has its report
-    _HAS_EVALUATION = importlib.util.find_spec("recsys.evaluation_report") is not None
-except ModuleNotFoundError:
-    _HAS_EVALUATION = False
-if _HAS_EVALUATION:
-    PAGES = {**dict(list(PAGES.items())[:5]), "evaluation": "Evaluation", "data": "Data and training"}
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 websockets_sync = pytest.importorskip("websockets.sync.client")

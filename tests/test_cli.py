@@ -67,3 +67,38 @@ def test_train_then_recommend_in_a_subprocess(tmp_path, small_store):
     r = subprocess.run([sys.executable, "-m", "recsys", "recommend", uid, "--json", "--artifacts", str(art)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and len(json.loads(r.stdout)["recommendations"]) == 5
+
+
+def test_spark_engine_without_pyspark_says_so_in_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name.split(".")[0] == "pyspark" else real_find_spec(name, *a, **k))
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # an import fails too
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run(["train", "--engine", "spark", "--out", str(tmp_path / "art")], capsys)
+    assert code == 2 and not stdout
+    assert len(err.strip().splitlines()) == 1 and "pyspark" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no demo Parquet file, no bundle
+
+
+def test_profile_and_stats_print_for_people_and_json_stays_raw(small_bundle, capsys):
+    rec, out = small_bundle
+    uid = rec.users().user_id.iloc[0]
+    profile = rec.user_profile(uid)
+    code, stdout, _ = run(["profile", uid, "--artifacts", str(out)], capsys)
+    assert code == 0
+    lines = dict(line.split(None, 1) for line in stdout.strip().splitlines())
+    assert lines["avg_item_price"] == f"{profile['avg_item_price']:,.2f}"
+    assert lines["total_spend"] == f"{profile['total_spend']:,.2f}"
+    code, stdout, _ = run(["stats", "--artifacts", str(out)], capsys)
+    stats = rec.stats()
+    assert code == 0 and "{" not in stdout and "[" not in stdout
+    rows = [line.split(None, 1) for line in stdout.splitlines()]
+    assert ["lines", f"{stats['lines']:,}"] in rows and ["revenue", f"{stats['revenue']:,.2f}"] in rows
+    table = stdout[stdout.index("segments:"):].splitlines()
+    assert table[1].split() == ["users", "total_spend", "avg_item_price"]
+    assert table[2].split()[0] == "small" and table[2].split()[1] == f"{stats['segments']['small']['users']:,}"
+    code, stdout, _ = run(["stats", "--json", "--artifacts", str(out)], capsys)
+    assert json.loads(stdout)["revenue"] == pytest.approx(stats["revenue"])  # full precision

@@ -265,6 +265,37 @@ def test_non_numeric_quantity_and_price(tmp_path: Path) -> None:
     assert (err.column, err.row) == ("price", 3) and "not a number in 2 rows (first: 'abc')" in str(err)
 
 
+@pytest.mark.parametrize("column, cell, message", [
+    ("quantity", "inf", "not a finite number in 1 row (first: inf)"),
+    ("price", "1e400", "not a finite number in 1 row (first: inf)"),
+    ("price", "-inf", "not a finite number"),
+    ("quantity", "2000000", "implausible quantity (beyond ±1,000,000) in 1 row (first: 2000000"),
+    ("price", "12345678.9", "implausible price (beyond ±10,000,000) in 1 row"),
+])
+def test_infinite_and_absurd_values_are_refused_with_file_column_and_row(tmp_path: Path, column, cell,
+                                                                         message) -> None:
+    from recsys.data import MAX_PRICE, MAX_UNITS
+
+    assert MAX_UNITS == 1e6 and MAX_PRICE == 1e7
+    rows = {"quantity": "1", "price": "2.5"}
+    lines = ["user_id,item_id,timestamp,quantity,price", "u1,1,2024-01-01,1,2.5", "u2,2,2024-01-02,3,4.0"]
+    rows[column] = cell
+    lines.append(f"u3,3,2024-01-03,{rows['quantity']},{rows['price']}")
+    path = write_csv(tmp_path / "odd.csv", "\n".join(lines) + "\n")
+    err = load_error(path)
+    assert (err.file, err.column, err.row) == ("odd.csv", column, 4)
+    assert message in str(err)
+    report = validate_transactions(path)
+    assert not report.ok and report.problems[0].row == 4
+
+
+def test_values_at_the_limits_load(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "big.csv", "user_id,item_id,timestamp,quantity,price\n"
+                                           "u1,1,2024-01-01,1000000,10000000\n")
+    frame = load_transactions(path)
+    assert frame["quantity"].iloc[0] == 1e6 and frame["price"].iloc[0] == 1e7
+
+
 def test_empty_user_and_item_ids(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "bad.csv", "user_id,item_id,timestamp,quantity,price\nu1,1,2024-01-01,1,2\n"
                                            "u1, ,2024-01-01,1,2\n,2,2024-01-01,1,2\n")

@@ -276,35 +276,10 @@ def test_calibration():
 # --------------------------------------------------------------------------------------------
 
 def _load_real(tmp_dir: Path) -> pd.DataFrame:
-    try:
-        from recsys.data import clean_transactions, load_transactions
-    except ImportError:
-        return _fallback_load(WORKBOOK)
+    from recsys.data import clean_transactions, load_transactions
+
     df, _report = clean_transactions(load_transactions(WORKBOOK, cache_dir=tmp_dir))
     return df
-
-
-def _fallback_load(path: Path) -> pd.DataFrame:
-    """Minimal workbook reader, used only while recsys.data lacks load/clean."""
-    def ids(s):
-        return s.map(lambda v: str(int(v)) if isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer())
-                     else str(v).strip())
-    sheets = pd.read_excel(path, sheet_name=None, engine="calamine")
-    parts = []
-    for sheet, ctype in (("Loyal Customers", "loyal"), ("New Customers", "new")):
-        raw = sheets[sheet]
-        raw.columns = [c.lower().replace(" ", "_") for c in raw.columns]
-        raw = raw.rename(columns={"loyalty_id": "user_id", "plu": "item_id"})
-        ts = pd.to_datetime(raw["ticket_datetime"]).astype("datetime64[ns]")
-        parts.append(pd.DataFrame({
-            "user_id": ids(raw["user_id"]), "item_id": ids(raw["item_id"]), "timestamp": ts,
-            "quantity": raw["units_sold"].astype(float), "price": raw["item_price"].astype(float),
-            "ticket_id": ids(raw["pos_number"]) + "|" + ids(raw["ticket_number"]) + "|" + ts.astype(str),
-            "customer_type": ctype}))
-    df = pd.concat(parts, ignore_index=True)
-    mean_price = df.groupby("item_id")["price"].mean()
-    df = df[(df["quantity"] > 0) & ~df["item_id"].isin(mean_price.index[mean_price == 0])]
-    return df.reset_index(drop=True)
 
 
 # NDCG@10 of the reference protocol: (loyal all, loyal new-to-user, new customers).
@@ -323,3 +298,98 @@ def test_real_workbook_reference_numbers(tmp_path):
     for name, ref in REFERENCE.items():
         got = table.loc[table["model"] == name, "ndcg@10"].to_numpy()
         np.testing.assert_allclose(got, ref, atol=0.015, err_msg=f"{name}\n{ev.format_table(table)}")
+
+
+# --------------------------------------------------------------------------------------------
+# TIFU-KNN
+# --------------------------------------------------------------------------------------------
+
+def test_tifu_basket_weights_hand_computed():
+    from recsys.neighbour_baselines import basket_weights
+
+    # 9 baskets, m = 7: the latest 7 form a full group (age 0), the oldest 2 the remainder (age 1)
+    w = basket_weights(np.full(9, 9), np.arange(9), 7, 0.9, 0.7)
+    groups = 2
+    np.testing.assert_allclose(w[8], 1 / groups * 1 / 7)                 # latest basket
+    np.testing.assert_allclose(w[2], 1 / groups * 0.9 ** 6 / 7)          # oldest of the full group
+    np.testing.assert_allclose(w[1], 0.7 / groups * 1 / 2)               # latest of the remainder
+    np.testing.assert_allclose(w[0], 0.7 / groups * 0.9 / 2)
+    # one basket: weight 1; a full single group sums the within-group decays over m
+    np.testing.assert_allclose(basket_weights(np.array([1]), np.array([0]), 7, 0.9, 0.7), [1.0])
+
+
+def _tifu_reference(df, m, rb, rg):
+    """User vectors straight from the paper's formulas, one user and one basket at a time."""
+    out = {}
+    for user, lines in df.groupby("user_id"):
+        baskets = (lines.groupby("ticket_id").agg(t=("timestamp", "min"), items=("item_id", set))
+                   .reset_index().sort_values(["t", "ticket_id"]))
+        items = list(baskets["items"])
+        n = len(items)
+        n_groups = -(-n // m)
+        first = n - (n_groups - 1) * m
+        groups = [items[:first]] + [items[first + i * m:first + (i + 1) * m] for i in range(n_groups - 1)]
+        vec: dict = {}
+        for gi, group in enumerate(groups):
+            for bj, basket in enumerate(group):
+                w = rg ** (n_groups - 1 - gi) / n_groups * rb ** (len(group) - 1 - bj) / len(group)
+                for item in basket:
+                    vec[item] = vec.get(item, 0.0) + w
+        out[user] = vec
+    return out
+
+
+def test_tifu_vectors_match_the_paper(small_store):
+    from recsys.data import clean_transactions
+
+    df = clean_transactions(small_store.astype({c: str for c in ("user_id", "item_id", "ticket_id", "customer_type")}))[0]
+    df = df[df.user_id.isin(df.user_id.unique()[:40])]
+    model = ev.TIFUKNN(group_size=3, within_decay=0.8, group_decay=0.6).fit(df)
+    ref = _tifu_reference(df, 3, 0.8, 0.6)
+    items = list(model.items_)
+    for user, vec in ref.items():
+        row = model.vectors_[model.user_index_.get_loc(user)].toarray().ravel()
+        expected = np.zeros(len(items))
+        for item, w in vec.items():
+            expected[items.index(item)] = w
+        np.testing.assert_allclose(row, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_tifu_neighbours_bring_new_items():
+    # u1 and u2 share a and b; u2 also buys c. x is the most popular item (u3, u4, u5).
+    rows = [("u1", "a", "2025-01-01", "t1", "loyal"), ("u1", "b", "2025-01-02", "t2", "loyal"),
+            ("u2", "a", "2025-01-01", "t3", "loyal"), ("u2", "b", "2025-01-01", "t3", "loyal"),
+            ("u2", "c", "2025-01-03", "t4", "loyal")]
+    rows += [(u, "x", "2025-01-01", f"t-{u}", "loyal") for u in ("u3", "u4", "u5")]
+    rows += [("u3", "y", "2025-01-02", "t9", "loyal")]
+    df = frame(rows)
+    tifu = ev.TIFUKNN(k=1, alpha=0.5).fit(df)
+    assert tifu.recommend(["u1"], None, 2, [{"a", "b"}]) == [["c", "x"]]        # c from the neighbour u2
+    assert ev.Popularity().fit(df).recommend(["u1"], None, 1, [{"a", "b"}]) == [["x"]]
+    assert tifu.recommend(["u1"], None, 3)[0][:2] == ["b", "a"]                 # own items, latest first
+    assert tifu.recommend(["nobody"], None, 2) == [["x", "a"]]                 # unknown: popularity
+    assert ev.TIFUKNN(alpha=1.0).fit(df).recommend(["u1"], None, 4, [{"a"}]) == [["b", "x", "c", "y"]]
+
+
+def test_tifu_chunks_and_evaluate(small_store):
+    from recsys.data import clean_transactions
+
+    df = clean_transactions(small_store.astype({c: str for c in ("user_id", "item_id", "ticket_id", "customer_type")}))[0]
+    split = ev.make_loyal_split(df, 28)
+    users = list(split.users)
+    big = ev.TIFUKNN(k=20).fit(split.train)
+    small = ev.TIFUKNN(k=20, chunk=7).fit(split.train)
+    assert big.recommend(users, split.as_of, 10) == small.recommend(users, split.as_of, 10)
+    res = {m: ev.evaluate(ev.TIFUKNN(k=20), split, (10,), m) for m in ("all", "new")}
+    pop = ev.evaluate(ev.Popularity(), split, (10,), "new")
+    assert res["new"]["exclusion_violations"] == 0
+    assert res["all"]["ndcg@10"] > 0.2 and res["new"]["ndcg@10"] > 0
+    assert all(len(r) == 10 for r in big.recommend(users[:50], split.as_of[:50], 10))
+    assert pop["n_users"] == res["new"]["n_users"]
+
+
+def test_tifu_bad_parameters():
+    with pytest.raises(ValueError):
+        ev.TIFUKNN(group_size=0)
+    with pytest.raises(ValueError):
+        ev.TIFUKNN(alpha=1.5)

@@ -3,7 +3,8 @@ import scipy.sparse as sp
 import pytest
 
 from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel, UserBatch
-from recsys.ranking import blend, candidate_pool, normalise_scores
+from recsys.models.base import gather_csr, top_k_sparse_rows
+from recsys.pipeline import blend, normalise_scores
 
 
 def batch_of(history: sp.csr_matrix, codes=None, ages=None) -> UserBatch:
@@ -44,10 +45,18 @@ def test_item_cf_shrinkage_damps_rare_pairs():
     assert shrunk[0, 2] / plain[0, 2] < shrunk[0, 1] / plain[0, 1]
 
 
+ALL4 = np.array([[0, 1, 2, 3]])
+
+
 def test_item_cf_scores_from_history():
     m = ItemCFModel(shrinkage=0.0).fit(baskets())
-    s = m.score(batch_of(sp.csr_matrix(np.array([[1.0, 0, 0, 0]], dtype=np.float32))))
+    users = batch_of(sp.csr_matrix(np.array([[1.0, 0, 0, 0]], dtype=np.float32)))
+    s = m.score(users, ALL4)
     assert s[0].argmax() == 1 and s[0, 3] == 0
+    rows, items = m.candidates(users, k=1)
+    assert rows.tolist() == [0] and items.tolist() == [1]
+    # padded slots score 0
+    assert m.score(users, np.array([[1, -1]]))[0].tolist() == [s[0, 1], 0.0]
 
 
 def test_als_learns_and_folds_in():
@@ -60,9 +69,16 @@ def test_als_learns_and_folds_in():
         cols += items.tolist()
     x = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(40, 20))
     als = ALSModel(factors=8, iterations=10, regularization=0.1, random_state=0).fit(x)
-    known = als.score(batch_of(x[:1], codes=[0]))[0]
+    every = np.arange(20)[None, :]
+    known = als.score(batch_of(x[:1], codes=[0]), every)[0]
     assert known[:10].mean() > known[10:].mean()
-    folded = als.score(batch_of(x[25:26], codes=[-1]))[0]
+    _, top = als.candidates(batch_of(x[:1], codes=[0]), k=5)
+    assert set(top.tolist()) == set(np.argsort(-known)[:5].tolist())
+    banned = np.zeros(20, bool)
+    banned[top] = True
+    _, other = als.candidates(batch_of(x[:1], codes=[0]), k=5, banned=banned)
+    assert not set(other.tolist()) & set(top.tolist())
+    folded = als.score(batch_of(x[25:26], codes=[-1]), every)[0]
     assert folded[10:].mean() > folded[:10].mean()
     idx, _ = als.similar_items(3, n=5)
     assert (idx < 10).mean() >= 0.8
@@ -73,15 +89,21 @@ def test_popularity_blends_segment_and_overall():
     seg = np.array([[0, 0, 10], [5, 0, 0], [0, 0, 0], [0, 0, 0]], dtype=float)
     users = batch_of(sp.csr_matrix((2, 3), dtype=np.float32))
     users.segments = np.array([0, 1], np.int8)
-    assert PopularityModel(0.0).fit(overall, seg).score(users)[0].argmax() == 0
-    assert PopularityModel(1.0).fit(overall, seg).score(users)[0].argmax() == 2
+    cands = np.array([[0, 1, 2], [0, 1, 2]])
+    assert PopularityModel(0.0).fit(overall, seg).score(users, cands)[0].argmax() == 0
+    assert PopularityModel(1.0).fit(overall, seg).score(users, cands)[0].argmax() == 2
+    rows, items = PopularityModel(0.0).fit(overall, seg).candidates(users, k=1)
+    # the best-seller overall for both users, and each segment's own
+    assert sorted(zip(rows.tolist(), items.tolist())) == [(0, 0), (0, 2), (1, 0), (1, 0)]
 
 
 def test_repeat_simple_decay_halves_per_half_life():
     h = sp.csr_matrix(np.array([[1.0, 1.0, 0]], dtype=np.float32))
     m = RepeatModel(half_life_days=10, learned=False).fit(np.zeros(3), np.full(3, np.nan), np.zeros(3), np.ones(3))
-    s = m.score(batch_of(h, ages=[0.0, 10.0]))
+    users = batch_of(h, ages=[0.0, 10.0])
+    s = m.score(users, np.array([[0, 1, 2]]))
     assert s[0, 0] == pytest.approx(1.0, abs=1e-4) and s[0, 1] == pytest.approx(0.5, abs=1e-4) and s[0, 2] == 0
+    assert m.candidates(users)[1].tolist() == [0, 1]
 
 
 def test_repeat_learns_that_frequent_items_come_back():
@@ -105,7 +127,18 @@ def test_blend_normalises_each_model_then_weights():
     assert normalise_scores(np.zeros((1, 3))).max() == 0
 
 
-def test_candidate_pool_respects_bans():
-    s = np.array([[0.9, 0.8, 0.7, 0.6]])
-    assert candidate_pool(s, 2).tolist() == [[0, 1]]
-    assert candidate_pool(s, 2, banned=np.array([[True, False, False, False]])).tolist() == [[1, 2]]
+def test_gather_csr_reads_candidates_and_rows():
+    m = sp.csr_matrix(np.array([[0, 2.0, 0, 3.0], [1.0, 0, 0, 0]], dtype=np.float32))
+    got = gather_csr(m, np.array([[3, 1, -1], [0, 2, 1]]))
+    np.testing.assert_allclose(got, [[3.0, 2.0, 0.0], [1.0, 0.0, 0.0]])
+    # rows picks m's rows; -1 gives zeros
+    got = gather_csr(m, np.array([[0, 1], [1, 3]]), rows=np.array([1, -1]))
+    np.testing.assert_allclose(got, [[1.0, 0.0], [0.0, 0.0]])
+
+
+def test_top_k_sparse_rows_keeps_the_best_allowed_entries():
+    m = sp.csr_matrix(np.array([[0.1, 0.5, 0.3, 0.0], [0.0, 0.0, 0.0, 0.2]], dtype=np.float32))
+    rows, cols = top_k_sparse_rows(m, 2)
+    assert list(zip(rows.tolist(), cols.tolist())) == [(0, 1), (0, 2), (1, 3)]
+    rows, cols = top_k_sparse_rows(m, 2, banned=np.array([False, True, False, False]))
+    assert list(zip(rows.tolist(), cols.tolist())) == [(0, 2), (0, 0), (1, 3)]

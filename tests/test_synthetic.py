@@ -175,3 +175,49 @@ def test_bad_arguments():
         generate_store(n_users=0)
     with pytest.raises(ValueError):
         generate_store(new_customer_share=1.5)
+
+
+def _repeat_share(df: pd.DataFrame, days: int = 28) -> float:
+    """Share of the distinct items of a loyal customer's last ``days`` bought by them before."""
+    loyal = products(df)
+    loyal = loyal[loyal[CUSTOMER_TYPE] == "loyal"][[USER_ID, ITEM_ID, TIMESTAMP]]
+    cut = loyal[TIMESTAMP].max() - pd.Timedelta(days=days)
+    recent = loyal[loyal[TIMESTAMP] > cut][[USER_ID, ITEM_ID]].drop_duplicates()
+    before = loyal[loyal[TIMESTAMP] <= cut][[USER_ID, ITEM_ID]].drop_duplicates()
+    return float((recent.merge(before, how="left", indicator=True)["_merge"] == "both").mean())
+
+
+LOW_REPEAT = dict(n_users=800, n_items=4000, n_lines=40_000, days=120, new_customer_share=0.2)
+
+
+def test_favourite_share_sets_how_much_customers_rebuy():
+    default = _repeat_share(generate_store(seed=2, **LOW_REPEAT))
+    low = _repeat_share(generate_store(seed=2, favourite_share=0.12, **LOW_REPEAT))
+    none = _repeat_share(generate_store(seed=2, favourite_share=0.0, **LOW_REPEAT))
+    assert default > 0.4                 # the default store: customers rebuy a lot
+    assert low < 0.25 and low < default - 0.2
+    assert none <= low + 0.02            # monotone, up to noise
+
+
+def test_favourite_share_keeps_the_store_shape():
+    df = generate_store(seed=2, favourite_share=0.12, **LOW_REPEAT)
+    assert abs(len(df) - LOW_REPEAT["n_lines"]) <= 0.1 * LOW_REPEAT["n_lines"]
+    assert df[USER_ID].nunique() == LOW_REPEAT["n_users"]
+    assert set(df[CUSTOMER_TYPE].unique()) == {"loyal", "new"}
+
+
+def test_default_favourite_share_is_the_old_store():
+    # the knob must not move the default stores: a fingerprint taken before the knob existed
+    a = generate_store(seed=3, **SMALL)
+    assert len(a) == 40007
+    assert round(float(a[PRICE].sum()), 2) == 155000.14 and float(a[QUANTITY].sum()) == 54387.0
+    assert list(a[ITEM_ID].astype(str).iloc[[0, 1000, 20000, -1]]) == [
+        "7002736745", "7002635099", "7001915439", "7000206365"]
+    assert a[USER_ID].iloc[-1] == "40000089183"
+    assert a.equals(generate_store(seed=3, favourite_share=0.45, **SMALL))
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.0, 2.0])
+def test_bad_favourite_share(share):
+    with pytest.raises(ValueError, match="favourite_share"):
+        generate_store(favourite_share=share, **SMALL)

@@ -12,6 +12,7 @@ from recsys.dates import DATE_ORDERS
 from recsys.schema import DataError
 from recsys.source_files import mapping_path
 
+from ui.settings import PROJECT_ROOT, Settings
 from ui.sources import (TARGETS, Source, catalogue_of, exclusions_of, preview, proposed_mapping, save_exclusions,
                         save_mapping, slugify, stage_catalogue, validate)
 
@@ -22,6 +23,22 @@ REPORT_COLUMNS = {
     "row": st.column_config.NumberColumn("Row", format="%d", help="Spreadsheet row (the header is row 1)"),
     "problem": st.column_config.TextColumn("Problem", width="large"),
 }
+
+
+def shown_path(path: Path | str | None, settings: Settings) -> str:
+    """A path as the page shows it: relative to the data, models or project folder, never the
+    server's absolute path (it tells a visitor about the machine and helps no analyst)."""
+    if path is None or str(path) == "":
+        return "—"
+    path = Path(path).resolve()
+    for root, label in ((settings.data_dir, "data folder"), (settings.artifacts_dir, "models folder"),
+                        (PROJECT_ROOT, "project folder")):
+        try:
+            rel = path.relative_to(Path(root).resolve())
+        except ValueError:
+            continue
+        return f"{rel.as_posix()} (in the {label})" if rel.parts else f"the {label}"
+    return path.name or "—"
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:
@@ -91,7 +108,11 @@ def is_stale(source: Source, meta: dict) -> bool:
     return bool(meta.get("data_hash")) and meta["data_hash"] != _hash(_stamp(source.path))
 
 
-def sources_frame(sources: list[Source], current: Source) -> pd.DataFrame:
+def _count(n: int | None) -> str:
+    return "—" if n is None else f"{int(n):,}"
+
+
+def sources_frame(sources: list[Source], current: Source, settings: Settings) -> pd.DataFrame:
     rows = []
     for s in sources:
         meta = bundle_meta(s)
@@ -100,9 +121,11 @@ def sources_frame(sources: list[Source], current: Source) -> pd.DataFrame:
             "current": "●" if s.key == current.key else "",
             "source": s.label, "kind": {"demo": "synthetic", "file": "data file", "bundle": "CLI bundle"}[s.kind],
             "status": ("trained, data changed since" if is_stale(s, meta) else "trained") if meta else "not trained",
-            "trained_at": str(meta.get("trained_at", "")).replace("T", " ")[:19],
-            "customers": counts.get("users"), "items": counts.get("items"), "lines": counts.get("lines"),
-            "models_in": str(s.bundle_dir),
+            "trained_at": str(meta.get("trained_at", "")).replace("T", " ")[:19] or "—",
+            # text, not numbers: an untrained source shows a dash, not "None"
+            "customers": _count(counts.get("users")), "items": _count(counts.get("items")),
+            "lines": _count(counts.get("lines")),
+            "models_in": shown_path(s.bundle_dir, settings),
         })
     return pd.DataFrame(rows)
 

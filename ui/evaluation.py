@@ -7,16 +7,14 @@ worker thread: the page polls it (a rerun or a second session just picks the run
 again) and the worker writes the finished report to `<source's bundle folder>/evaluation/
 report.json` atomically, so the last report shows instantly after a restart. The file carries a
 key (source, data hash, trained_at, config, protocol): a report of other data or models is still
-shown, marked as out of date. `available()` is what app.py asks before listing the page.
+shown, marked as out of date.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,11 +27,9 @@ from plotly.subplots import make_subplots
 
 from recsys.artifacts import atomic_write_text
 
-from ui import charts
+from ui import charts, jobs
 from ui.sources import Source
 from ui.state import SOURCE_LABELS
-
-log = logging.getLogger(__name__)
 
 FORMAT, FORMAT_VERSION = "recsys-evaluation-report", 1
 FOLDER, REPORT_FILE = "evaluation", "report.json"
@@ -51,12 +47,6 @@ PROTOCOL = (f"Protocol: the last {TEST_DAYS} days are held out; every model lear
 VERDICT_STYLE = {"hybrid better": "background-color: #dcfce7; color: #166534",
                  "hybrid worse": "background-color: #fee2e2; color: #991b1b",
                  "noise": "background-color: #f1f5f9; color: #64748b"}
-
-
-def available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("recsys.evaluation_report") is not None
 
 
 # ---- what to evaluate ----------------------------------------------------------------------
@@ -200,56 +190,23 @@ def saved_report(source: Source) -> Saved | None:
 
 # ---- a run in the background ---------------------------------------------------------------
 
-@dataclass
-class Job:
-    target: Target
-    path: Path
-    started: float = field(default_factory=time.time)
-    message: str = "starting"
-    fraction: float = 0.0
-    finished: float | None = None
-    error: BaseException | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.finished is not None
-
-    @property
-    def elapsed(self) -> float:
-        return (self.finished or time.time()) - self.started
+def _job_key(source: Source) -> str:
+    return f"evaluate:{report_path(source)}"
 
 
-@st.cache_resource
-def _jobs() -> dict[str, Job]:
-    """Running (and just finished) jobs per report file, shared by every session of the process."""
-    return {}
+def job_for(source: Source) -> jobs.Job | None:
+    return jobs.get(_job_key(source))
 
 
-_guard = threading.Lock()
-
-
-def job_for(source: Source) -> Job | None:
-    return _jobs().get(str(report_path(source)))
-
-
-def start(source: Source, target: Target) -> Job:
+def start(source: Source, target: Target) -> jobs.Job:
     """Start evaluating a source in the background (the running job when one is under way)."""
     path = report_path(source)
-    with _guard:
-        jobs = _jobs()
-        job = jobs.get(str(path))
-        if job is not None and not job.done:
-            return job
-        job = jobs[str(path)] = Job(target, path)
-    threading.Thread(target=_work, args=(job,), name=f"evaluation-{source.key}", daemon=True).start()
-    return job
+    return jobs.start_or_join(_job_key(source), lambda job: _work(job, path), target=target)[0]
 
 
-def forget(source: Source, job: Job) -> None:
+def forget(job: jobs.Job) -> None:
     """Drop a finished job (its report is on disk; its error has been shown)."""
-    with _guard:
-        if _jobs().get(str(report_path(source))) is job:
-            del _jobs()[str(report_path(source))]
+    jobs.forget(job)
 
 
 def prepared_data(data: str | None) -> pd.DataFrame:
@@ -286,35 +243,27 @@ def base_values(config_toml: str) -> dict[str, float]:
     return {name: float(getattr(getattr(cfg, section), key)) for name, (section, key, _) in SWEEPS.items()}
 
 
-def _work(job: Job) -> None:
+def _work(job: jobs.Job, path: Path) -> None:
+    """Build the report and write it atomically (errors go to the job, see `ui.jobs`)."""
     from recsys import TuningConfig
     from recsys.evaluation_report import build_report
 
-    def progress(message: str, fraction: float) -> None:
-        job.message, job.fraction = message, min(max(float(fraction), 0.0), 1.0)
-
-    try:
-        progress("loading and cleaning the sales lines", 0.02)
-        df = prepared_data(job.target.data)
-        config = TuningConfig.from_toml(job.target.config_toml)
-        report = build_report(df, test_days=TEST_DAYS, k=K, config=config, progress=progress)
-        progress("saving the report", 1.0)
-        meta = {"key": job.target.key, "key_parts": list(job.target.parts), "source_key": job.target.source_key,
-                "source_label": job.target.source_label,
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "elapsed_s": round(time.time() - job.started, 1), "config": job.target.config_toml,
-                "base_values": base_values(job.target.config_toml),
-                "data": {"lines": int(len(df)), "customers": int(df["user_id"].nunique()),
-                         "items": int(df["item_id"].nunique())}}
-        atomic_write_text(job.path, to_json(report, meta))
-    except BaseException as exc:  # shown on the page by whoever polls next
-        log.warning("evaluation of %s failed: %s", job.target.source_key, exc, exc_info=True)
-        job.error = exc
-    finally:
-        job.finished = time.time()
+    job.report("loading and cleaning the sales lines", 0.02)
+    df = prepared_data(job.target.data)
+    config = TuningConfig.from_toml(job.target.config_toml)
+    report = build_report(df, test_days=TEST_DAYS, k=K, config=config, progress=job.report)
+    job.report("saving the report", 1.0)
+    meta = {"key": job.target.key, "key_parts": list(job.target.parts), "source_key": job.target.source_key,
+            "source_label": job.target.source_label,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "elapsed_s": round(time.time() - job.started, 1), "config": job.target.config_toml,
+            "base_values": base_values(job.target.config_toml),
+            "data": {"lines": int(len(df)), "customers": int(df["user_id"].nunique()),
+                     "items": int(df["item_id"].nunique())}}
+    atomic_write_text(path, to_json(report, meta))
 
 
-def follow(job: Job, bar: Any, poll_s: float = 0.4) -> None:
+def follow(job: jobs.Job, bar: Any, poll_s: float = 0.4) -> None:
     """Mirror a job's progress into a progress bar until it finishes."""
     last = None
     while not job.done:

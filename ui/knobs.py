@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from recsys import Recommender, TuningConfig
+from recsys.config import KNOB_RANGES
 
 from ui import state
 
@@ -44,89 +46,131 @@ def knob_keys() -> list[str]:
     return [k for k in st.session_state if isinstance(k, str) and k.startswith(PREFIX)]
 
 
-def reset_knobs() -> None:
+def reset_knobs(defaults: dict[str, Any]) -> None:
+    """Every knob back to its default: the values are written, not deleted (a deleted key comes
+    back from the widget's persisted state, so the slider kept showing the old value)."""
     for k in knob_keys():
-        del st.session_state[k]
+        if k not in defaults:
+            del st.session_state[k]
+    for k, v in defaults.items():
+        st.session_state[k] = v
 
 
-def _slider(label: str, lo: float, hi: float, value, step: float, name: str, **kw):
-    return st.slider(label, min_value=lo, max_value=max(hi, value if not isinstance(value, tuple) else hi),
-                     value=value, step=step, key=PREFIX + name, persist_state="session", **kw)
+def _slider(label: str, knob: str, name: str, defaults: dict[str, Any], **kw):
+    lo, hi, step = KNOB_RANGES[knob]
+    value = defaults[PREFIX + name]
+    return st.slider(label, min_value=lo, max_value=max(hi, value), step=step, key=PREFIX + name,
+                     persist_state="session", **_initial(name, defaults), **kw)
+
+
+def _initial(name: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """`value=` for a widget only before its key is in the session (else Streamlit warns that the
+    value was set twice, and the key's value wins anyway)."""
+    return {} if PREFIX + name in st.session_state else {"value": defaults[PREFIX + name]}
+
+
+def price_range_of(key: state.ModelKey) -> tuple[float, float, float]:
+    """The price slider's bounds and step for a bundle."""
+    lo, hi = state.price_bounds(key)
+    if hi <= lo:
+        hi = lo + 1.0
+    return lo, hi, 0.05 if hi - lo <= 50 else 0.5
+
+
+def knob_defaults(rec: Recommender, key: state.ModelKey) -> dict[str, Any]:
+    """Every knob's default for this bundle (its trained config), by widget key."""
+    r, w = rec.config.rerank, rec.config.weights
+    lo, hi, _ = price_range_of(key)
+    price = (min(max(float(r.price_min), lo), hi) if r.price_min is not None else lo,
+             min(max(float(r.price_max), lo), hi) if r.price_max is not None else hi)
+    values = {"n": 10, "asof": rec.state.data_end.date(), "exclude": False,
+              "upsell": float(r.upsell_factor), "boost": float(r.price_boost_weight),
+              "sensitivity": float(r.price_sensitivity), "budget": float(r.budget_tolerance), "price": price,
+              "segment_filter": bool(r.segment_filter), "repurchase": bool(r.repurchase_exclusion),
+              "buffer": float(r.repurchase_buffer), "due": float(r.due_boost),
+              "pool": int(min(r.candidate_pool, _pool_max(rec))),
+              **{f"w_{name}": float(v) for name, v in w.as_dict().items()}}
+    return {PREFIX + k: v for k, v in values.items()}
+
+
+def _pool_max(rec: Recommender) -> int:
+    return max(10, min(1000, rec.state.n_items))
 
 
 def knob_panel(rec: Recommender, key: state.ModelKey, model: str) -> Request:
     """Render the knobs; return the request they describe."""
+    defaults = knob_defaults(rec, key)
     if st.session_state.get(KNOBS_FOR) != key.stamp:
-        reset_knobs()
+        reset_knobs(defaults)  # another bundle: its own defaults (a price range of this store, ...)
         st.session_state[KNOBS_FOR] = key.stamp
     base = rec.config
-    r, w = base.rerank, base.weights
+    w = base.weights
     notes: list[str] = []
     start, end = rec.state.data_start.date(), rec.state.data_end.date()
 
     with st.container(border=True):
         head, reset = st.columns([3, 2], vertical_alignment="center")
         head.markdown("**Tuning knobs**")
-        reset.button("Reset", icon=":material/restart_alt:", on_click=reset_knobs, key="knobs_reset",
-                     type="tertiary", help="Back to the trained defaults")
+        reset.button("Reset", icon=":material/restart_alt:", on_click=reset_knobs, args=(defaults,),
+                     key="knobs_reset", type="tertiary", help="Back to the trained defaults")
 
-        n = int(st.slider("Items in the list", 1, 50, 10, key=PREFIX + "n", persist_state="session"))
-        as_of: date = st.date_input("As of", value=end, min_value=start, max_value=end, key=PREFIX + "asof",
-                                    persist_state="session", format="YYYY-MM-DD",
+        n = int(st.slider("Items in the list", 1, 50, key=PREFIX + "n", persist_state="session",
+                          **_initial("n", defaults)))
+        as_of: date = st.date_input("As of", min_value=start, max_value=end, key=PREFIX + "asof",
+                                    persist_state="session", format="YYYY-MM-DD", **_initial("asof", defaults),
                                     help="Recommend as the customer stood at the end of this day "
                                          "(later purchases are ignored)")
-        exclude = st.toggle("Only items new to the customer", value=False, key=PREFIX + "exclude",
-                            persist_state="session", help="Exclude everything the customer bought before")
+        exclude = st.toggle("Only items new to the customer", key=PREFIX + "exclude", persist_state="session",
+                            help="Exclude everything the customer bought before", **_initial("exclude", defaults))
 
         st.markdown("**Price**")
-        upsell = _slider("Upsell factor", 0.0, 2.0, float(r.upsell_factor), 0.05, "upsell",
+        upsell = _slider("Upsell factor", "upsell_factor", "upsell", defaults,
                          help="Boost for items priced above the customer's average item price (0 = off)")
-        boost = _slider("Price-boost weight", 0.0, 1.0, float(r.price_boost_weight), 0.05, "boost",
+        boost = _slider("Price-boost weight", "price_boost_weight", "boost", defaults,
                         help="How strongly the price ratio feeds the upsell boost")
-        sensitivity = _slider("Price sensitivity", 0.0, 3.0, float(r.price_sensitivity), 0.1, "sensitivity",
+        sensitivity = _slider("Price sensitivity", "price_sensitivity", "sensitivity", defaults,
                               help="Penalty for items beyond the budget (0 = off)")
-        budget = _slider("Budget tolerance (× usual price)", 1.0, 4.0, float(r.budget_tolerance), 0.1, "budget",
+        budget = _slider("Budget tolerance (× usual price)", "budget_tolerance", "budget", defaults,
                          help="Prices up to this multiple of the customer's average item price are not "
                               "penalised; acts when price sensitivity is above 0")
-        lo_bound, hi_bound = state.price_bounds(key)
-        if hi_bound <= lo_bound:
-            hi_bound = lo_bound + 1.0
-        step = 0.05 if hi_bound - lo_bound <= 50 else 0.5
-        default_range = (min(max(float(r.price_min), lo_bound), hi_bound) if r.price_min is not None else lo_bound,
-                         min(max(float(r.price_max), lo_bound), hi_bound) if r.price_max is not None else hi_bound)
-        price_lo, price_hi = st.slider("Price range", lo_bound, hi_bound, default_range, step,
-                                       key=PREFIX + "price", persist_state="session",
+        lo_bound, hi_bound, step = price_range_of(key)
+        price_lo, price_hi = st.slider("Price range", lo_bound, hi_bound, step=step, key=PREFIX + "price",
+                                       persist_state="session", **_initial("price", defaults),
                                        help="Only items priced inside the range are recommended")
+        segment_filter = st.toggle("Stay within the customer's segment", key=PREFIX + "segment_filter",
+                                   persist_state="session", **_initial("segment_filter", defaults),
+                                   help="Leave out items the customer never bought that are priced above "
+                                        "their spending segment's price cap (see the Segments page)")
 
         st.markdown("**Hybrid blend**")
         hybrid = model == "hybrid"
         weights = {}
         cols = st.columns(2)
-        top = max([1.0, *w.as_dict().values()])  # one scale for all (the blend rescales them to sum 1)
-        for i, (name, default) in enumerate(w.as_dict().items()):
+        for i, name in enumerate(w.as_dict()):
             with cols[i % 2]:
-                weights[name] = _slider(WEIGHT_LABELS.get(name, name), 0.0, float(top), float(default), 0.05,
-                                        f"w_{name}", disabled=not hybrid,
-                                        help=None if hybrid else "Only the hybrid model blends")
+                weights[name] = _slider(WEIGHT_LABELS.get(name, name), "weight", f"w_{name}", defaults,
+                                        disabled=not hybrid, help=None if hybrid else "Only the hybrid model blends")
         if sum(weights.values()) <= 0:
             notes.append("All hybrid weights are 0: the trained weights are used instead.")
             weights = w.as_dict()
 
         st.markdown("**Repurchase and candidates**")
-        repurchase = st.toggle("Skip items bought too recently", value=bool(r.repurchase_exclusion),
-                               key=PREFIX + "repurchase", persist_state="session",
-                               help="Leave out items whose repurchase cycle has not come round yet")
-        buffer = _slider("Repurchase buffer (× cycle)", 0.0, 1.0, float(r.repurchase_buffer), 0.05, "buffer",
-                         disabled=not repurchase,
-                         help="An item bought within this share of its cycle is skipped")
-        pool_max = max(10, min(1000, rec.state.n_items))
-        pool = int(_slider("Candidate pool", 10, pool_max, int(min(r.candidate_pool, pool_max)), 10, "pool",
-                           help="Candidates level 1 hands to re-ranking"))
+        repurchase = st.toggle("Skip items bought too recently", key=PREFIX + "repurchase", persist_state="session",
+                               help="Leave out items whose repurchase cycle has not come round yet",
+                               **_initial("repurchase", defaults))
+        buffer = _slider("Repurchase buffer (× cycle)", "repurchase_buffer", "buffer", defaults,
+                         disabled=not repurchase, help="An item bought within this share of its cycle is skipped")
+        due = _slider("Due boost", "due_boost", "due", defaults,
+                      help="Extra weight for items whose repurchase cycle has come round: the score is "
+                           "multiplied by 1 + this (0 = off; the buy-again model already weighs it)")
+        pool = int(st.slider("Candidate pool", 10, max(_pool_max(rec), defaults[PREFIX + "pool"]), step=10,
+                             key=PREFIX + "pool", persist_state="session", **_initial("pool", defaults),
+                             help="Candidates level 1 hands to re-ranking"))
 
     config = base.replace(
         rerank=dict(upsell_factor=upsell, price_boost_weight=boost, price_sensitivity=sensitivity,
                     budget_tolerance=budget, repurchase_exclusion=repurchase, repurchase_buffer=buffer,
-                    candidate_pool=pool,
+                    segment_filter=bool(segment_filter), due_boost=due, candidate_pool=pool,
                     price_min=price_lo if price_lo > lo_bound else None,
                     price_max=price_hi if price_hi < hi_bound else None),
         weights=weights)

@@ -10,13 +10,15 @@ from recsys import Recommender
 
 STAGE_ORDER_TOTAL = "total"
 CLEANING_COLUMNS = {
-    "action": st.column_config.TextColumn("Action", width=70),
-    "reason": st.column_config.TextColumn("Rule", width="medium"),
-    "lines": st.column_config.NumberColumn("Lines", format="%d", width=60),
-    "items": st.column_config.NumberColumn("Items", format="%d", width=55),
-    "users": st.column_config.NumberColumn("Users", format="%d", width=55),
-    "examples": st.column_config.TextColumn("Examples", width="large"),
+    "action": st.column_config.TextColumn("Action", width=95,
+                                          help="Removed: not trained on. Flagged: counted here, kept and trained on"),
+    "reason": st.column_config.TextColumn("Rule", width=300),
+    "lines": st.column_config.NumberColumn("Lines", format="localized", width=70),
+    "items": st.column_config.NumberColumn("Items", format="localized", width=60),
+    "users": st.column_config.NumberColumn("Users", format="localized", width=60),
+    "examples": st.column_config.TextColumn("Examples", width=420),
 }
+ACTION_WORDS = {"removed": "removed", "flagged": "flagged, kept"}  # what happened to the lines
 
 
 def _date(value) -> str:
@@ -37,7 +39,8 @@ def kpis(rec: Recommender) -> list[tuple[str, str, str | None]]:
     return [
         ("Customers", f"{s.get('users', 0):,}", f"{s.get('loyal_users', 0):,} loyal, {s.get('new_users', 0):,} new"),
         ("Items", f"{s.get('items', 0):,}", "Distinct products after cleaning"),
-        ("Sales lines", f"{s.get('lines', 0):,}", "Point-of-sale lines after cleaning"),
+        ("Sales lines", compact(s.get("lines", 0)) if s.get("lines", 0) >= 100_000 else f"{s.get('lines', 0):,}",
+         f"{s.get('lines', 0):,} point-of-sale lines after cleaning"),
         ("Baskets", f"{s.get('baskets', 0):,}", "Distinct tickets"),
         ("Revenue", compact(s.get("revenue", 0.0)), f"{s.get('revenue', 0.0):,.2f}: the sum of price × units"),
         ("Date range", f"{_date(s.get('date_start'))[:7]} → {_date(s.get('date_end'))[:7]}",
@@ -74,7 +77,7 @@ def training_facts(rec: Recommender) -> tuple[list[tuple[str, str]], dict[str, f
 
 def cleaning_frame(report: dict) -> pd.DataFrame:
     """One row per cleaning step of a CleaningReport dict."""
-    rows = [{"action": s.get("action"), "reason": s.get("reason"), "lines": s.get("lines", 0),
+    rows = [{"action": ACTION_WORDS.get(s.get("action"), s.get("action")), "reason": s.get("reason"), "lines": s.get("lines", 0),
              "items": s.get("items", 0), "users": s.get("users", 0),
              "examples": ", ".join(map(str, s.get("examples", [])[:3]))} for s in report.get("steps", [])]
     return pd.DataFrame(rows, columns=["action", "reason", "lines", "items", "users", "examples"])

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from recsys import Recommender
+from recsys import Recommender, TuningConfig
 from recsys.config import SEGMENTS
 from recsys.service import SEGMENT_LABELS
 
@@ -45,6 +45,12 @@ def top_items_by_segment(key: state.ModelKey, n: int) -> dict[str, pd.DataFrame]
         out[SEGMENT_LABELS[seg]] = pd.DataFrame({"item_id": top["item_id"], "buyers": buyers[i, codes].astype(int),
                                                  "price": top["price"]})
     return out
+
+
+def segment_filter_on(ctx) -> bool:
+    """Whether the Recommendations page's lists keep to the segment (the knobs, else as trained)."""
+    toml = tuned_config_toml(ctx.key)
+    return (TuningConfig.from_toml(toml) if toml else ctx.rec.config).rerank.segment_filter
 
 
 def recommendations_by_segment(ctx, n: int, tuned: bool):

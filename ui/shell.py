@@ -43,6 +43,7 @@ def start() -> Context:
     """Render the shared sidebar, load (or, for the demo store, first train) the models."""
     settings = get_settings()
     sources = list_sources(settings)
+    sidebar.restore_choices()
     source = sidebar.source_picker(sources, settings.default_source)
     rec, key, problem = state.try_recommender(source.bundle_dir) if source.trained else (None, None, None)
     if rec is None and source.kind == "demo" and not st.session_state.get(DEMO_TRAINED):

@@ -20,6 +20,7 @@ from ui.sources import Source
 SOURCE, USER, MODEL, ITEM = "source", "user", "model", "item"
 URL_KEYS = (SOURCE, USER, MODEL, ITEM)
 URL_LOADED = "_url_loaded"
+CARRIED = "_carried_choices"
 
 
 def load_url_once() -> None:
@@ -30,6 +31,20 @@ def load_url_once() -> None:
     for key in URL_KEYS:
         if key in st.query_params:
             st.session_state[key] = st.query_params[key]
+
+
+def carry_choices() -> None:
+    """Before `st.switch_page` from a page's body: keep the shared choices for the next page.
+
+    Streamlit clears the widget state of a page change it cannot tie to the browser's widgets
+    (a switch from the script body), which dropped the sidebar back to the demo store."""
+    st.session_state[CARRIED] = {k: st.session_state[k] for k in (SOURCE, USER, MODEL) if k in st.session_state}
+
+
+def restore_choices() -> None:
+    """On the run after `carry_choices`, before the sidebar widgets exist: put the choices back."""
+    for key, value in st.session_state.pop(CARRIED, {}).items():
+        st.session_state[key] = value
 
 
 def mirror_in_url(**values) -> None:

@@ -5,8 +5,11 @@ No Streamlit here: listing, slugs, uploads and validation are plain functions (t
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,17 +93,28 @@ def safe_upload_name(name: str) -> str:
 
 
 UPLOADS = ".uploads"  # staging folder inside the data folder (hidden from the source list)
+STALE_STAGING_S = 24 * 3600  # a session's staging folder left this long is someone's closed tab
+_SESSION_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def stage_upload(name: str, data: bytes, data_dir: Path) -> Path:
-    """Write an uploaded file into the staging folder atomically; it becomes a data source only
-    once it validates (`publish_upload`)."""
-    target = Path(data_dir) / UPLOADS / safe_upload_name(name)
+def staging_dir(data_dir: Path, session: str) -> Path:
+    """The staging folder of one browser session: a session never sees or replaces another's upload."""
+    if not _SESSION_TOKEN.match(session):
+        raise ValueError(f"not a session token: {session!r}")
+    return Path(data_dir) / UPLOADS / session
+
+
+def stage_upload(name: str, data: bytes, data_dir: Path, session: str) -> Path:
+    """Write an uploaded file into this session's staging folder atomically; it becomes a data
+    source only once it validates (`publish_upload`)."""
+    folder = staging_dir(data_dir, session)
+    target = folder / safe_upload_name(name)
     if not data:
         raise ValueError(f"'{name}' is empty")
-    for old in target.parent.glob("*") if target.parent.is_dir() else []:
+    for old in folder.glob("*") if folder.is_dir() else []:
         if old.is_file() and not old.name.startswith((target.name, ".")):
-            old.unlink(missing_ok=True)  # only the latest upload (and its mapping) waits here
+            old.unlink(missing_ok=True)  # only this session's latest upload (and its mapping) waits here
+    _drop_stale_staging(folder.parent, keep=folder)
     atomic_write_bytes(target, data)
     published = Path(data_dir) / target.name
     for side in (mapping_path(published), exclusions_path(published), catalogue_of(published)):
@@ -110,19 +124,67 @@ def stage_upload(name: str, data: bytes, data_dir: Path) -> Path:
     return target
 
 
+def _drop_stale_staging(root: Path, keep: Path) -> None:
+    """Remove the staging folders of sessions gone for a day (their uploads were never published)."""
+    now = time.time()
+    for folder in root.glob("*") if root.is_dir() else []:
+        try:
+            if folder.is_dir() and folder != keep and now - folder.stat().st_mtime > STALE_STAGING_S:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # another session removed it first
+            continue
+
+
+def _numbered(name: str, i: int) -> str:
+    """'store.csv', 2 -> 'store (2).csv' (the whole data suffix kept: 'a.csv.gz' -> 'a (2).csv.gz')."""
+    lower = name.lower()
+    suffix = next((s for s in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True) if lower.endswith(s)), "")
+    stem = name[: len(name) - len(suffix)]
+    return f"{stem} ({i}){name[len(stem):]}"
+
+
 def publish_upload(staged: Path, data_dir: Path) -> Path:
-    """Move a validated upload into the data folder (atomic; replaces a file of the same name),
-    with what was decided about it: its mapping, exclusions and catalogue."""
-    staged = Path(staged)
-    target = Path(data_dir) / staged.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    sides = [p for p in (catalogue_of(staged), mapping_path(staged), exclusions_path(staged)) if p and p.is_file()]
-    for old in (mapping_path(target), exclusions_path(target)):
-        old.unlink(missing_ok=True)  # the upload's own decisions replace those of the file it replaces
-    for side in sides:
-        os.replace(side, target.parent / side.name)
-    os.replace(staged, target)
-    return target
+    """Move a validated upload into the data folder under its name, or 'name (2).csv' ... when a file
+    of that name is there: an upload never replaces an existing data file (a hard link claims the
+    name atomically, so two sessions publishing the same name at once both keep their file). What
+    was decided about it (its mapping, exclusions and catalogue) moves with it, renamed along."""
+    staged, folder = Path(staged), Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 1000):
+        target = folder / (staged.name if i == 1 else _numbered(staged.name, i))
+        try:
+            os.link(staged, target)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links on this file system: check, then move (not race-free)
+            if target.exists():
+                continue
+            _move_decisions(staged, target)
+            os.replace(staged, target)
+            return target
+        _move_decisions(staged, target)
+        staged.unlink(missing_ok=True)
+        return target
+    raise OSError(f"too many files named like '{staged.name}' in the data folder")
+
+
+def _move_decisions(staged: Path, target: Path) -> None:
+    """The staged file's mapping, exclusions and catalogue, moved beside `target` under its name
+    (left-overs of an earlier file of that name are dropped: they were decided for other data)."""
+    for old in (mapping_path(target), exclusions_path(target), catalogue_of(target)):
+        if old is not None:
+            old.unlink(missing_ok=True)
+    cat = catalogue_of(staged)
+    mapping = source_mapping(staged) if mapping_path(staged).is_file() else None
+    if cat is not None:
+        moved = target.with_name(target.name + cat.name[len(staged.name):])
+        os.replace(cat, moved)
+        mapping = dataclasses.replace(mapping, catalogue=moved.name) if mapping else None
+    if mapping is not None:
+        write_mapping(target, mapping)
+        mapping_path(staged).unlink(missing_ok=True)
+    if exclusions_path(staged).is_file():
+        os.replace(exclusions_path(staged), exclusions_path(target))
 
 
 def source_for(sources: list[Source], path: Path) -> Source | None:

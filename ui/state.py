@@ -6,6 +6,7 @@ rerun and never served stale. Knobs never retrain: they build a `TuningConfig` p
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -51,7 +52,7 @@ def recommender(key: ModelKey) -> Recommender:
         if rec.state.n_users:
             rec.recommend(rec.state.user_ids[0], n=1)
     except Exception as exc:
-        raise BundleError(f"the models in '{key.bundle_dir}' do not work with this version of recsys "
+        raise BundleError(f"the models in '{Path(key.bundle_dir).name}' do not work with this version of recsys "
                           f"({type(exc).__name__}: {exc}); retrain them") from exc
     return rec
 
@@ -64,7 +65,7 @@ def try_recommender(bundle_dir) -> tuple[Recommender | None, ModelKey | None, st
     except (BundleError, OSError, ValueError, EOFError) as exc:
         return None, None, str(exc)
     except Exception as exc:  # unpickling a bundle of another library version can fail in any way
-        return None, None, f"the models in '{bundle_dir}' could not be loaded ({type(exc).__name__}: {exc}); retrain them"
+        return None, None, f"the models in '{Path(bundle_dir).name}' could not be loaded ({type(exc).__name__}: {exc}); retrain them"
 
 
 # ---- derived frames (st.cache_data: computed once per bundle, copied per use) -------------

@@ -10,27 +10,32 @@ NAME = cc.TextColumn("Name", width="medium")
 CATEGORY = cc.TextColumn("Category", width="small")
 
 
+# Progress bars need room beside their figure: at width "small" the bar shrank to a dot.
+BAR_WIDTH = 110
+
+
 def relevance(label: str = "Relevance") -> cc.ProgressColumn:
-    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="%.2f", width="small",
+    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="%.2f", width=BAR_WIDTH,
                              help="Score after blending and re-ranking, scaled to 0–1")
 
 
 def confidence(label: str = "Confidence") -> cc.ProgressColumn:
-    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="percent", width="small",
+    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="percent", width=BAR_WIDTH,
                              help="Calibrated chance that the customer buys it within four weeks "
                                   "(for similar items: share of the query item's baskets that also hold it)")
 
 
-RECOMMENDATIONS = {
-    "rank": cc.NumberColumn("#", width=40, format="%d"),
-    "item_id": cc.TextColumn("Item", width=110),
+RECOMMENDATIONS = {  # in display order: the why beside the item, so it is read, not scrolled to
+    "rank": cc.NumberColumn("#", width=36, format="%d"),
+    "item_id": cc.TextColumn("Item", width=100),
     "item_name": NAME,
     "category": CATEGORY,
-    "relevance_score": relevance(),
+    "recommendation_reason": cc.TextColumn("Why", width=360),  # fits the longest reason the ranker writes
     "confidence_score": confidence(),
+    "relevance_score": cc.NumberColumn("Relevance", format="%.2f", width=70,
+                                       help="Score after blending and re-ranking, scaled to 0–1"),
     "item_price": PRICE,
     "model_source": cc.TextColumn("Source", width=80, help="The model that contributed most"),
-    "recommendation_reason": cc.TextColumn("Why", width="large"),
 }
 
 HISTORY = {
@@ -56,9 +61,9 @@ POPULAR = {
     "item_id": cc.TextColumn("Item", width=105),
     "item_name": NAME,
     "category": CATEGORY,
-    "popularity_score": cc.ProgressColumn("Popularity", min_value=0.0, max_value=1.0, format="%.2f", width=100),
+    "popularity_score": cc.ProgressColumn("Popularity", min_value=0.0, max_value=1.0, format="%.2f", width=BAR_WIDTH),
     "price": cc.NumberColumn("Price", format="%.2f", width=60),
-    "purchase_count": cc.NumberColumn("Lines", format="%d", width=60, help="Sales lines holding the item"),
-    "unique_buyers": cc.NumberColumn("Buyers", format="%d", width=62, help="Distinct customers who bought it"),
-    "total_quantity": cc.NumberColumn("Units", format="%.0f", width=60, help="Units sold"),
+    "purchase_count": cc.NumberColumn("Lines", format="localized", width=60, help="Sales lines holding the item"),
+    "unique_buyers": cc.NumberColumn("Buyers", format="localized", width=62, help="Distinct customers who bought it"),
+    "total_quantity": cc.NumberColumn("Units", format="localized", width=60, help="Units sold"),
 }

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 import streamlit as st
 
@@ -14,6 +11,7 @@ from recsys.artifacts import BundleError
 from recsys.schema import DataError
 from recsys.training import STAGES
 
+from ui import jobs
 from ui.sources import Source
 
 log = logging.getLogger(__name__)
@@ -30,6 +28,8 @@ STAGE_LABELS = {
     "calibration": "Confidence calibration",
     "save": "Save the model bundle",
 }
+
+
 def stage_label(stage: str) -> str:
     return STAGE_LABELS.get(stage, stage.replace("_", " ").capitalize())
 
@@ -37,29 +37,9 @@ def stage_label(stage: str) -> str:
 EXPECTED_ERRORS = (DataError, BundleError, ValueError, KeyError, OSError, MemoryError)
 
 
-@dataclass
-class TrainJob:
-    """A training run of one bundle folder, in a thread of its own: it finishes (and saves the
-    bundle) even when the session that started it is closed; any session can follow it."""
-
-    progress: dict[str, tuple[float, str]] = field(default_factory=dict)
-    done: threading.Event = field(default_factory=threading.Event)
-    result: Any = None
-    error: BaseException | None = None
-
-
-@st.cache_resource
-def _jobs() -> dict[str, TrainJob]:
-    """The training runs of this process, by bundle folder, shared by all sessions."""
-    return {}
-
-
-_guard = threading.Lock()
-
-
-def _training_data(source: Source, job: TrainJob):
+def _training_data(source: Source, job: jobs.Job):
     if source.kind == "demo":
-        job.progress["load"] = (0.0, "generating the synthetic demo store")
+        job.stages["load"] = (0.0, "generating the synthetic demo store")
         from recsys.synthetic import demo_store
 
         return demo_store()
@@ -68,52 +48,43 @@ def _training_data(source: Source, job: TrainJob):
     raise ValueError(f"'{source.label}' has no data file to train on")
 
 
-def _run(job: TrainJob, source: Source) -> None:
-    try:
-        job.result = train(_training_data(source, job), out_dir=str(source.bundle_dir),
-                           progress=lambda stage, fraction, message: job.progress.__setitem__(stage, (fraction, message)))
-    except BaseException as exc:  # reported to whichever session follows the job
-        job.error = exc
-    finally:
-        job.done.set()
+def start_or_join(source: Source) -> tuple[jobs.Job, bool]:
+    """The running training of this bundle folder, or a new one (in a thread of its own: it
+    finishes and saves the bundle even when the session that started it is closed); and whether
+    it was already running."""
+    def work(job: jobs.Job):
+        return train(_training_data(source, job), out_dir=str(source.bundle_dir),
+                     progress=lambda stage, fraction, message: job.stages.__setitem__(stage, (fraction, message)))
 
-
-def start_or_join(source: Source) -> tuple[TrainJob, bool]:
-    """The running job of this bundle folder, or a new one; and whether another session started it."""
-    with _guard:
-        job = _jobs().get(str(source.bundle_dir))
-        if job is not None and not job.done.is_set():
-            return job, True
-        job = _jobs()[str(source.bundle_dir)] = TrainJob()
-    threading.Thread(target=_run, args=(job, source), name=f"train-{source.key}", daemon=True).start()
-    return job, False
+    return jobs.start_or_join(f"train:{source.bundle_dir}", work, target=source)
 
 
 def train_with_progress(source: Source, title: str | None = None):
     """Train `source` into its bundle folder with live per-stage progress; the Recommender, or
     None after showing what went wrong. A second session asking meanwhile follows the first run."""
     job, joined = start_or_join(source)
-    status = st.status(title or f"Training the models on {source.label}…", expanded=True)
+    # Elements are added with status.<element>, never `with status:`: leaving that block marks the
+    # status complete, which showed a check mark while the training was still running.
+    status = st.status(title or f"Training the models on {source.label}…", expanded=True, state="running")
     t0 = time.perf_counter()
-    with status:
-        if joined:
-            st.write("Another session started this training; following it…")
-        bars = {s: st.progress(0.0, text=f"{stage_label(s)}: waiting") for s in STAGES}
+    if joined:
+        status.write("Training of this data source was already under way; following it…")
+    bars = {s: status.progress(0.0, text=f"{stage_label(s)}: waiting") for s in STAGES}
     shown: dict[str, float] = {}
 
     def refresh() -> None:
-        for stage, (fraction, message) in list(job.progress.items()):
+        for stage, (fraction, message) in list(job.stages.items()):
             if stage not in bars:  # a stage the library added after this page was written
-                with status:
-                    bars[stage] = st.progress(0.0)
+                bars[stage] = status.progress(0.0)
             fraction = min(max(float(fraction), 0.0), 1.0)
             if shown.get(stage) != fraction and (fraction in (0.0, 1.0) or fraction - shown.get(stage, 0.0) >= 0.05):
                 shown[stage] = fraction
                 bars[stage].progress(fraction, text=f"{stage_label(stage)}: {message}")
 
-    while not job.done.wait(0.25):
+    while not job.wait(0.25):
         refresh()
     refresh()
+    jobs.forget(job)
     if job.error is None:
         for stage, bar in bars.items():
             if stage not in shown:

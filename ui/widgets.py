@@ -7,7 +7,7 @@ from recsys import Recommender
 from recsys.service import SEGMENT_LABELS
 
 from ui import tables
-from ui.sidebar import ITEM
+from ui.sidebar import ITEM, carry_choices
 
 SIMILAR_PAGE = "views/similar_items.py"
 GOTO_SIMILAR = "_goto_similar"
@@ -58,4 +58,5 @@ def open_clicked(click_key: str, item_ids: list[str], goto: bool = True) -> None
 def follow_similar_link() -> None:
     """Switch to the Similar items page when a callback asked for it."""
     if st.session_state.pop(GOTO_SIMILAR, False):
+        carry_choices()  # the data source, customer and model stay what they are
         st.switch_page(SIMILAR_PAGE)

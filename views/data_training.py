@@ -1,4 +1,5 @@
 """Data and training: the data source, uploads with a validation report, training, downloads."""
+import uuid
 from pathlib import Path
 
 import streamlit as st
@@ -6,8 +7,8 @@ import streamlit as st
 from recsys.data import SUPPORTED_SUFFIXES
 
 from ui import shell, state, widgets
-from ui.data_admin import (bundle_meta, exclusion_editor, is_stale, mapping_form, show_validation, sources_frame,
-                           validation_of)
+from ui.data_admin import (bundle_meta, exclusion_editor, is_stale, mapping_form, show_validation, shown_path,
+                           sources_frame, validation_of)
 from ui.knobs import tuned_config_toml
 from ui.overview import CLEANING_COLUMNS, cleaning_frame
 from ui.settings import DEMO_KEY
@@ -16,7 +17,7 @@ from ui.sources import can_map, list_sources, publish_upload, source_for, stage_
 from ui.training import train_with_progress
 
 TRAIN_NOW, STAGED, UPLOAD_ID, DONE = "_train_now", "_staged_upload", "_upload_id", "_trained_message"
-PUBLISH_ERROR = "_publish_error"
+PUBLISH_ERROR, UPLOAD_SESSION = "_publish_error", "_upload_session"
 
 ctx = shell.context()
 source, settings = ctx.source, ctx.settings
@@ -35,10 +36,12 @@ def publish(staged: Path) -> None:
     """Callback: move the validated upload into the data folder, switch to it and train."""
     try:
         target = publish_upload(staged, settings.data_dir)
-    except OSError as exc:
-        st.session_state[PUBLISH_ERROR] = f"Could not save the file: {exc}"
+    except OSError as exc:  # the reason, not the server's paths
+        st.session_state[PUBLISH_ERROR] = f"Could not save {staged.name}: {exc.strerror or exc}"
         return
     st.session_state.pop(STAGED, None)
+    if target.name != staged.name:
+        st.session_state[DONE] = f"A file named {staged.name} is already there: saved as {target.name}"
     new = source_for(list_sources(settings), target)
     if new is not None:
         switch_to(new.key, train=True)
@@ -54,11 +57,11 @@ with st.container(border=True):
     if is_stale(source, meta):
         badges += " :orange-badge[file changed since training]"
     st.markdown(badges)
-    facts = {"Data file": str(source.path) if source.path else ("generated in memory" if source.kind == "demo"
-                                                               else str(meta.get("data_source", "?"))),
-             "Models folder": str(source.bundle_dir),
-             "Trained at": str(meta.get("trained_at", "—")).replace("T", " "),
-             "Data folder": str(settings.data_dir), "Parse cache": str(settings.cache_dir)}
+    facts = {"Data file": shown_path(source.path, settings) if source.path else (
+                 "generated in memory" if source.kind == "demo" else Path(str(meta.get("data_source", "?"))).name),
+             "Models": shown_path(source.bundle_dir, settings),
+             "Trained at": (str(meta["trained_at"]).replace("T", " ")[:16] + " UTC") if meta.get("trained_at") else "—",
+             "Parse cache": shown_path(settings.cache_dir, settings)}
     st.markdown("  \n".join(f"**{k}:** `{v}`" for k, v in facts.items()))
     with st.container(horizontal=True, gap="small"):
         train_clicked = st.button("Retrain the models" if meta else "Train the models", type="primary",
@@ -95,10 +98,15 @@ with st.container(border=True):
     if uploaded is not None and st.session_state.get(UPLOAD_ID) != uploaded.file_id:
         st.session_state[UPLOAD_ID] = uploaded.file_id
         try:
-            st.session_state[STAGED] = str(stage_upload(uploaded.name, uploaded.getvalue(), settings.data_dir))
-        except (ValueError, OSError) as exc:
+            session = st.session_state.setdefault(UPLOAD_SESSION, uuid.uuid4().hex)
+            st.session_state[STAGED] = str(stage_upload(uploaded.name, uploaded.getvalue(), settings.data_dir,
+                                                        session))
+        except ValueError as exc:
             st.session_state.pop(STAGED, None)
             st.error(str(exc), icon=":material/block:")
+        except OSError as exc:  # the reason, not the server's paths
+            st.session_state.pop(STAGED, None)
+            st.error(f"Could not save {uploaded.name}: {exc.strerror or exc}", icon=":material/block:")
     staged = st.session_state.get(STAGED)
     if err := st.session_state.pop(PUBLISH_ERROR, None):
         st.error(err)
@@ -135,17 +143,16 @@ if ctx.rec is not None and ctx.rec.cleaning_report:
 
 with st.container(border=True):
     st.markdown("#### :material/folder_open: Data sources")
-    st.caption(f"Files in `{settings.data_dir}` appear here; their models live in `{settings.artifacts_dir}`. "
-               "Choose one in the sidebar.")
-    st.dataframe(sources_frame(ctx.sources, source), hide_index=True, key="sources_table", column_config={
+    st.caption("Files in the data folder (`RECSYS_DATA_DIR`) appear here; their models live in the models "
+               "folder (`RECSYS_ARTIFACTS`). Choose one in the sidebar.")
+    st.dataframe(sources_frame(ctx.sources, source, settings), hide_index=True, key="sources_table", column_config={
         "current": st.column_config.TextColumn("", width=30),
         "source": st.column_config.TextColumn("Source", width="medium"),
         "kind": st.column_config.TextColumn("Kind"), "status": st.column_config.TextColumn("Status"),
         "trained_at": st.column_config.TextColumn("Trained at (UTC)"),
-        "customers": st.column_config.NumberColumn("Customers", format="%d"),
-        "items": st.column_config.NumberColumn("Items", format="%d"),
-        "lines": st.column_config.NumberColumn("Lines", format="%d"),
-        "models_in": st.column_config.TextColumn("Models folder", width="large")})
+        "customers": st.column_config.TextColumn("Customers"),
+        "items": st.column_config.TextColumn("Items"), "lines": st.column_config.TextColumn("Lines"),
+        "models_in": st.column_config.TextColumn("Models", width="large")})
 
 # ---- downloads ---------------------------------------------------------------------------
 if ctx.rec is not None:

@@ -60,7 +60,7 @@ if job is not None:
                               expanded=False)
             else:
                 status.update(label="Evaluation failed", state="error", expanded=False)
-    ev.forget(source, job)
+    ev.forget(job)
     if job.error is not None:
         shell.show_error(job.error)
     else:  # the whole page again, from the saved report

@@ -65,7 +65,11 @@ with right, st.container(border=True, height="stretch"):
         a.metric("Lines read", f"{report.get('lines_in', 0):,}")
         b.metric("Lines removed", f"{report.get('lines_removed', 0):,}")
         c.metric("Lines trained on", f"{report.get('lines_out', 0):,}")
-        st.dataframe(cleaning_frame(report), hide_index=True, key="cleaning", column_config=CLEANING_COLUMNS)
+        # without the examples: they need the width of the Data and training page
+        st.dataframe(cleaning_frame(report), hide_index=True, key="cleaning", column_config=CLEANING_COLUMNS,
+                     column_order=[c for c in CLEANING_COLUMNS if c != "examples"])
+        st.caption("Removed lines are not trained on; flagged lines (duplicates, extreme quantities…) are "
+                   "counted here and kept. Examples of each rule: the Data and training page.")
         if report.get("non_product_items"):
             st.caption("Non-product items removed: " + ", ".join(map(str, report["non_product_items"][:30]))
                        + (" …" if len(report["non_product_items"]) > 30 else ""))

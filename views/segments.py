@@ -2,22 +2,26 @@
 import streamlit as st
 
 from ui import catalogue, charts, shell, state, widgets
-from ui.segments import recommendations_by_segment, segment_table, top_items_by_segment
+from ui.segments import recommendations_by_segment, segment_filter_on, segment_table, top_items_by_segment
 
 ctx = shell.require_model()
 rec = ctx.rec
-widgets.header("Segments", "Customers fall into four spending segments by their average item price. "
-                           "Recommendations respect the segment: items far above it are filtered out.")
+widgets.header("Segments", "Customers fall into four spending segments by their average item price. " + (
+    "The segment filter is on: items a customer never bought priced above the segment's price cap are filtered "
+    "out of their recommendations." if segment_filter_on(ctx) else
+    "The segment filter is off: recommendations may hold items above the segment's price cap (switch it on "
+    "among the knobs of the Recommendations page)."))
 
 table, cuts, thresholds = segment_table(rec, state.users(ctx.key))
 with st.container(border=True):
     st.markdown("**Thresholds** · percentiles " + ", ".join(f"{t:.0%}" for t in thresholds)
                 + " of the customers' average item price")
-    st.dataframe(table, hide_index=True, key="segment_table", column_config={
+    st.dataframe(table.assign(total_spend=table["total_spend"].round().astype("int64")), hide_index=True,
+                 key="segment_table", column_config={
         "segment": st.column_config.TextColumn("Segment"),
         "price_range": st.column_config.TextColumn("Average item price"),
-        "customers": st.column_config.NumberColumn("Customers", format="%d"),
-        "total_spend": st.column_config.NumberColumn("Total spend", format="%.0f"),
+        "customers": st.column_config.NumberColumn("Customers", format="localized"),
+        "total_spend": st.column_config.NumberColumn("Total spend", format="localized"),
         "avg_item_price": st.column_config.NumberColumn("Mean avg item price", format="%.2f"),
         "price_cap": st.column_config.NumberColumn("Price cap", format="%.2f",
                                                    help="Segment filter: new items above this price are not recommended"),
@@ -47,7 +51,7 @@ with st.container(border=True):
             st.markdown(f"**{seg}**")
             st.dataframe(frame, hide_index=True, key=f"seg_top_{seg}", column_config={
                 "item_id": st.column_config.TextColumn("Item"),
-                "buyers": st.column_config.NumberColumn("Buyers", format="%d"),
+                "buyers": st.column_config.NumberColumn("Buyers", format="localized"),
                 "price": st.column_config.NumberColumn("Price", format="%.2f")})
 
 if catalogue.has_categories(ctx.key):

@@ -5,7 +5,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
-from recsys.models.base import Scorer, UserBatch, top_n
+from recsys.models.base import Scorer, UserBatch, top_k_per_row, top_n
 
 # A request's (1, k) x (k, n_items) product takes 0.3 ms on one OpenBLAS thread and ~12 ms on two
 # when the cores are busy (thread wake-ups dominate such small products): small batches use one.
@@ -56,21 +56,25 @@ class ALSModel(Scorer):
         self.item_norms_ = np.where(norms > 0, norms, 1.0).astype(np.float32)
 
     def fold_in(self, history: sp.csr_matrix) -> np.ndarray:
-        """Factors for users from their history alone: one ALS half-step per user."""
+        """Factors for users from their history alone: one ALS half-step per user, solved as
+        one stacked system on one BLAS thread (threads only wait on each other at k = 128)."""
         v = self.item_factors_.astype(np.float64)
         k = v.shape[1]
         out = np.zeros((history.shape[0], k), dtype=np.float32)
-        eye = self.regularization * np.eye(k)
-        for row in range(history.shape[0]):  # only the few users folded in per request
-            lo, hi = history.indptr[row], history.indptr[row + 1]
-            if hi == lo:
-                continue
-            idx = history.indices[lo:hi]
-            conf = self.alpha * history.data[lo:hi].astype(np.float64)
-            vi = v[idx]
-            a = self.gram_ + (vi.T * (conf - 1.0)) @ vi + eye
-            b = vi.T @ (1.0 + conf)
-            out[row] = np.linalg.solve(a, b)
+        rows = np.flatnonzero(np.diff(history.indptr) > 0)
+        if not len(rows):
+            return out
+        a = np.empty((len(rows), k, k))
+        b = np.empty((len(rows), k))
+        with one_blas_thread():
+            for j, row in enumerate(rows):  # only the users folded in (a request's, a validation sample)
+                lo, hi = history.indptr[row], history.indptr[row + 1]
+                vi = v[history.indices[lo:hi]]
+                conf = self.alpha * history.data[lo:hi].astype(np.float64)
+                a[j] = self.gram_ + (vi.T * (conf - 1.0)) @ vi
+                b[j] = vi.T @ (1.0 + conf)
+            a += self.regularization * np.eye(k)
+            out[rows] = np.linalg.solve(a, b[..., None])[..., 0]
         return out
 
     def user_vectors(self, users: UserBatch) -> np.ndarray:
@@ -82,11 +86,24 @@ class ALSModel(Scorer):
             vecs[~known] = self.fold_in(users.history[np.flatnonzero(~known)])
         return vecs
 
-    def score(self, users: UserBatch) -> np.ndarray:
-        if len(users) > SMALL_BATCH:
-            return self.user_vectors(users) @ self.item_factors_.T
-        with one_blas_thread():
-            return self.user_vectors(users) @ self.item_factors_.T
+    def catalogue_scores(self, users: UserBatch) -> np.ndarray:
+        """(batch, n_items) user-item products: one matrix product a batch, shared by
+        candidates() and score() (the pipeline sizes batches so this stays bounded)."""
+        if "als" not in users.derived:
+            vecs = self.user_vectors(users)
+            if len(users) > SMALL_BATCH:
+                users.derived["als"] = vecs @ self.item_factors_.T
+            else:
+                with one_blas_thread():
+                    users.derived["als"] = vecs @ self.item_factors_.T
+        return users.derived["als"]
+
+    def candidates(self, users: UserBatch, k: int, banned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return top_k_per_row(self.catalogue_scores(users), k, banned)
+
+    def score(self, users: UserBatch, candidates: np.ndarray) -> np.ndarray:
+        s = np.take_along_axis(self.catalogue_scores(users), np.maximum(candidates, 0), axis=1)
+        return np.where(candidates >= 0, s, 0.0)
 
     def similar_items(self, item: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         v = self.item_factors_

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.models.base import Scorer, UserBatch
+from recsys.models.base import Scorer, UserBatch, gather_csr, top_k_sparse_rows
 
 
 def _top_k_positions(indptr: np.ndarray, data: np.ndarray, k: int,
@@ -106,26 +106,43 @@ class ItemCFModel(Scorer):
             if progress:
                 progress(stop / n_items)
             start = stop
-        self.similarity_ = sp.vstack(sims).tocsr().astype(np.float32)
+        return self.set_neighbours(sp.vstack(sims), sp.vstack(counts))
+
+    def set_neighbours(self, similarity: sp.spmatrix, co_counts: sp.spmatrix) -> "ItemCFModel":
+        """The learned attributes from top-k neighbour similarities and their co-purchase counts
+        (the one assembly step of every engine that computes them)."""
+        self.similarity_ = sp.csr_matrix(similarity, dtype=np.float32)
         self.similarity_t_ = self.similarity_.T.tocsr()  # "who lists this item": for the reasons
-        self.co_counts_ = sp.vstack(counts).tocsr().astype(np.float32)
+        self.co_counts_ = sp.csr_matrix(co_counts, dtype=np.float32)
         return self
 
-    def score(self, users: UserBatch) -> np.ndarray:
-        return np.asarray((users.history @ self.similarity_).todense())
+    def neighbour_scores(self, users: UserBatch) -> sp.csr_matrix:
+        """(batch, n_items) sparse: each user's history times the neighbour similarities."""
+        if "item_cf" not in users.derived:
+            users.derived["item_cf"] = (users.history @ self.similarity_).tocsr()
+        return users.derived["item_cf"]
+
+    def candidates(self, users: UserBatch, k: int, banned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return top_k_sparse_rows(self.neighbour_scores(users), k, banned)
+
+    def score(self, users: UserBatch, candidates: np.ndarray) -> np.ndarray:
+        return gather_csr(self.neighbour_scores(users), candidates)
 
     def neighbours_in_history(self, users: UserBatch, items: np.ndarray) -> np.ndarray:
         """(batch, len(items)) how many of each user's past items list each item as a neighbour."""
-        if not hasattr(self, "similarity_t_"):
-            self.similarity_t_ = self.similarity_.T.tocsr()  # bundles written before it was kept
-        t = self.similarity_t_
         items = np.atleast_2d(items)
-        out = np.zeros(items.shape)
-        for r in range(items.shape[0]):  # rows of a request, each a handful of items
-            past = users.history.indices[users.history.indptr[r]:users.history.indptr[r + 1]]
-            for j, item in enumerate(items[r]):
-                out[r, j] = np.isin(t.indices[t.indptr[item]:t.indptr[item + 1]], past, assume_unique=True).sum()
-        return out
+        b, n = items.shape
+        listed_by = self.similarity_t_[np.maximum(items.ravel(), 0)]  # one row per (user, item)
+        entry = np.repeat(np.arange(b * n), np.diff(listed_by.indptr))
+        h = users.history
+        past = np.repeat(np.arange(b, dtype=np.int64), np.diff(h.indptr)) * self.n_items_ + h.indices
+        hit = np.isin((entry // n).astype(np.int64) * self.n_items_ + listed_by.indices, past)
+        out = np.bincount(entry[hit], minlength=b * n).reshape(b, n).astype(np.float64)
+        return np.where(items >= 0, out, 0.0)
+
+    @property
+    def n_items_(self) -> int:
+        return self.similarity_.shape[0]
 
     def similar_items(self, item: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = self.similarity_.indptr[item], self.similarity_.indptr[item + 1]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.models.base import Scorer, UserBatch
+from recsys.models.base import Scorer, UserBatch, gather_csr
 
 HALF_LIVES = (7.0, 30.0, 90.0, 365.0)
 FEATURES = ("lines", "days", *(f"decay_{int(h)}" for h in HALF_LIVES), "days_since_last", "days_since_first",
@@ -133,20 +133,26 @@ class RepeatModel(Scorer):
         p = self.booster_.predict(x, num_threads=1 if len(rows) < 50_000 else 0) if len(rows) else np.empty(0)
         return sp.csr_matrix((p, (rows, items)), shape=(len(users), self.n_items))
 
-    def score(self, users: UserBatch, user_avg_price: np.ndarray | None = None, simple_rows: np.ndarray | None = None,
-              precomputed: sp.csr_matrix | None = None) -> np.ndarray:
-        """(batch, n_items); `simple_rows` marks rows scored by the plain decay whatever `learned`
+    def candidates(self, users: UserBatch, k: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Every distinct past item of each user (k is ignored: a user's own items all count)."""
+        pairs = np.unique(users.line_row.astype(np.int64) * self.n_items + users.line_item)
+        return pairs // self.n_items, pairs % self.n_items
+
+    def score(self, users: UserBatch, candidates: np.ndarray, user_avg_price: np.ndarray | None = None,
+              simple_rows: np.ndarray | None = None, precomputed: sp.csr_matrix | None = None) -> np.ndarray:
+        """(batch, pool); `simple_rows` marks rows scored by the plain decay whatever `learned`
         says; `precomputed` holds learned probabilities by user code for requests at the default time."""
-        simple = self.decayed_counts(users).toarray()
+        out = gather_csr(self.decayed_counts(users), candidates)
         if self.learned and self.booster_ is not None:
             learn = np.ones(len(users), bool) if simple_rows is None else ~np.asarray(simple_rows, bool)
             if learn.any():
+                rows = np.flatnonzero(learn)
                 known = users.codes >= 0
                 if precomputed is not None and known[learn].all():
-                    simple[learn] = precomputed[users.codes[learn]].toarray()
+                    out[rows] = gather_csr(precomputed, candidates[rows], rows=users.codes[rows])
                 else:
                     avg = user_avg_price if user_avg_price is not None else np.ones(len(users))
-                    simple[learn] = self.probabilities(users, avg)[np.flatnonzero(learn)].toarray()
+                    out[rows] = gather_csr(self.probabilities(users, avg), candidates)[rows]
         # popularity only breaks ties among past items
-        simple += (simple > 0) * (1e-6 * self.item_popularity_)
-        return simple
+        out += (out > 0) * (1e-6 * self.item_popularity_[np.maximum(candidates, 0)])
+        return out

@@ -1,0 +1,152 @@
+"""Nearest-neighbour evaluation baselines with the interface of :class:`recsys.evaluation.BuyAgain`.
+
+:class:`TIFUKNN` (Hu et al., "Modeling Personalized Item Frequency Information for Next-basket
+Recommendation", SIGIR 2020) is a strong baseline for items new to the customer on stores whose
+customers rarely rebuy.  Each user is a vector over items built from their baskets:
+
+* the baskets, oldest first, are cut into ``g = ceil(n / m)`` groups of ``m`` consecutive baskets
+  counted from the most recent one (the oldest group holds the remainder);
+* a group's vector is ``1/|group| * sum_j r_b ** (age of basket j in the group) * basket_j``
+  (a basket is the 0/1 vector of its distinct items; the group's latest basket has age 0);
+* the user's vector is ``1/g * sum_i r_g ** (age of group i) * group_i`` (latest group: age 0).
+
+A user's scores are ``alpha * own vector + (1 - alpha) * mean of the vectors of the k nearest
+users`` (cosine similarity of the user vectors), so the neighbours bring items the user never
+bought.  Everything is sparse matrix algebra; neighbours are found for the asked users only, a
+chunk of users at a time (memory ``chunk x users``).  Lists are filled with popular items.
+
+Also available from :mod:`recsys.evaluation` (``recsys.evaluation.TIFUKNN``).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .evaluation import _baskets, _check_columns, _PopularityRanking
+from .schema import ITEM_ID, TIMESTAMP, USER_ID
+
+__all__ = ["TIFUKNN", "basket_weights"]
+
+
+def basket_weights(n_baskets: np.ndarray, rank: np.ndarray, group_size: int, within_decay: float,
+                   group_decay: float) -> np.ndarray:
+    """TIFU weight of each basket from its user's basket count and its rank (0 = oldest)."""
+    n = n_baskets.astype(np.int64)
+    age = n - 1 - rank.astype(np.int64)            # 0 = the user's latest basket
+    group_age, in_group_age = np.divmod(age, group_size)
+    n_groups = -(-n // group_size)                   # ceil
+    oldest = group_age == n_groups - 1
+    size = np.where(oldest, n - (n_groups - 1) * group_size, group_size)
+    return (group_decay ** group_age / n_groups) * (within_decay ** in_group_age / size)
+
+
+class TIFUKNN:
+    """TIFU-KNN: time-decayed, group-decayed user vectors blended with their nearest users'.
+
+    ``group_size`` (m), ``within_decay`` (r_b), ``group_decay`` (r_g), ``k`` neighbours and
+    ``alpha`` (weight of the user's own vector); the defaults are the paper's for Ta Feng.  A
+    user's history is their lines in the training frame (the protocol's splits hold none after
+    the as-of time, so ``as_of`` is not needed).  Users unknown to the training frame get
+    popularity (by ``popularity_by``), which also breaks ties and fills short lists.
+    """
+
+    def __init__(self, group_size: int = 7, within_decay: float = 0.9, group_decay: float = 0.7,
+                 k: int = 300, alpha: float = 0.7, popularity_by: str = "buyers", chunk: int = 512):
+        if group_size < 1 or k < 0 or not 0 <= alpha <= 1 or chunk < 1:
+            raise ValueError("need group_size >= 1, k >= 0, 0 <= alpha <= 1 and chunk >= 1")
+        self.group_size, self.within_decay, self.group_decay = group_size, within_decay, group_decay
+        self.k, self.alpha, self.popularity_by, self.chunk = k, alpha, popularity_by, chunk
+        self.name = (f"tifu_knn(m={group_size},rb={within_decay:g},rg={group_decay:g},"
+                     f"k={k},alpha={alpha:g})")
+
+    def fit(self, train: pd.DataFrame) -> "TIFUKNN":
+        _check_columns(train, (USER_ID, ITEM_ID, TIMESTAMP))
+        self.popularity_ = _PopularityRanking(train, self.popularity_by)
+        self.items_ = self.popularity_.items           # column = popularity rank: ties -> popular
+        item_index = pd.Index(self.items_)
+        item = item_index.get_indexer(train[ITEM_ID].astype(str))
+        user, users = pd.factorize(train[USER_ID].astype(str))
+        self.user_index_ = pd.Index(users)
+        basket, _ = pd.factorize(_baskets(train))
+        ts = train[TIMESTAMP].to_numpy().astype("datetime64[ns]").astype(np.int64)
+
+        # one row per basket: its user and time; ranked per user, oldest first
+        n_b = int(basket.max()) + 1 if len(basket) else 0
+        b_user = np.zeros(n_b, dtype=np.int64)
+        b_user[basket] = user
+        b_time = np.full(n_b, np.iinfo(np.int64).max)
+        np.minimum.at(b_time, basket, ts)
+        order = np.lexsort((np.arange(n_b), b_time, b_user))
+        n_per_user = np.bincount(b_user, minlength=len(users))
+        first = np.concatenate([[0], np.cumsum(n_per_user)[:-1]])
+        rank = np.empty(n_b, dtype=np.int64)
+        rank[order] = np.arange(n_b) - first[b_user[order]]
+        w = basket_weights(n_per_user[b_user], rank, self.group_size, self.within_decay, self.group_decay)
+
+        # a basket is the 0/1 vector of its distinct items: one entry per (basket, item)
+        pairs = np.unique(basket.astype(np.int64) * len(item_index) + item)
+        pb, pi = np.divmod(pairs, len(item_index))
+        shape = (len(users), len(item_index))
+        self.vectors_ = sparse.csr_matrix((w[pb], (b_user[pb], pi)), shape=shape)
+        self.vectors_.sum_duplicates()
+        norms = np.sqrt(np.asarray(self.vectors_.multiply(self.vectors_).sum(axis=1)).ravel())
+        unit = sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ self.vectors_
+        self.unit_ = unit.astype(np.float32).tocsr()
+        return self
+
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        """Dense (len(rows) x items) TIFU-KNN scores of the users at ``rows`` of the user index."""
+        own = self.vectors_[rows].toarray()
+        n_users = self.vectors_.shape[0]
+        k = min(self.k, n_users - 1)
+        if k <= 0 or self.alpha == 1:
+            return own
+        sim = (self.unit_ @ self.unit_[rows].T.toarray()).T      # (rows x users), dense
+        sim[np.arange(len(rows)), rows] = -np.inf                 # never one's own neighbour
+        nearest = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        mean = sparse.csr_matrix((np.full(nearest.size, 1.0 / k), nearest.ravel(),
+                                  np.arange(0, nearest.size + 1, k)), shape=(len(rows), n_users))
+        return self.alpha * own + (1 - self.alpha) * (mean @ self.vectors_).toarray()
+
+    def recommend(self, user_ids: Sequence[str], as_of: Any = None, n: int = 10,
+                  exclude: Sequence[Iterable] | None = None) -> list[list[str]]:
+        rows = self.user_index_.get_indexer([str(u) for u in user_ids])
+        item_index = pd.Index(self.items_)
+        out: list[list[str]] = [[] for _ in user_ids]
+        known = np.flatnonzero(rows >= 0)
+        for start in range(0, len(known), self.chunk):
+            idx = known[start:start + self.chunk]
+            score = self.scores(rows[idx])
+            if exclude is not None:
+                for r, i in enumerate(idx):
+                    codes = item_index.get_indexer(list(exclude[i]))
+                    score[r, codes[codes >= 0]] = 0.0
+            out_chunk = _top_positive(score, n)
+            for r, i in enumerate(idx):
+                out[i] = list(self.items_[out_chunk[r]])
+        for i in range(len(user_ids)):
+            if len(out[i]) < n:
+                ex = set(exclude[i]) if exclude is not None else set()
+                out[i] += self.popularity_.top(n - len(out[i]), ex, out[i])
+        return out
+
+
+def _top_positive(score: np.ndarray, n: int) -> list[np.ndarray]:
+    """Per row, the columns of the ``n`` highest positive scores, best first; ties go to the lower
+    column (the more popular item), also at the n-th place."""
+    n = min(n, score.shape[1])
+    if n == 0 or score.size == 0:
+        return [np.zeros(0, dtype=np.int64) for _ in range(len(score))]
+    nth = -np.partition(-score, n - 1, axis=1)[:, n - 1]
+    r, c = np.nonzero((score >= nth[:, None]) & (score > 0))   # the top n and any ties with the n-th
+    s = score[r, c]
+    order = np.lexsort((c, -s, r))
+    r, c = r[order], c[order]
+    starts = np.searchsorted(r, np.arange(len(score)))
+    keep = np.arange(len(r)) - starts[r] < n
+    r, c = r[keep], c[keep]
+    return np.split(c, np.searchsorted(r, np.arange(1, len(score))))
