@@ -84,7 +84,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     TICKET_NUMBER: ("ticketnumber", "ticketno", "receiptnumber"),
     LINE_VALUE: ("linevalue", "linetotal", "lineamount"),
     ITEM_NAME: ("itemname", "productname", "itemdescription", "description"),
-    CATEGORY: ("category", "productcategory", "department", "productsubclass"),
+    CATEGORY: ("category", "productcategory", "department", "dept", "productsubclass"),
 }
 
 # A workbook sheet must say where its baskets are; a CSV may leave the ticket out.

@@ -234,3 +234,16 @@ def test_an_uploaded_catalogue_travels_with_its_file_and_is_no_source_of_its_own
     assert milk["item_name"].astype(str).eq("Organic milk").all() and milk["list_price"].eq(2.2).all()
     settings = Settings(artifacts_dir=tmp_path / "art", data_dir=data, cache_dir=tmp_path / "c")
     assert [s.label for s in list_sources(settings) if s.kind == "file"] == [ODD]
+
+
+def test_a_line_value_read_as_price_is_warned_about_on_upload(env):
+    rows = ["user_id,item_id,timestamp,quantity,price"]
+    for u in range(20):
+        for k in range(4):
+            qty = 1 + (u + k) % 4
+            rows.append(f"U{u},I{k},2025-01-{1 + u:02d} 10:00,{qty},{2.5 * (k + 1) * qty:.2f}")  # line totals
+    at = new_app("views/data_training.py")
+    at.file_uploader(key="upload").upload("totals.csv", ("\n".join(rows) + "\n").encode(), "text/csv").run()
+    assert not at.exception
+    assert any("is valid" in s.value for s in at.success)
+    assert any("column 'price'" in w.value and "line_value" in w.value for w in at.warning)
