@@ -55,7 +55,7 @@ class Calibrator:
         penalty = np.full(z.shape[1], l2)
         penalty[-1] = 0.0  # the intercept is not shrunk
         for _ in range(iterations):
-            p = 1.0 / (1.0 + np.exp(-(z @ w)))
+            p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -30.0, 30.0)))
             grad = z.T @ (p - y) + penalty * w
             hess = (z.T * (p * (1 - p))) @ z + np.diag(penalty) + 1e-9 * np.eye(len(w))
             step = np.linalg.solve(hess, grad)
@@ -67,7 +67,7 @@ class Calibrator:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
 
 def fit_calibrator(holdout: "Holdout | None", config: "TuningConfig", n: int = 20) -> Calibrator | None:

@@ -232,6 +232,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "calibration": {"ece": rep.ece, "reliability": rep.reliability.to_dict(orient="records")},
                 "by_segment": rep.by_segment.to_dict(orient="records"), "info": rep.info}, True)
         return 0
+    fit = rep.info.get("hybrid_fit")
+    if fit:
+        from recsys.fitting import validation_frame, weights_frame
+
+        print(f"The hybrid fitted to this store's training data ({fit['method']}; "
+              f"repeat share of the validation window {fit['repeat_share']:.0%}):")
+        print(weights_frame(fit).to_string(float_format=lambda v: f"{v:.3f}"))
+        print("\nValidation window inside the training data, NDCG@10 (hybrid cross-validated over customers):")
+        print(validation_frame(fit).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print("\nTest window (read once, after the fit):")
     print(format_table(rep.table))
     print("\nHybrid against each model, NDCG@10, paired bootstrap (95% CI):")
     print(format_table(rep.significance))
@@ -239,6 +249,51 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(format_table(rep.reliability))
     print("\nHybrid NDCG@10 per spending segment (loyal, all items):")
     print(format_table(rep.by_segment))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The REST API under uvicorn (the optional extra in requirements-api.txt)."""
+    try:
+        import uvicorn
+
+        from api.app import create_app, limit_native_threads
+    except ImportError as exc:
+        print(f"error: the REST API needs {exc.name or 'fastapi'}: pip install -r requirements-api.txt", file=sys.stderr)
+        return 2
+    limit_native_threads()
+    if args.workers > 1:  # processes of their own, each loading (and watching) the bundle
+        from recsys.artifacts import current_bundle, read_metadata
+
+        read_metadata(args.artifacts)  # no trained models: the error here, before any worker starts
+        os.environ["RECSYS_ARTIFACTS"] = str(args.artifacts)
+        print(f"serving {current_bundle(args.artifacts).name} on http://{args.host}:{args.port} with "
+              f"{args.workers} workers (docs: /docs)", file=sys.stderr, flush=True)
+        uvicorn.run("api.app:app_from_env", factory=True, workers=args.workers, host=args.host, port=args.port,
+                    log_level=args.log_level)
+        return 0
+    app = create_app(args.artifacts)  # BundleError (no trained models) ends here, before listening
+    print(f"serving {app.state.holder.current.bundle} on http://{args.host}:{args.port} (docs: /docs)",
+          file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_together(args: argparse.Namespace) -> int:
+    """Items bought in the same baskets as an item more often than chance."""
+    from recsys.basket import bought_together
+
+    rec = _load(args)
+    frame = bought_together(rec, args.item_id, n=args.n, min_support=args.min_support, min_lift=args.min_lift,
+                            min_count=args.min_count, sort_by=args.sort)
+    if args.json:
+        _print({"item_id": args.item_id, "min_support": args.min_support, "min_lift": args.min_lift,
+                "min_count": args.min_count, "items": frame.to_dict(orient="records")}, True)
+    elif frame.empty:
+        print(f"no item is bought with {args.item_id} more often than chance (min support {args.min_support}, "
+              f"min lift {args.min_lift}, at least {args.min_count} baskets together)")
+    else:
+        _print(frame, False)
     return 0
 
 
@@ -302,6 +357,25 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_profile)
 
     with_artifacts(sub.add_parser("stats", help="data and model statistics")).set_defaults(func=cmd_stats)
+
+    sv = sub.add_parser("serve", help="the REST API (needs requirements-api.txt)")
+    sv.add_argument("--artifacts", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--workers", type=int, default=1, help="server processes (default: %(default)s; each "
+                                                           "holds the models in memory)")
+    sv.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    sv.set_defaults(func=cmd_serve)
+
+    tg = with_artifacts(sub.add_parser("together", help="items frequently bought together with an item"))
+    tg.add_argument("item_id")
+    tg.add_argument("--n", type=int, default=10)
+    tg.add_argument("--min-support", type=float, default=0.0, help="share of baskets holding both (default: 0)")
+    tg.add_argument("--min-lift", type=float, default=1.0, help="keep rules with a lift above this (default: 1)")
+    tg.add_argument("--min-count", type=int, default=2, help="baskets holding both, at least (default: 2)")
+    tg.add_argument("--sort", default="lift", choices=("lift", "confidence", "together"),
+                    help="best first by (default: %(default)s)")
+    tg.set_defaults(func=cmd_together)
 
     d = sub.add_parser("demo-data", help="write a synthetic store")
     d.add_argument("--out", default="data/demo_store.csv")

@@ -395,6 +395,17 @@ class Recommender:
                 "calibrated": st.calibrator is not None,
                 "trained_at": self.metadata.get("trained_at"), "timings_s": self.metadata.get("timings_s", {})}
 
+    def hybrid_fit(self) -> dict[str, Any] | None:
+        """How training fitted the hybrid to this store (method, weights, validation figures)."""
+        return self.metadata.get("hybrid_fit")
+
+    def hybrid_fit_tables(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """(fitted weights per list kind, validation NDCG@10 per model with CIs), or None."""
+        from recsys.fitting import validation_frame, weights_frame
+
+        fit = self.hybrid_fit()
+        return (weights_frame(fit), validation_frame(fit)) if fit else None
+
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()
 

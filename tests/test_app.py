@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 PAGES = {
-    "views/overview.py": "Overview", "views/recommendations.py": "Recommendations",
+    "views/overview.py": "Overview", "views/recommendations.py": "Recommendations", "views/basket.py": "Basket what-if",
     "views/similar_items.py": "Similar items", "views/segments.py": "Segments",
     "views/popularity.py": "Popularity", "views/data_training.py": "Data and training",
     "views/evaluation.py": "Evaluation",
@@ -479,6 +479,33 @@ def test_the_data_page_shows_no_server_paths_and_no_none(env):
     assert "None" not in cells and "nan" not in cells
 
 
+def test_an_upload_named_like_a_data_file_is_saved_beside_it_and_staging_is_per_session(env, monkeypatch):
+    import ui.training
+    from recsys import train as real_train
+
+    monkeypatch.setattr(ui.training, "train",
+                        lambda data, out_dir, progress: real_train(data, config=_fast_config(), out_dir=out_dir,
+                                                                   progress=progress, calibrate=False))
+    data = Path(env["RECSYS_DATA_DIR"])
+    original = (data / UPSELL_FILE).read_bytes()
+    csv = upsell_store().head(600).to_csv(index=False).encode()
+    one, two = new_app("views/data_training.py"), new_app("views/data_training.py")
+    one.file_uploader(key="upload").upload(UPSELL_FILE, csv, "text/csv").run()
+    two.file_uploader(key="upload").upload("other.csv", csv, "text/csv").run()
+    staged_one, staged_two = Path(one.session_state["_staged_upload"]), Path(two.session_state["_staged_upload"])
+    assert staged_one.exists() and staged_two.exists() and staged_one.parent != staged_two.parent
+    one.button(key="publish").click().run()
+    assert_clean(one)
+    renamed = data / UPSELL_FILE.replace(".csv", " (2).csv")
+    try:
+        assert (data / UPSELL_FILE).read_bytes() == original  # never overwritten
+        assert renamed.read_bytes() == csv
+        assert one.sidebar.selectbox(key="source").value == "upsell-store-2-csv"
+        assert staged_two.exists()  # the other session's upload is still waiting for it
+    finally:
+        renamed.unlink(missing_ok=True)
+
+
 def test_data_page_offers_the_downloads_and_the_way_back_to_the_demo(env):
     from ui.sources import slugify
 
@@ -529,3 +556,86 @@ def test_csv_of_all_recommendations(env):
     frame = pd.read_csv(pd.io.common.BytesIO(csv))
     assert set(frame["user_id"].astype(str)) == set(rec.state.user_ids)
     assert frame.groupby("user_id").size().max() == 3
+
+
+def test_a_training_that_cannot_write_says_why_without_server_paths(env, monkeypatch):
+    import errno
+
+    import ui.training
+
+    def disk_full(data, out_dir, progress):
+        raise OSError(errno.ENOSPC, "No space left on device", str(Path(out_dir) / "bundle-x" / "arrays.npz"))
+
+    monkeypatch.setattr(ui.training, "train", disk_full)
+    at = new_app("views/data_training.py", source="upsell-store-csv")
+    at.button(key="train").click().run()
+    assert not at.exception
+    messages = " ".join(e.value for e in at.error)
+    assert "No space left on device" in messages and "arrays.npz" in messages
+    assert env["RECSYS_ARTIFACTS"] not in messages
+
+
+# ---- basket what-if --------------------------------------------------------------------------
+
+def _demo_rec(env):
+    from recsys import Recommender
+
+    return Recommender.load(Path(env["RECSYS_ARTIFACTS"]) / "demo")
+
+
+def test_the_basket_page_lists_what_a_new_customer_with_the_basket_gets(env):
+    rec = _demo_rec(env)
+    a, b = [str(i) for i in rec.popular_items(2)["item_id"]]
+    at = new_app("views/basket.py")
+    assert_clean(at)
+    assert not at.dataframe  # nothing picked yet: no list
+    at.multiselect(key="basket_items").set_value([a]).run()
+    assert_clean(at)
+    one = rec_table(at)
+    assert _param(at, "basket") == a
+    at.multiselect(key="basket_items").set_value([a, b]).run()
+    assert_clean(at)
+    two = rec_table(at)
+    assert _param(at, "basket") == f"{a},{b}"
+    lib = rec.recommend("what-if", n=len(two), history=[{"item_id": a}, {"item_id": b}])
+    assert list(two["item_id"]) == [r.item_id for r in lib.recommendations]
+    assert list(one["item_id"]) != list(two["item_id"])
+    assert len(at.get("plotly_chart")) >= 2  # the why chart and one item's waterfall
+    # the knobs act here too: only items new to the customer leaves the basket out
+    at.toggle(key="k_exclude").set_value(True).run()
+    assert not {a, b} & set(rec_table(at)["item_id"])
+    # complete the basket: rules of recsys.basket
+    assert list(table(at, "with_items")["item_id"]) == \
+        list(__import__("recsys.basket").basket.complete_basket(rec, [a, b], n=10)["item_id"])
+
+
+def test_a_shared_basket_url_and_a_customers_last_basket(env):
+    rec = _demo_rec(env)
+    a, b = [str(i) for i in rec.popular_items(5)["item_id"][3:5]]
+    at = new_app("views/basket.py", basket=f"{a},no-such-item,{b}")
+    assert at.multiselect(key="basket_items").value == [a, b]
+    assert any("no-such-item" in w.value for w in at.warning)
+    assert len(rec_table(at)) > 0
+    user = at.sidebar.selectbox(key="user").value
+    at.button(key="basket_from_user").click().run()
+    assert_clean(at)
+    hist = rec.user_history(user, n=None)
+    last = hist[hist["timestamp"] == hist["timestamp"].max()]["item_id"].astype(str)
+    assert at.multiselect(key="basket_items").value == list(dict.fromkeys(last))
+    assert _param(at, "basket") == ",".join(dict.fromkeys(last))
+
+
+def test_similar_items_shows_what_is_bought_together(env):
+    at = new_app("views/similar_items.py")
+    item = at.selectbox(key="item").value
+    rules = table(at, "lift")
+    from recsys.basket import bought_together
+
+    assert list(rules["item_id"]) == list(bought_together(_demo_rec(env), item, n=10)["item_id"])
+    assert (rules["lift"] > 1).all()
+    at.number_input(key="tog_lift").set_value(1.5).run()
+    assert_clean(at)
+    assert (table(at, "lift")["lift"] > 1.5).all()
+    next(g for g in at.get("button_group") if g.key == "tog_sort").set_value("confidence").run()
+    assert_clean(at)
+    assert table(at, "lift")["confidence"].is_monotonic_decreasing

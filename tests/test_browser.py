@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGES = {  # url path -> the page's title, in the navigation's order
-    "": "Overview", "recommendations": "Recommendations", "similar-items": "Similar items",
+    "": "Overview", "recommendations": "Recommendations", "basket": "Basket what-if", "similar-items": "Similar items",
     "segments": "Segments", "popularity": "Popularity", "evaluation": "Evaluation", "data": "Data and training",
 }
 
@@ -267,5 +267,114 @@ def test_opening_a_similar_item_makes_it_the_query(store_env, browser, tmp_path)
         assert facts["exceptions"] == 0 and not facts["errors"]
         shown = browser.js("document.querySelector('input[aria-label=\"Query item\"]').value")
         assert shown.startswith(f"{new} · price"), f"the item picker shows {shown!r}, not the new query"
+    finally:
+        _stop(proc)
+
+
+SLIDER_JS = """(() => {
+  const box = [...document.querySelectorAll('[data-testid="stSlider"]')].find(s => s.innerText.startsWith(%s));
+  return box ? box.querySelector('input[type="range"]').value : null;
+})()"""
+
+
+def _slider_value(browser: "Browser", label: str) -> float:
+    return float(browser.js(SLIDER_JS % json.dumps(label)))
+
+
+def _nudge(browser: "Browser", label: str, steps: int) -> None:
+    """Focus a slider's thumb and press the right arrow key `steps` times (as a person would)."""
+    browser.js(f"[...document.querySelectorAll('[data-testid=\"stSlider\"]')].find(s => s.innerText.startsWith("
+               f"{json.dumps(label)})).querySelector('input[type=\"range\"]').focus()")
+    for _ in range(steps):
+        for kind in ("keyDown", "keyUp"):
+            browser.call("Input.dispatchKeyEvent", type=kind, key="ArrowRight", code="ArrowRight",
+                         windowsVirtualKeyCode=39, nativeVirtualKeyCode=39)
+        time.sleep(0.05)
+
+
+def _settle(browser: "Browser", seconds: float = 20.0) -> None:
+    time.sleep(0.8)  # the slider sends its value after a short debounce, then the fragment reruns
+    deadline = time.time() + seconds
+    while time.time() < deadline and browser.js(STATE_JS) != "ready":
+        time.sleep(0.25)
+    time.sleep(0.5)
+
+
+def test_reset_moves_the_sliders_back_and_the_next_move_keeps_them(store_env, browser, tmp_path):
+    """In a real browser a deleted widget key left the slider showing (and the next move sending)
+    the old value; AppTest cannot see that, the browser can."""
+    proc, base = _start_server(store_env, tmp_path / "streamlit.log")
+    try:
+        _assert_clean(browser.open(f"{base}/recommendations"), "Recommendations", "recommendations")
+        start = _slider_value(browser, "Upsell factor")
+        _nudge(browser, "Upsell factor", 6)
+        _settle(browser)
+        assert _slider_value(browser, "Upsell factor") > start
+        browser.js("[...document.querySelectorAll('button')].find(b => b.innerText.trim().endsWith('Reset')).click()")
+        _settle(browser)
+        assert _slider_value(browser, "Upsell factor") == start, "Reset left the slider at the old value"
+        boost = _slider_value(browser, "Price-boost weight")
+        _nudge(browser, "Price-boost weight", 2)
+        _settle(browser)
+        assert _slider_value(browser, "Price-boost weight") > boost
+        assert _slider_value(browser, "Upsell factor") == start, "the next move brought the old upsell back"
+        facts = json.loads(browser.js(FACTS_JS))
+        assert facts["exceptions"] == 0 and not facts["errors"]
+    finally:
+        _stop(proc)
+
+
+WHY_ROWS_JS = ("[...(document.querySelector('[data-testid=\"stPlotlyChart\"]') || document).querySelectorAll("
+              "'.ytick text')].map(t => t.textContent)")
+
+
+def _pick_in_multiselect(browser: Browser, label: str, text: str) -> None:
+    """Type into a multiselect's search box and press Enter (the first match is added)."""
+    browser.js(f"document.querySelector('input[aria-label^=\"{label}\"]').focus()")
+    browser.call("Input.insertText", text=text)
+    time.sleep(0.8)
+    for kind in ("rawKeyDown", "keyUp"):
+        browser.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13)
+    for kind in ("rawKeyDown", "keyUp"):  # close the dropdown
+        browser.call("Input.dispatchKeyEvent", type=kind, key="Escape", code="Escape", windowsVirtualKeyCode=27)
+    time.sleep(0.3)
+
+
+def _wait_ready(browser: Browser, timeout: float = 30.0) -> None:
+    deadline, steady = time.time() + timeout, 0
+    while time.time() < deadline and steady < 4:
+        time.sleep(0.25)
+        steady = steady + 1 if browser.js(STATE_JS) in ("ready", "error") else 0
+
+
+def test_basket_page_two_items_change_the_list(store_env, browser, tmp_path):
+    """Pick one item, then a second: the list changes, and the basket is in the URL."""
+    from recsys import Recommender
+
+    rec = Recommender.load(Path(store_env["RECSYS_ARTIFACTS"]) / "demo")
+    a, b = [str(i) for i in rec.popular_items(2)["item_id"]]
+    rows = ("[...document.querySelectorAll('[data-testid=\"stDataFrame\"]')].length")
+    proc, base = _start_server(store_env, tmp_path / "streamlit.log")
+    try:
+        facts = browser.open(f"{base}/basket")
+        _assert_clean(facts, "Basket what-if", "/basket")
+        assert browser.js(rows) == 0, "a list before any item was picked"
+        _pick_in_multiselect(browser, "Basket", a)
+        _wait_ready(browser)
+        assert browser.js("new URL(location.href).searchParams.get('basket')") == a
+        first = browser.js(WHY_ROWS_JS)
+        _pick_in_multiselect(browser, "Basket", b)
+        _wait_ready(browser)
+        assert browser.js("new URL(location.href).searchParams.get('basket')") == f"{a},{b}"
+        facts = json.loads(browser.js(FACTS_JS))
+        assert facts["exceptions"] == 0 and not facts["errors"], facts
+        second = browser.js(WHY_ROWS_JS)
+        SHOTS.mkdir(exist_ok=True)
+        browser.screenshot(SHOTS / "basket-two-items.png", facts["height"])
+        # the why chart's rows are the list (the table itself is a canvas): it changed, to the library's
+        lib = rec.recommend("what-if", n=len(second), history=[{"item_id": a}, {"item_id": b}])
+        assert first and second and first != second
+        by_rank = sorted(second, key=lambda t: int(t.split()[0].lstrip("#")))  # the axis runs bottom-up
+        assert by_rank == [f"#{k + 1} {r.item_id}" for k, r in enumerate(lib.recommendations)]
     finally:
         _stop(proc)

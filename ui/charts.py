@@ -298,3 +298,20 @@ def share_bars(frame: pd.DataFrame, x: str, colour: str, y_title: str = "share o
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title=y_title, tickformat=".0%", range=[0, 1])
     return style(fig, 320)
+
+
+def blend_weights(weights: pd.DataFrame) -> go.Figure:
+    """Horizontal 100 % bars: each list kind's fitted share of every source."""
+    colours = model_colours()
+    shares = weights.fillna(0.0)
+    shares = shares.div(shares.sum(axis=1).where(lambda t: t > 0, 1.0), axis=0)
+    fig = go.Figure()
+    for name in shares.columns:
+        label = SOURCE_LABELS.get(name, name)
+        fig.add_trace(go.Bar(y=shares.index, x=shares[name], name=label, orientation="h",
+                             marker_color=colours.get(name), text=[f"{v:.0%}" if v >= 0.06 else "" for v in shares[name]],
+                             textposition="inside", hovertemplate="%{y}: %{x:.0%}<extra>" + label + "</extra>"))
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, 210)

@@ -67,3 +67,17 @@ POPULAR = {
     "unique_buyers": cc.NumberColumn("Buyers", format="localized", width=62, help="Distinct customers who bought it"),
     "total_quantity": cc.NumberColumn("Units", format="localized", width=60, help="Units sold"),
 }
+
+TOGETHER = {  # recsys.basket's rules: bought together more often than chance
+    "item_id": cc.TextColumn("Item", width=110),
+    "item_name": cc.TextColumn("Name"),
+    "item_price": PRICE,
+    "together": cc.NumberColumn("Baskets", format="%d", width=70, help="Baskets holding both"),
+    "support": cc.NumberColumn("Support", format="%.4f", width=80, help="Share of all baskets holding both"),
+    "confidence": cc.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="percent", width="small",
+                                    help="P(this item | the other): share of the other's baskets holding this one too"),
+    "lift": cc.NumberColumn("Lift", format="%.2f", width=60,
+                            help="Confidence / the item's own share of baskets: above 1 = more often than chance"),
+    "with_item": cc.TextColumn("With", width=110, help="The basket item of the strongest rule"),
+    "with_items": cc.NumberColumn("Goes with", format="%d", width=75, help="Basket items it is bought with"),
+}

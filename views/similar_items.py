@@ -2,6 +2,8 @@
 import pandas as pd
 import streamlit as st
 
+from recsys.basket import SORTS, bought_together
+
 from ui import catalogue, charts, shell, state, tables, widgets
 from ui.sidebar import ITEM, keep_valid, mirror_in_url
 
@@ -81,3 +83,26 @@ def results() -> None:
 
 
 results()
+
+
+@st.fragment
+@shell.guarded
+def together(item: str) -> None:
+    """Association rules of the query item: bought in the same baskets more often than chance."""
+    with st.container(border=True):
+        head, order, lift, count = st.columns([2.1, 1.8, 0.8, 0.8], vertical_alignment="bottom")
+        head.markdown("**Bought together** · more often than chance: lift = P(other | this item) / P(other)")
+        min_lift = lift.number_input("Min lift", 0.0, 100.0, 1.0, 0.1, key="tog_lift", persist_state="session")
+        min_count = count.number_input("Min baskets", 1, 1000, 2, 1, key="tog_count", persist_state="session",
+                                       help="Baskets holding both, at least")
+        sort_by = order.segmented_control("Best first by", list(SORTS), default="lift", required=True, key="tog_sort",
+                                          persist_state="session", format_func=str.capitalize) or "lift"
+        frame = catalogue.with_names(bought_together(rec, item, n=n, min_lift=float(min_lift), min_count=int(min_count),
+                                                     sort_by=sort_by), ctx.key)
+        if frame.empty:
+            st.caption("No item is bought with this one more often than chance at these thresholds.")
+        else:
+            st.dataframe(frame, hide_index=True, key="tog_table", column_config=tables.TOGETHER)
+
+
+together(item)

@@ -58,7 +58,7 @@ class ALSModel(Scorer):
     def fold_in(self, history: sp.csr_matrix) -> np.ndarray:
         """Factors for users from their history alone: one ALS half-step per user, solved as
         one stacked system on one BLAS thread (threads only wait on each other at k = 128)."""
-        v = self.item_factors_.astype(np.float64)
+        v = self.item_factors_
         k = v.shape[1]
         out = np.zeros((history.shape[0], k), dtype=np.float32)
         rows = np.flatnonzero(np.diff(history.indptr) > 0)
@@ -69,7 +69,7 @@ class ALSModel(Scorer):
         with one_blas_thread():
             for j, row in enumerate(rows):  # only the users folded in (a request's, a validation sample)
                 lo, hi = history.indptr[row], history.indptr[row + 1]
-                vi = v[history.indices[lo:hi]]
+                vi = v[history.indices[lo:hi]].astype(np.float64)  # the user's items only
                 conf = self.alpha * history.data[lo:hi].astype(np.float64)
                 a[j] = self.gram_ + (vi.T * (conf - 1.0)) @ vi
                 b[j] = vi.T @ (1.0 + conf)
