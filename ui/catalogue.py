@@ -33,8 +33,10 @@ def has_categories(key: state.ModelKey) -> bool:
 def with_names(frame: pd.DataFrame, key: state.ModelKey, id_col: str = "item_id") -> pd.DataFrame:
     """The frame with the item's name and category right after its id (when the store has them)."""
     known = facts(key)
+    if id_col not in frame.columns or known.columns.empty:
+        return frame
     out = frame.copy()
-    at = list(out.columns).index(id_col) + 1 if id_col in out.columns else len(out.columns)
+    at = list(out.columns).index(id_col) + 1
     for col in reversed(known.columns):
         if col not in out.columns:
             out.insert(at, col, known[col].reindex(out[id_col].astype(str)).fillna("").to_numpy())
