@@ -76,20 +76,65 @@ def _load(args: argparse.Namespace):
     return rec
 
 
+def _data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """load/clean options from --columns, --dayfirst/--monthfirst, --catalogue, --exclude-items."""
+    from recsys.source_files import parse_columns_option
+
+    options: dict[str, Any] = {}
+    if args.columns:
+        mapping = parse_columns_option(args.columns)
+        options["column_map"] = mapping.columns
+        if mapping.dates != "auto":
+            options["dates"] = mapping.dates
+        folder = Path(args.columns).expanduser().parent
+        if mapping.catalogue_path(folder) is not None:
+            options["catalogue"] = mapping.catalogue_path(folder)
+        if mapping.catalogue_columns:
+            options["catalogue_columns"] = mapping.catalogue_columns
+    if args.dates:
+        options["dates"] = args.dates
+    if args.catalogue:
+        options["catalogue"] = args.catalogue
+    if args.exclude_items:
+        options["exclude_items"] = args.exclude_items
+    if options and not args.data:
+        raise ValueError("--columns, --dayfirst/--monthfirst, --catalogue and --exclude-items need --data")
+    return options
+
+
+def _report_cleaning(report: dict, shown: int = 8) -> None:
+    """The cleaning report's warnings and suspect non-product codes (with their evidence), on stderr."""
+    for warning in report.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    suspects = report.get("suspects", [])
+    if suspects:
+        print(f"suspect non-product codes: {sum(s['excluded'] for s in suspects)} excluded, "
+              f"{sum(not s['excluded'] for s in suspects)} kept ('!id' in an --exclude-items file keeps one, "
+              "an id excludes one)", file=sys.stderr)
+    for s in suspects[:shown]:
+        print(f"  {s['item_id']} ({'excluded' if s['excluded'] else 'kept'}, {s['lines']:,} lines): {s['evidence']}",
+              file=sys.stderr)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from recsys.config import TuningConfig
     from recsys.training import train
 
     config = TuningConfig.load(args.config) if args.config else None
+    options = _data_options(args)
     if args.engine == "spark":
         from recsys.spark_engine import require_pyspark, train_spark
 
+        if options:
+            raise ValueError("the data options (--columns ...) are not supported by --engine spark yet; "
+                             "save them beside the file (<file>.mapping.toml) instead")
         require_pyspark()  # before anything is written (the demo store's Parquet file below)
         rec = train_spark(args.data or _demo_path(), config=config, out_dir=args.out, master=args.spark_master,
                           progress=_progress)
     else:
         data = args.data if args.data else _demo_frame()
-        rec = train(data, config=config, out_dir=args.out, progress=_progress)
+        rec = train(data, config=config, out_dir=args.out, progress=_progress, **options)
+    _report_cleaning(rec.cleaning_report or {})
     t = rec.metadata.get("timings_s", {})
     print(f"trained on {rec.state.summary['lines']:,} lines, {rec.state.n_users:,} users, "
           f"{rec.state.n_items:,} items in {t.get('total', 0):.2f} s; bundle in {args.out}")
@@ -173,7 +218,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from recsys.evaluation import format_table
     from recsys.evaluation_report import build_report
 
-    rep = build_report(args.data, test_days=args.test_days, k=tuple(args.k), sweeps=(),
+    options = _data_options(args)
+    data = args.data
+    if options:  # read and clean here: the report then takes the frame
+        from recsys.data import clean_transactions, load_transactions
+
+        exclude = options.pop("exclude_items", None)
+        data = clean_transactions(load_transactions(args.data, **options), exclude_items=exclude)[0]
+    rep = build_report(data, test_days=args.test_days, k=tuple(args.k), sweeps=(),
                        progress=lambda m, f: print(f"[evaluate] {m}", file=sys.stderr, flush=True))
     if args.json:
         _print({"table": rep.table.to_dict(orient="records"), "significance": rep.significance.to_dict(orient="records"),
@@ -249,6 +301,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m recsys", description="Product recommendations from point-of-sale data.")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def with_data_options(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_argument_group("reading the data (default: what is saved beside the file, "
+                                  "<file>.mapping.toml and <file>.exclude.txt)")
+        g.add_argument("--columns", metavar="MAP",
+                       help="column mapping: 'TRANSACTION_DT=timestamp,AMOUNT=quantity,SALES_PRICE=line_value,...' "
+                            "or a mapping TOML file ([columns], dates, catalogue)")
+        order = g.add_mutually_exclusive_group()
+        order.add_argument("--dayfirst", dest="dates", action="store_const", const="dayfirst",
+                           help="dates are day/month/year")
+        order.add_argument("--monthfirst", dest="dates", action="store_const", const="monthfirst",
+                           help="dates are month/day/year")
+        g.add_argument("--catalogue", metavar="FILE", help="products file: item id, name, category, current price")
+        g.add_argument("--exclude-items", metavar="FILE",
+                       help="item ids to leave out, one a line ('!id' keeps a suspect non-product code)")
+
     def with_artifacts(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sp.add_argument("--artifacts", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
         sp.add_argument("--json", action="store_true", help="print JSON")
@@ -256,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train the models and save the bundle")
     t.add_argument("--data", help="workbook, CSV or Parquet (default: the synthetic demo store)")
+    with_data_options(t)
     t.add_argument("--out", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
     t.add_argument("--config", help="tuning config TOML")
     t.add_argument("--engine", choices=("local", "spark"), default="local")
@@ -319,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="offline evaluation table")
     e.add_argument("--data", required=True)
+    with_data_options(e)
     e.add_argument("--test-days", type=int, default=28)
     e.add_argument("--k", type=int, nargs="+", default=[5, 10])
     e.add_argument("--json", action="store_true")

@@ -121,7 +121,8 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
             cycles.item_repeat_rate, cycles.item_days, parts["unique_buyers"] / max(parts["unique_buyers"].max(), 1),
             prices)
     items = pd.DataFrame({
-        "item_id": enc.item_ids, "price": prices,
+        "item_id": enc.item_ids, "item_name": enc.item_info[S.ITEM_NAME], "category": enc.item_info[S.CATEGORY],
+        "price": prices,
         "avg_units": parts["total_quantity"] / np.maximum(parts["purchase_count"], 1),
         **parts, "popularity": pop_score,
         "cycle_days": cycles.item_days, "repeat_rate": cycles.item_repeat_rate, "basket_count": basket_count,
@@ -228,32 +229,41 @@ def default_repeat_probabilities(state: TrainedState, config: TuningConfig, chun
 
 
 def train(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir: str | None = None,
-          progress: Progress | None = None, calibrate: bool = True, fit_hybrid: bool = True):
+          progress: Progress | None = None, calibrate: bool = True, fit_hybrid: bool = True,
+          **data_options: Any):
     """Load (if a path), clean, learn every model, fit the hybrid to the store, calibrate, and
-    save when out_dir is given. `fit_hybrid=False` keeps the config's hybrid weights."""
+    save when out_dir is given. `fit_hybrid=False` keeps the config's hybrid weights.
+
+    `data_options`: column_map, dates, catalogue (of `recsys.data.load_transactions`) and
+    exclude_items (of `clean_transactions`); each defaults to what is saved beside the file."""
     config = (config or TuningConfig()).validate()
     timer = StageTimer(progress or _quiet)
     meta: dict = {}
-    df, report = load_and_clean(data, timer, meta)
+    df, report = load_and_clean(data, timer, meta, **data_options)
     state = fit_state(df, config, timer)
     return finish_training(state, df, report, config, timer, meta, out_dir, calibrate, fit_hybrid)
 
 
-def load_and_clean(data: pd.DataFrame | str, timer: StageTimer, meta: dict) -> tuple[pd.DataFrame, Any]:
+def load_and_clean(data: pd.DataFrame | str, timer: StageTimer, meta: dict, exclude_items: Any = None,
+                   **load_options: Any) -> tuple[pd.DataFrame, Any]:
     """The first two stages every engine shares: read (a path) and clean, noting the source in meta."""
     from recsys.data import clean_transactions, data_hash, load_transactions
+    from recsys.source_files import source_exclusions
 
     with timer.stage("load", "reading the sales lines"):
         if isinstance(data, pd.DataFrame):
+            if load_options:
+                raise ValueError(f"{', '.join(load_options)} apply when reading a file; this is a frame already")
             df = data
             meta["data_source"] = "dataframe"
             meta["data_hash"] = str(pd.util.hash_pandas_object(df, index=False).sum())
         else:
-            df = load_transactions(data)
+            df = load_transactions(data, **load_options)
             meta["data_source"] = str(data)
             meta["data_hash"] = data_hash(data)
+            exclude_items = source_exclusions(data) if exclude_items is None else exclude_items
     with timer.stage("clean", "removing returns and non-product lines"):
-        df, report = clean_transactions(df)
+        df, report = clean_transactions(df, exclude_items=exclude_items)
     if df.empty:
         raise ValueError("no sales lines left to train on after cleaning")
     return df, report

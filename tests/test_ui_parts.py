@@ -92,8 +92,9 @@ def test_bars_have_room_and_long_text_columns_are_wide():
     for config, column in bars:
         assert config[column]["type_config"]["type"] == "progress"
         assert isinstance(config[column]["width"], int) and config[column]["width"] >= 100, column
-    # the why right beside the item, wide enough for a reason such as this one (~7 px a character)
-    assert list(tables.RECOMMENDATIONS)[:3] == ["rank", "item_id", "recommendation_reason"]
+    # the why right beside the item (its id, and its name and category where the store has them),
+    # wide enough for a reason such as this one (~7 px a character)
+    assert list(tables.RECOMMENDATIONS)[:5] == ["rank", "item_id", "item_name", "category", "recommendation_reason"]
     longest = "due again: you buy it about every 14 days, last 20 days ago"
     assert tables.RECOMMENDATIONS["recommendation_reason"]["width"] >= 6 * len(longest)
 

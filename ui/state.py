@@ -83,7 +83,8 @@ def users(key: ModelKey) -> pd.DataFrame:
 def items(key: ModelKey) -> pd.DataFrame:
     """Items, most popular first, with a picker label."""
     df = recommender(key).items().sort_values(["popularity", "item_id"], ascending=[False, True])
-    df["label"] = (df["item_id"] + " · price " + df["price"].map("{:.2f}".format)
+    names = df["item_name"].astype(str) if "item_name" in df else pd.Series("", index=df.index)
+    df["label"] = (df["item_id"] + names.where(names == "", " · " + names) + " · price " + df["price"].map("{:.2f}".format)
                    + " · popularity " + df["popularity"].map("{:.2f}".format))
     return df.reset_index(drop=True)
 

@@ -6,6 +6,8 @@ import streamlit as st
 cc = st.column_config
 
 PRICE = cc.NumberColumn("Price", format="%.2f", width="small")
+NAME = cc.TextColumn("Name", width="medium")
+CATEGORY = cc.TextColumn("Category", width="small")
 
 
 # Progress bars need room beside their figure: at width "small" the bar shrank to a dot.
@@ -26,6 +28,8 @@ def confidence(label: str = "Confidence") -> cc.ProgressColumn:
 RECOMMENDATIONS = {  # in display order: the why beside the item, so it is read, not scrolled to
     "rank": cc.NumberColumn("#", width=36, format="%d"),
     "item_id": cc.TextColumn("Item", width=100),
+    "item_name": NAME,
+    "category": CATEGORY,
     "recommendation_reason": cc.TextColumn("Why", width=360),  # fits the longest reason the ranker writes
     "confidence_score": confidence(),
     "relevance_score": cc.NumberColumn("Relevance", format="%.2f", width=70,
@@ -43,6 +47,8 @@ HISTORY = {
 
 SIMILAR = {
     "item_id": cc.TextColumn("Item", width=110),
+    "item_name": NAME,
+    "category": CATEGORY,
     "relevance_score": relevance(),
     "confidence_score": confidence(),
     "item_price": PRICE,
@@ -53,6 +59,8 @@ SIMILAR = {
 POPULAR = {
     "rank": cc.NumberColumn("#", width=36, format="%d"),
     "item_id": cc.TextColumn("Item", width=105),
+    "item_name": NAME,
+    "category": CATEGORY,
     "popularity_score": cc.ProgressColumn("Popularity", min_value=0.0, max_value=1.0, format="%.2f", width=BAR_WIDTH),
     "price": cc.NumberColumn("Price", format="%.2f", width=60),
     "purchase_count": cc.NumberColumn("Lines", format="localized", width=60, help="Sales lines holding the item"),

@@ -4,7 +4,7 @@ import streamlit as st
 from recsys.config import SEGMENTS
 from recsys.service import SEGMENT_LABELS
 
-from ui import charts, shell, state, tables, widgets
+from ui import catalogue, charts, shell, state, tables, widgets
 from ui.popularity import components_frame, trend_frame
 
 ctx = shell.require_model()
@@ -19,7 +19,7 @@ with st.container(border=True):
                           format_func=lambda s: "All customers" if s is None else f"{SEGMENT_LABELS[s]} spenders")
     n = b.slider("Top items", 5, 100, 20, key="pop_n", persist_state="session")
 
-top = rec.popular_items(n, segment=segment)
+top = catalogue.with_names(rec.popular_items(n, segment=segment), ctx.key)
 top.insert(0, "open", "Similar")
 weights = rec.config.popularity
 left, right = st.columns([1.5, 1], gap="medium")
@@ -57,3 +57,15 @@ with left, st.container(border=True):
 with right, st.container(border=True):
     st.markdown("**Price against popularity** · every item; the top items highlighted")
     charts.show(charts.price_vs_popularity(state.items(ctx.key), set(top["item_id"])), key="pop_scatter")
+
+if catalogue.has_categories(ctx.key):
+    with st.container(border=True):
+        st.markdown("**Sales by category** · lines, units and items of each category; share of all sales lines")
+        st.dataframe(catalogue.category_table(ctx.key), hide_index=True, key="pop_categories",
+                     height=38 + 35 * 12, column_config={
+                         "category": tables.CATEGORY, "items": st.column_config.NumberColumn("Items", format="%d"),
+                         "lines": st.column_config.NumberColumn("Lines", format="%d"),
+                         "units": st.column_config.NumberColumn("Units", format="%.0f"),
+                         "avg_price": st.column_config.NumberColumn("Median price", format="%.2f"),
+                         "share": st.column_config.ProgressColumn("Share of lines", min_value=0.0, max_value=1.0,
+                                                                  format="percent")})

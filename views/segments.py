@@ -1,7 +1,7 @@
 """Spending segments: who is in them, what they buy, and how their recommendations differ."""
 import streamlit as st
 
-from ui import charts, shell, state, widgets
+from ui import catalogue, charts, shell, state, tables, widgets
 from ui.segments import recommendations_by_segment, segment_filter_on, segment_table, top_items_by_segment
 
 ctx = shell.require_model()
@@ -49,10 +49,16 @@ with st.container(border=True):
     for col, (seg, frame) in zip(cols, tops.items()):
         with col:
             st.markdown(f"**{seg}**")
-            st.dataframe(frame, hide_index=True, key=f"seg_top_{seg}", column_config={
-                "item_id": st.column_config.TextColumn("Item"),
+            st.dataframe(catalogue.with_names(frame, ctx.key), hide_index=True, key=f"seg_top_{seg}", column_config={
+                "item_id": st.column_config.TextColumn("Item"), "item_name": tables.NAME, "category": tables.CATEGORY,
                 "buyers": st.column_config.NumberColumn("Buyers", format="localized"),
                 "price": st.column_config.NumberColumn("Price", format="%.2f")})
+
+if catalogue.has_categories(ctx.key):
+    with st.container(border=True):
+        st.markdown("**Categories each segment buys** · share of the segment's sales lines")
+        st.dataframe(catalogue.segment_categories(ctx.key), hide_index=True, key="seg_categories",
+                     column_config={"#": st.column_config.NumberColumn(width=36, format="%d")})
 
 with st.container(border=True):
     head, opt = st.columns([3, 1], vertical_alignment="center")

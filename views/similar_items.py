@@ -4,7 +4,7 @@ import streamlit as st
 
 from recsys.basket import SORTS, bought_together
 
-from ui import charts, shell, state, tables, widgets
+from ui import catalogue, charts, shell, state, tables, widgets
 from ui.sidebar import ITEM, keep_valid, mirror_in_url
 
 ctx = shell.require_model()
@@ -12,9 +12,9 @@ rec = ctx.rec
 widgets.header("Similar items", "Items bought together with the query item, or close to it in the ALS "
                                 "taste space. Open a result to make it the new query.")
 
-catalogue = state.items(ctx.key)
-ids = catalogue["item_id"].tolist()
-labels = dict(zip(ids, catalogue["label"]))
+items = state.items(ctx.key)
+ids = items["item_id"].tolist()
+labels = dict(zip(ids, items["label"]))
 keep_valid(ITEM, ids, ids[0])
 TRAIL = "_sim_trail"
 
@@ -47,7 +47,9 @@ if len(trail) > 1:
     st.pills("Explored before", trail[:-1], key=trail_key, on_change=back_to, args=(trail_key,),
              help="Go back to an item you explored")
 
-row = catalogue[catalogue["item_id"] == item].iloc[0]
+row = items[items["item_id"] == item].iloc[0]
+if about := " · ".join(str(row[c]) for c in ("item_name", "category") if str(row.get(c, "") or "")):
+    st.markdown(f"**{item}** · {about}")
 m = st.columns(6)
 m[0].metric("Price", widgets.money(row["price"]), border=True)
 m[1].metric("Popularity", f"{row['popularity']:.3f}", border=True, help="Weighted popularity, 0–1")
@@ -61,8 +63,8 @@ m[5].metric("Cycle (days)", "—" if pd.isna(row["cycle_days"]) else f"{row['cyc
 @shell.guarded
 def results() -> None:
     resp = rec.similar_items(item, n=n, model=model)
-    frame = pd.DataFrame(resp.similar_items, columns=["item_id", "relevance_score", "confidence_score",
-                                                      "item_price", "co_purchase_count"])
+    frame = catalogue.with_names(pd.DataFrame(resp.similar_items, columns=[
+        "item_id", "relevance_score", "confidence_score", "item_price", "co_purchase_count"]), ctx.key)
     if frame.empty:
         st.info("No similar items found for this item.")
         return
@@ -95,7 +97,8 @@ def together(item: str) -> None:
                                        help="Baskets holding both, at least")
         sort_by = order.segmented_control("Best first by", list(SORTS), default="lift", required=True, key="tog_sort",
                                           persist_state="session", format_func=str.capitalize) or "lift"
-        frame = bought_together(rec, item, n=n, min_lift=float(min_lift), min_count=int(min_count), sort_by=sort_by)
+        frame = catalogue.with_names(bought_together(rec, item, n=n, min_lift=float(min_lift), min_count=int(min_count),
+                                                     sort_by=sort_by), ctx.key)
         if frame.empty:
             st.caption("No item is bought with this one more often than chance at these thresholds.")
         else:
