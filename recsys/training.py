@@ -85,6 +85,17 @@ def weekly_item_sales(enc: F.Encoded, items: np.ndarray) -> pd.DataFrame:
     })
 
 
+def item_table(enc: F.Encoded, prices: np.ndarray, parts: dict[str, np.ndarray], popularity: np.ndarray,
+               cycle_days: np.ndarray, repeat_rate: np.ndarray, basket_count: np.ndarray) -> pd.DataFrame:
+    """One row per item code: what a request and the pages read (the same for every engine)."""
+    return pd.DataFrame({
+        "item_id": enc.item_ids, "item_name": enc.item_info[S.ITEM_NAME], "category": enc.item_info[S.CATEGORY],
+        "price": prices, "avg_units": parts["total_quantity"] / np.maximum(parts["purchase_count"], 1),
+        **parts, "popularity": popularity, "cycle_days": cycle_days, "repeat_rate": repeat_rate,
+        "basket_count": np.asarray(basket_count, dtype=np.int64),
+    })
+
+
 def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None = None) -> TrainedState:
     """Learn every signal and model from a cleaned canonical frame."""
     timer = timer or StageTimer()
@@ -120,13 +131,7 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
         repeat = RepeatModel(half_life_days=rc.half_life_days, learned=rc.learned, horizon_days=rc.horizon_days).fit(
             cycles.item_repeat_rate, cycles.item_days, parts["unique_buyers"] / max(parts["unique_buyers"].max(), 1),
             prices)
-    items = pd.DataFrame({
-        "item_id": enc.item_ids, "item_name": enc.item_info[S.ITEM_NAME], "category": enc.item_info[S.CATEGORY],
-        "price": prices,
-        "avg_units": parts["total_quantity"] / np.maximum(parts["purchase_count"], 1),
-        **parts, "popularity": pop_score,
-        "cycle_days": cycles.item_days, "repeat_rate": cycles.item_repeat_rate, "basket_count": basket_count,
-    })
+    items = item_table(enc, prices, parts, pop_score, cycles.item_days, cycles.item_repeat_rate, basket_count)
     top_items = np.argsort(-pop_score, kind="stable")[:TOP_TREND_ITEMS]
     start, end = pd.to_datetime(enc.time.min(), unit="s"), pd.to_datetime(enc.time.max(), unit="s")
     summary = {
