@@ -24,6 +24,7 @@ K = 10
 GRID_STEPS = 8            # weights in multiples of 1/8 on the simplex of the four sources
 MIN_USERS = 20            # fewer validation users than this: the rule, not the fit
 BAGS = 30                 # bootstrap resamples whose best weights are averaged
+TOP_PER_SOURCE = 50       # a validation user's candidates: each source's best this many
 REPEAT_LED = HybridWeights(als=0.1, item_cf=0.1, popularity=0.1, repeat=0.7)
 DISCOVERY_LED = HybridWeights(als=0.2, item_cf=0.3, popularity=0.4, repeat=0.1)
 DISCOVERY = TuningConfig().discovery    # the default discovery blend, when nothing better is found
@@ -82,13 +83,28 @@ def simplex_grid(steps: int = GRID_STEPS) -> list[dict[str, float]]:
     return out
 
 
-def build_view(holdout: Holdout, config: TuningConfig, name: str) -> View | None:
+def build_view(holdout: Holdout, config: TuningConfig, name: str, chunk: int = 256) -> View | None:
     """The candidates and source scores of the holdout's users: `loyal` (their whole history),
-    `new_to_user` (their past items filtered out) or `newcomers` (only their last basket)."""
-    st = holdout.state
+    `new_to_user` (their past items filtered out) or `newcomers` (only their last basket).
+
+    Users go through the request pipeline in chunks; each keeps only the union of every source's
+    best TOP_PER_SOURCE candidates (a blend's top 10 comes from there), so the grid search reads
+    (users, a few hundred) arrays whatever the catalogue."""
     codes = holdout.codes
-    if not len(codes):
+    parts = [_view_chunk(holdout, config, name, codes[lo:lo + chunk]) for lo in range(0, len(codes), chunk)]
+    parts = [p for p in parts if p is not None]
+    if not parts:
         return None
+    width = max(p[1].shape[1] for p in parts)
+    pad = lambda a, fill: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)  # noqa: E731
+    norm = {m: np.concatenate([pad(p[0][m], -1.0) for p in parts]) for m in SOURCES}
+    hit = np.concatenate([pad(p[1], False) for p in parts])
+    return View(name, norm, hit, np.concatenate([p[2] for p in parts]))
+
+
+def _view_chunk(holdout: Holdout, config: TuningConfig, name: str, codes: np.ndarray):
+    """(norm per source, hit, n_truth) of some validation users, their pools cut to each source's best."""
+    st = holdout.state
     everything = config.replace(weights={m: 1.0 for m in SOURCES}, newcomers={"weights": {m: 1.0 for m in SOURCES}})
     builder, pipe = BatchBuilder(st), RequestPipeline(st)
     as_of = np.full(len(codes), holdout.cutoff, dtype=np.int64)
@@ -103,18 +119,25 @@ def build_view(holdout: Holdout, config: TuningConfig, name: str) -> View | None
     raw = pipe.scores(batch, pool, "hybrid", everything, avg)
     keep, _ = filter_candidates(pipe.facts(batch, pool.items, avg), everything.rerank, hard, st.segment_caps)
     truth = holdout.truth_of(codes)
-    keys = np.arange(len(codes), dtype=np.int64)[:, None] * st.n_items + np.maximum(pool.items, 0)
     if name == "new_to_user":
         # the truth of discovery lists: what they bought in the window and never before
         past = np.unique(batch.line_row * st.n_items + batch.line_item)
         truth = truth[~np.isin(truth, past)]
-    hit = np.isin(keys, truth) & keep
     n_truth = np.bincount((truth // st.n_items).astype(np.int64), minlength=len(codes))
-    rows = n_truth > 0
-    if rows.sum() == 0:
+    rows = np.flatnonzero(n_truth > 0)
+    if not len(rows):
         return None
     norm = {m: np.where(keep, normalise_scores(raw[m]), -1.0)[rows] for m in SOURCES}
-    return View(name, norm, hit[rows], n_truth[rows])
+    # the union of every source's best candidates, each once
+    k = min(TOP_PER_SOURCE, pool.items.shape[1])
+    cols = np.sort(np.concatenate([np.argpartition(-norm[m], k - 1, axis=1)[:, :k] for m in SOURCES], axis=1), axis=1)
+    repeated = np.zeros(cols.shape, bool)
+    repeated[:, 1:] = cols[:, 1:] == cols[:, :-1]
+    items = np.take_along_axis(pool.items[rows], cols, axis=1)
+    keys = rows[:, None].astype(np.int64) * st.n_items + np.maximum(items, 0)
+    cut = {m: np.where(repeated, -1.0, np.take_along_axis(v, cols, axis=1)) for m, v in norm.items()}
+    hit = np.isin(keys, truth) & (np.take_along_axis(keep[rows], cols, axis=1)) & ~repeated
+    return cut, hit, n_truth[rows]
 
 
 def ndcg_table(view: View, grid: list[dict[str, float]]) -> np.ndarray:
