@@ -12,6 +12,7 @@ and incomplete lines and accounts for every line it drops in a `CleaningReport`.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import logging
@@ -251,7 +252,15 @@ def validate_transactions(
 
 
 def data_hash(path: str | Path) -> str:
-    """Sha256 hex digest of the file's bytes, read in chunks."""
+    """Sha256 hex digest of the file's bytes, read in chunks; a file unchanged since its last
+    hash in this process (same size, times and inode) is not read again (a training run asks twice:
+    the loader's cache key and the bundle's metadata)."""
+    st = os.stat(path)
+    return _hash_of(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=64)
+def _hash_of(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
