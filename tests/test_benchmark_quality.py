@@ -77,7 +77,7 @@ def test_one_small_store_end_to_end(store, monkeypatch, tmp_path):
     assert result["rows"][0]["n_users"] == len(loyal) == result["info"]["loyal_test_users"]
     models = set(result["rows"][0]["ndcg@10"])
     assert {"hybrid", "als", "item_cf", "repeat", "popularity", "baseline: buy again",
-            "baseline: popularity", "baseline: TIFU-KNN"} <= models
+            "baseline: popularity", "baseline: TIFU-KNN", "baseline: TIFU-KNN (Euclidean)"} <= models
     for row in result["rows"]:
         assert all(0 <= v <= 1 for v in row["ndcg@10"].values())
         assert row["vs_popularity"]["ci_low"] <= row["vs_popularity"]["diff"] <= row["vs_popularity"]["ci_high"]
