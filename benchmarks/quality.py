@@ -211,15 +211,15 @@ def markdown(results: dict[str, dict]) -> str:
     lines = [f"`{COMMAND}` (NDCG@10; paired bootstrap, 2,000 resamples, of the hybrid's per-user "
              "difference; validation windows pooled; JSON in `benchmarks/results/quality.json`):", "",
              "| store | scenario | users | hybrid | best other model | best baseline | popularity "
-             "| hybrid − best baseline [95% CI] | hybrid − popularity [95% CI] |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| hybrid − best other [95% CI] | hybrid − best baseline [95% CI] | hybrid − popularity [95% CI] |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for store, result in results.items():
         for r in result["rows"]:
             s = r[METRIC]
             lines.append(f"| {store} | {_label(r)} | {_users(r)} | {s[HYBRID]:.3f} "
                          f"| {_short(r['best_other'])} {s[r['best_other']]:.3f} "
                          f"| {_short(r['best_baseline'])} {s[r['best_baseline']]:.3f} | {s[POPULARITY]:.3f} "
-                         f"| {_ci(r['vs_best_baseline'])} | {_ci(r['vs_popularity'])} |")
+                         f"| {_ci(r['vs_best_other'])} | {_ci(r['vs_best_baseline'])} | {_ci(r['vs_popularity'])} |")
     lines.append("")
     for store, result in results.items():
         i = result["info"]

@@ -59,7 +59,8 @@ def test_readme_block_is_regenerated_in_place(tmp_path):
     text = readme.read_text()
     assert text.startswith("# T\n\nbefore\n") and text.endswith(f"{q.END}\nafter\n")
     assert "old table" not in text and q.COMMAND in text
-    assert "| toy | test: loyal, all items | 2 of 3 | 0.600 | buy again 0.500 | buy again 0.500 | 0.200 |" in text
+    assert ("| toy | test: loyal, all items | 2 of 3 | 0.600 | buy again 0.500 | buy again 0.500 | 0.200 "
+            "| +0.100 [+0.100, +0.100] | +0.100 [+0.100, +0.100] | +0.400 [+0.300, +0.500] |") in text
     q.write_readme({"toy": _result([row])}, readme)
     assert readme.read_text() == text                        # idempotent
     readme.write_text("no markers")
