@@ -14,7 +14,8 @@ class IdSearch:
 
     def __init__(self, ids: np.ndarray, groups: np.ndarray | None = None) -> None:
         self.ids = np.asarray(ids, dtype=object)
-        self.arrow = pa.array(self.ids.astype(str), type=pa.large_string())
+        # lower-cased once: a plain substring match is several times faster than ignore_case's regex
+        self.lower = pc.utf8_lower(pa.array(self.ids, type=pa.large_string()))
         self.groups = None if groups is None else np.asarray(groups)
 
     def __len__(self) -> int:
@@ -23,22 +24,22 @@ class IdSearch:
     def find(self, query: str = "", group=None, limit: int = MAX_MATCHES) -> list[str]:
         """Up to `limit` ids containing `query` (case-insensitive; an exact id comes first), in the
         stored order, of `group` only when one is given."""
-        query = (query or "").strip()
+        query = (query or "").strip().lower()
         out: list[str] = []
         for lo in range(0, len(self.ids), CHUNK):  # chunks of ids, stopping once there are enough
             hit = np.ones(min(CHUNK, len(self.ids) - lo), dtype=bool)
             if group is not None and self.groups is not None:
                 hit &= self.groups[lo:lo + CHUNK] == group
             if query:
-                found = pc.match_substring(self.arrow[lo:lo + CHUNK], query, ignore_case=True)
+                found = pc.match_substring(self.lower[lo:lo + CHUNK], query)
                 hit &= found.to_numpy(zero_copy_only=False)
             out.extend(self.ids[lo:lo + CHUNK][hit][:limit - len(out)].tolist())
             if len(out) >= limit:
                 break
-        exact = [i for i in out if i.lower() == query.lower()]
+        exact = [i for i in out if i.lower() == query]
         if query and not exact:
             # an exact id beyond the first `limit` matches (ids that contain others): still listed first
-            pos = np.flatnonzero(pc.equal(self.arrow, query).to_numpy(zero_copy_only=False))
+            pos = np.flatnonzero(pc.equal(self.lower, query).to_numpy(zero_copy_only=False))
             if len(pos) and (group is None or self.groups is None or self.groups[pos[0]] == group):
                 exact = [self.ids[pos[0]]]
         return (exact + [i for i in out if i not in exact])[:limit]
