@@ -201,7 +201,8 @@ class ALSModel(Scorer):
         if "als" in users.derived:  # the catalogue's scores are there already
             s = np.take_along_axis(users.derived["als"], c, axis=1)
         else:  # the pool's items only: (batch, pool) dot products
-            s = np.einsum("bk,bpk->bp", self.vectors(users), self.item_factors_[c], optimize=False)
+            vecs = self.vectors(users)
+            s = np.matmul(np.take(self.item_factors_, c, axis=0), vecs[:, :, None])[..., 0]
         return np.where(candidates >= 0, s, 0.0)
 
     def similar_items(self, item: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:

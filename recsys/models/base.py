@@ -117,7 +117,13 @@ def top_k_sparse_rows(m: sp.csr_matrix, k: int, banned: np.ndarray | None = None
     rows, cols, vals = rows[keep], m.indices[keep].astype(np.int64), m.data[keep]
     if not len(rows):
         return rows.astype(np.int64), cols
-    order = np.lexsort((-vals, rows))
+    if vals.dtype == np.float32 and m.shape[0] <= 1 << 11 and m.shape[1] <= 1 << 21:
+        # one int64 key (row | descending value | column), ~3x faster than a lexsort; the bits of
+        # a positive float32 order like the float
+        desc = np.int64(0x7FFFFFFF) - vals.view(np.int32).astype(np.int64)
+        order = np.argsort((rows.astype(np.int64) << 52) | (desc << 21) | cols)
+    else:
+        order = np.lexsort((-vals, rows))
     rows, cols = rows[order], cols[order]
     start = np.searchsorted(rows, rows, side="left")
     rank = np.arange(len(rows)) - start
