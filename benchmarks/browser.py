@@ -63,7 +63,7 @@ METRIC_JS = """(() => {
 FOCUS_SLIDER_JS = """(() => {
   const s = [...document.querySelectorAll('[data-testid="stSlider"]')]
               .find(e => (e.innerText || '').includes(%s));
-  const thumb = s && s.querySelector('[role="slider"]');
+  const thumb = s && s.querySelector('input[type="range"], [role="slider"]');
   if (!thumb) return false;
   thumb.focus();
   return true;
