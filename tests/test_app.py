@@ -556,7 +556,8 @@ def test_the_customer_picker_searches_server_side_and_keeps_a_deep_link(env):
     from recsys import Recommender
 
     rec = Recommender.load(os.path.join(os.environ["RECSYS_ARTIFACTS"], "demo"))
-    ids = rec.users().sort_values(["total_purchases", "user_id"], ascending=[False, True])["user_id"].tolist()
+    users = rec.users()
+    ids = users["user_id"].to_numpy()[np.argsort(-users["total_purchases"].to_numpy(), kind="stable")].tolist()
     far = ids[-1]
     at = new_app("views/recommendations.py", user=far)
     assert_clean(at)

@@ -78,8 +78,10 @@ def try_recommender(bundle_dir) -> tuple[Recommender | None, ModelKey | None, st
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def users(key: ModelKey) -> pd.DataFrame:
-    """User profiles, busiest first, with a readable segment (shared: read only)."""
-    df = recommender(key).users().sort_values(["total_purchases", "user_id"], ascending=[False, True])
+    """User profiles, busiest first (ties in training order), with a readable segment (shared: read only)."""
+    df = recommender(key).users()
+    # one stable numeric argsort: a sort by (count, id string) takes ~2 s at a million customers
+    df = df.iloc[np.argsort(-df["total_purchases"].to_numpy(), kind="stable")]
     df["segment"] = df["spending_segment"].map(SEGMENT_LABELS).fillna(df["spending_segment"])
     return df.reset_index(drop=True)
 
@@ -87,7 +89,8 @@ def users(key: ModelKey) -> pd.DataFrame:
 @st.cache_resource(max_entries=4, show_spinner=False)
 def items(key: ModelKey) -> pd.DataFrame:
     """Items, most popular first (shared: read only)."""
-    df = recommender(key).items().sort_values(["popularity", "item_id"], ascending=[False, True])
+    df = recommender(key).items()
+    df = df.iloc[np.argsort(-df["popularity"].to_numpy(), kind="stable")]
     return df.reset_index(drop=True)
 
 
