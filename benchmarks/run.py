@@ -47,7 +47,7 @@ SYNTHETIC = ("S", "M", "L")
 DASHBOARD_SIZES = ("M", "L")
 BATCH_SAMPLE = {"M": 20_000, "L": 20_000}   # users scored by recommend_batch first (absent: all users)
 BATCH_ALL = ("L",)      # sizes where every customer is then recommended in one recommend_batch call ...
-BATCH_ALL_MAX_S = 1500  # ... unless the sample's rate projects more than this (the projection is reported)
+BATCH_ALL_MAX_S = 720   # ... unless the sample's rate projects more than this (the projection is reported)
 GIB = 2**30
 
 # Goals of the scale issue (reference measured on a 2-core, 24 GiB machine -> goal).
