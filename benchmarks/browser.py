@@ -70,6 +70,16 @@ FOCUS_SLIDER_JS = """(() => {
 })()"""
 
 
+def _own_memory_limit() -> None:
+    """In a child before exec: lift an inherited soft address-space limit (the benchmark runner
+    sets one for itself) to the hard one; Chromium reserves far more address space than it uses."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -89,7 +99,7 @@ class Browser:
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={profile}", "--remote-debugging-port=0", f"--window-size={width},{height}",
              "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_own_memory_limit)
         deadline, url = time.time() + 30, None
         while url is None and time.time() < deadline:
             line = self.proc.stderr.readline()
@@ -199,7 +209,7 @@ def start_server(env_vars: dict[str, str], log: Path, timeout: float = 120) -> t
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_own_memory_limit)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
     while time.time() < deadline:

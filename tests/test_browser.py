@@ -125,3 +125,22 @@ def test_opening_a_similar_item_makes_it_the_query(store_env, browser, tmp_path)
         assert shown.startswith(f"{new} · price"), f"the item picker shows {shown!r}, not the new query"
     finally:
         _stop(proc)
+
+
+def test_a_knob_moved_in_the_browser_reruns_the_list(store_env, browser, tmp_path):
+    """The list size slider, moved with the keyboard as a user would: the list grows by one (the
+    page benchmark's knob move, benchmarks.browser.Browser.move_slider)."""
+    from benchmarks.browser import METRIC_JS
+
+    proc, base = _start_server(store_env, tmp_path / "streamlit.log")
+    try:
+        facts = browser.open(f"{base}/recommendations")
+        _assert_clean(facts, "Recommendations", "recommendations")
+        before = int(browser.js(METRIC_JS % json.dumps("Items")))
+        seconds = browser.move_slider("Items in the list", "Items")
+        assert seconds is not None and seconds > 0
+        assert int(browser.js(METRIC_JS % json.dumps("Items"))) == before + 1
+        facts = json.loads(browser.js(FACTS_JS))
+        assert facts["exceptions"] == 0 and not facts["errors"]
+    finally:
+        _stop(proc)
