@@ -286,7 +286,9 @@ class Recommender:
     def batch_results(self, codes: np.ndarray, as_of: np.ndarray, model: str, n: int, cfg: TuningConfig,
                       exclude_purchased: bool = False, chunk: int = 512) -> Iterable[tuple[np.ndarray, RankedLists]]:
         """(codes, ranked lists) per chunk of known users: the batch hot path."""
-        chunk = max(8, min(chunk, BATCH_CELLS // max(self.state.n_items, 1)))
+        # ALS without an item index forms a (chunk, n_items) product; with one, only (chunk, pool) arrays
+        width = self.state.n_items if getattr(self.state.als, "index_items_", None) is None else 1
+        chunk = max(8, min(chunk, BATCH_CELLS // max(width, 1)))
         hard = HardFilters(exclude_purchased=exclude_purchased)
         for lo in range(0, len(codes), chunk):  # chunks bound memory: ALS's (chunk, n_items) product
             c, a = codes[lo:lo + chunk], as_of[lo:lo + chunk]

@@ -19,7 +19,7 @@ from recsys.state import TrainedState
 # progress(stage, fraction_of_stage_done, message)
 Progress = Callable[[str, float, str], None]
 STAGES = ("load", "clean", "features", "als", "item_cf", "popularity", "repurchase_cycles", "repeat_learner",
-          "validation", "hybrid_fit", "calibration", "save")
+          "validation", "hybrid_fit", "calibration", "segment_summary", "save")
 WEEK = 7 * 86_400
 TOP_TREND_ITEMS = 50
 
@@ -282,6 +282,7 @@ def finish_training(state: TrainedState, df: pd.DataFrame, report, config: Tunin
     from recsys.fitting import apply_fit
     from recsys.fitting import fit_hybrid as fit_blend
     from recsys.holdout import make_holdout
+    from recsys.segment_summary import PER_SEGMENT, sampled_segment_recommendations
     from recsys.service import Recommender
 
     if config.repeat.learned and config.repeat.windows > 0:
@@ -301,6 +302,10 @@ def finish_training(state: TrainedState, df: pd.DataFrame, report, config: Tunin
             state.calibrator = fit_calibrator(holdout, config)
     meta["calibrated"] = state.calibrator is not None
     rec = Recommender(state, config, meta, report.to_dict())
+    with timer.stage("segment_summary", f"recommending for up to {PER_SEGMENT} customers per segment"):
+        # after the hybrid's fit: the sample is recommended with the weights the store is served with
+        state.segment_sample = sampled_segment_recommendations(rec)
+    meta["segment_sample_per_segment"] = PER_SEGMENT
     if out_dir is not None:
         with timer.stage("save", "writing the model bundle"):
             rec.save(out_dir, timer.timings)

@@ -639,3 +639,67 @@ def test_similar_items_shows_what_is_bought_together(env):
     next(g for g in at.get("button_group") if g.key == "tog_sort").set_value("confidence").run()
     assert_clean(at)
     assert table(at, "lift")["confidence"].is_monotonic_decreasing
+
+
+# ---- pickers at scale --------------------------------------------------------------------
+
+def test_id_search_substring_group_exact_first_and_a_limit():
+    from ui.search import IdSearch
+
+    ids = np.array([f"C{i:06d}" for i in range(300_000)] + ["C00001"], dtype=object)
+    groups = np.arange(len(ids)) % 4
+    s = IdSearch(ids, groups)
+    assert s.find("") == ids[:50].tolist()
+    assert s.find("c00001", limit=5)[0] == "C00001"  # the exact id first, though it is the last
+    assert s.find("c2999") == [f"C2999{i:02d}" for i in range(50)]  # case-insensitive substring
+    hits = s.find("123", group=2)
+    assert hits and all("123" in h and groups[int(h[1:])] == 2 for h in hits)
+    assert s.find("no-such-id") == []
+
+
+def test_the_customer_picker_searches_server_side_and_keeps_a_deep_link(env):
+    at = new_app("views/recommendations.py")
+    box = at.sidebar.selectbox(key="user")
+    assert 1 < len(box.options) <= 50
+    busiest = box.value
+    # a customer beyond the first 50 options, by a deep link: listed and chosen
+    from recsys import Recommender
+
+    rec = Recommender.load(os.path.join(os.environ["RECSYS_ARTIFACTS"], "demo"))
+    users = rec.users()
+    ids = users["user_id"].to_numpy()[np.argsort(-users["total_purchases"].to_numpy(), kind="stable")].tolist()
+    far = ids[-1]
+    at = new_app("views/recommendations.py", user=far)
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="user").value == far and _param(at, "user") == far
+    # a search lists only matching ids, the current customer kept first
+    at.sidebar.text_input(key="user_query").input(far[-3:]).run()
+    assert_clean(at)
+    opts = at.sidebar.selectbox(key="user").options
+    assert all(far[-3:] in o.split(" · ")[0] for o in opts)
+    # a segment narrows the list to that segment
+    at.sidebar.text_input(key="user_query").input("").run()
+    at.sidebar.selectbox(key="user_segment").set_value("high").run()
+    assert_clean(at)
+    opts = at.sidebar.selectbox(key="user").options
+    assert all(o.split(" · ")[1] == "high" for o in opts[1:])
+    picked = opts[-1].split(" · ")[0]
+    at.sidebar.selectbox(key="user").set_value(picked).run()
+    assert _param(at, "user") == picked
+
+
+def test_the_segments_page_reads_the_stored_sample_and_says_its_size(env, monkeypatch):
+    from recsys.service import Recommender
+
+    calls = []
+    original = Recommender.recommend_batch
+    monkeypatch.setattr(Recommender, "recommend_batch", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    at = new_app("views/segments.py")
+    assert_clean(at)
+    assert not calls, "the Segments page recommended on load: it must read the stored sample"
+    heading = next(m.value for m in at.markdown if "How recommendations differ" in m.value)
+    assert "random sample" in heading and "high" in heading
+    # another model: the same sampled customers, recomputed once
+    at.sidebar.radio(key="model").set_value("als").run()
+    assert_clean(at)
+    assert len(calls) == 1 and set(table(at, "#").columns) >= {"#"}

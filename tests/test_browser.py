@@ -4,144 +4,29 @@ Fails on any exception box or traceback, checks that a deep link opened first on
 gets the shared sidebar and navigation, and saves a screenshot of each page under
 `screenshots/` (gitignored) to look at.
 
-Chromium is driven over the DevTools protocol (its `--remote-debugging-port`): the one-shot
-`--dump-dom` / `--screenshot` with `--virtual-time-budget` returns Streamlit's loading skeleton,
-because virtual time does not wait for the app's websocket, so a page is captured only once its
-script has finished and every widget has rendered. Skips cleanly when `chromium` is missing
-(`apt-get install -y chromium`).
+Chromium is driven over the DevTools protocol by `benchmarks.browser` (shared with the page
+benchmark): a page is captured only once its script has finished and every widget has rendered.
+Skips cleanly when `chromium` is missing (`apt-get install -y chromium`).
 """
 from __future__ import annotations
 
-import base64
-import itertools
 import json
-import os
-import re
-import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks/ is a package beside recsys/
+from benchmarks.browser import CHROMIUM, FACTS_JS, PAGES, STATE_JS, Browser  # noqa: E402
+from benchmarks.browser import start_server as _start_server  # noqa: E402
+from benchmarks.browser import stop as _stop  # noqa: E402
+
 SHOTS = ROOT / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PAGES = {  # url path -> the page's title, in the navigation's order
-    "": "Overview", "recommendations": "Recommendations", "basket": "Basket what-if", "similar-items": "Similar items",
-    "segments": "Segments", "popularity": "Popularity", "evaluation": "Evaluation", "data": "Data and training",
-}
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
-websockets_sync = pytest.importorskip("websockets.sync.client")
-
-STATE_JS = """(() => {
-  const q = s => document.querySelector(s);
-  if (!q('[data-testid="stApp"]') || q('[data-testid="stAppSkeleton"]')) return 'loading';
-  const status = q('[data-testid="stStatusWidget"]');
-  if (status && /running|connecting/i.test(status.innerText || '')) return 'running';
-  if (q('[data-testid="stException"], [data-testid="stAlertContentError"]')) return 'error';
-  if (!q('h1')) return 'no title';
-  if (q('[data-testid*="Skeleton"], [data-testid*="skeleton"]')) return 'widgets loading';
-  return 'ready';
-})()"""
-FACTS_JS = """JSON.stringify({
-  exceptions: document.querySelectorAll('[data-testid="stException"]').length,
-  errors: [...document.querySelectorAll('[data-testid="stAlertContentError"]')].map(e => e.innerText),
-  traceback: document.body.innerText.includes('Traceback'),
-  nav: [...document.querySelectorAll('[data-testid="stSidebarNavLink"]')].map(e => e.innerText.trim().split('\\n').pop()),
-  source: !!document.querySelector('[data-testid="stSidebarUserContent"] [data-testid="stSelectbox"]'),
-  titles: [...document.querySelectorAll('h1')].map(e => e.innerText.trim()),
-  height: Math.max(...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stMainBlockContainer"]')]
-                         .map(e => e.scrollHeight), 0),
-})"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Browser:
-    """A headless Chromium page over the DevTools protocol (just what this test needs)."""
-
-    def __init__(self, profile: Path, width: int = 1400, height: int = 1000) -> None:
-        self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--remote-debugging-port=0", f"--window-size={width},{height}",
-             "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline, url = time.time() + 30, None
-        while url is None and time.time() < deadline:
-            line = self.proc.stderr.readline()
-            if not line and self.proc.poll() is not None:
-                raise RuntimeError("chromium exited before it listened")
-            m = re.search(r"DevTools listening on ws://[^/]+:(\d+)/", line)
-            if m:
-                url = f"http://127.0.0.1:{m.group(1)}/json/list"
-        targets = json.load(urllib.request.urlopen(url, timeout=10))
-        page = next(t for t in targets if t["type"] == "page")
-        self._connection = websockets_sync.connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
-        self.ws = self._connection.__enter__()
-        self.ids = itertools.count(1)
-        self.width, self.height = width, height
-        self.call("Page.enable")
-        self.resize(height)
-
-    def call(self, method: str, **params):
-        i = next(self.ids)
-        self.ws.send(json.dumps({"id": i, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=60))
-            if msg.get("id") == i:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-
-    def js(self, expression: str):
-        out = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        if "exceptionDetails" in out:
-            raise RuntimeError(f"javascript failed: {out['exceptionDetails']}")
-        return out["result"].get("value")
-
-    def resize(self, height: int) -> None:
-        self.call("Emulation.setDeviceMetricsOverride", width=self.width, height=height, deviceScaleFactor=1,
-                  mobile=False)
-
-    def open(self, url: str, timeout: float = 45.0) -> dict:
-        """Navigate and wait until the app has rendered and stayed still for a second."""
-        self.resize(self.height)
-        self.call("Page.navigate", url=url)
-        deadline, steady, state = time.time() + timeout, 0, "loading"
-        while time.time() < deadline and steady < 4:
-            time.sleep(0.25)
-            state = self.js(STATE_JS)
-            steady = steady + 1 if state in ("ready", "error") else 0
-        facts = json.loads(self.js(FACTS_JS))
-        facts["state"] = state
-        return facts
-
-    def screenshot(self, path: Path, height: int) -> None:
-        """The whole page (Streamlit scrolls inside the page, so the viewport is made tall enough)."""
-        self.resize(max(self.height, min(int(height) + 40, 6000)))
-        time.sleep(1.2)  # charts re-layout to the new size
-        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
-        self.resize(self.height)
-
-    def close(self) -> None:
-        try:
-            self._connection.__exit__(None, None, None)
-        finally:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+pytest.importorskip("websockets.sync.client")
 
 
 @pytest.fixture(scope="module")
@@ -157,35 +42,6 @@ def store_env(tmp_path_factory) -> dict[str, str]:
     (root / "data").mkdir()
     return {"RECSYS_ARTIFACTS": str(root / "artifacts"), "RECSYS_DATA_DIR": str(root / "data"),
             "RECSYS_CACHE_DIR": str(root / "cache")}
-
-
-def _start_server(env_vars: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, **env_vars, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited: {log.read_text()[-2000:]}")
-        try:
-            if urllib.request.urlopen(base + "/_stcore/health", timeout=2).read().strip() == b"ok":
-                return proc, base
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("streamlit did not become healthy in 60 s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture()
@@ -267,6 +123,25 @@ def test_opening_a_similar_item_makes_it_the_query(store_env, browser, tmp_path)
         assert facts["exceptions"] == 0 and not facts["errors"]
         shown = browser.js("document.querySelector('input[aria-label=\"Query item\"]').value")
         assert shown.startswith(f"{new} · price"), f"the item picker shows {shown!r}, not the new query"
+    finally:
+        _stop(proc)
+
+
+def test_a_knob_moved_in_the_browser_reruns_the_list(store_env, browser, tmp_path):
+    """The list size slider, moved with the keyboard as a user would: the list grows by one (the
+    page benchmark's knob move, benchmarks.browser.Browser.move_slider)."""
+    from benchmarks.browser import METRIC_JS
+
+    proc, base = _start_server(store_env, tmp_path / "streamlit.log")
+    try:
+        facts = browser.open(f"{base}/recommendations")
+        _assert_clean(facts, "Recommendations", "recommendations")
+        before = int(browser.js(METRIC_JS % json.dumps("Items")))
+        seconds = browser.move_slider("Items in the list", "Items")
+        assert seconds is not None and seconds > 0
+        assert int(browser.js(METRIC_JS % json.dumps("Items"))) == before + 1
+        facts = json.loads(browser.js(FACTS_JS))
+        assert facts["exceptions"] == 0 and not facts["errors"]
     finally:
         _stop(proc)
 

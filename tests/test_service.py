@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from recsys.config import MODELS, TuningConfig
-from recsys.service import UnknownItemError
+from recsys.service import Recommender, UnknownItemError
 
 
 def loyal_user(rec, min_items=20):
@@ -186,3 +186,28 @@ def test_the_lists_price_rises_monotonically_with_the_upsell_factor(small_rec):
         assert (steps >= -1e-9).all(), f"{uid}: the average price fell as the upsell rose: {np.round(prices, 2)}"
         rises.append(prices[-1] > prices[0])
     assert sum(rises) >= 4
+
+
+def test_training_stores_a_sampled_segment_summary_served_like_recommend_batch(small_bundle):
+    from recsys.segment_summary import PER_SEGMENT, sample_by_segment, segment_recommendations
+
+    rec, out = small_bundle
+    frame = rec.state.segment_sample
+    assert frame is not None and "segment_summary" in rec.metadata["timings_s"]
+    users = frame.drop_duplicates("user_id")
+    prof = rec.users().set_index("user_id")
+    # up to PER_SEGMENT customers of each segment, each with the segment of its profile
+    counts = users["spending_segment"].value_counts()
+    sizes = prof["spending_segment"].value_counts()
+    assert all(counts[s] == min(PER_SEGMENT, sizes[s]) for s in counts.index)
+    assert (users.set_index("user_id")["spending_segment"] == prof.loc[users["user_id"], "spending_segment"]).all()
+    # the same lists recommend_batch gives under the served (fitted) config
+    again = segment_recommendations(rec, users["user_id"].to_numpy())
+    assert again[["user_id", "rank", "item_id"]].equals(frame[["user_id", "rank", "item_id"]])
+    # a small sample: a stated, random subset, no customer twice
+    codes = sample_by_segment(rec.state.profiles["segment_code"].to_numpy(), per_segment=7, seed=1)
+    seg = rec.state.profiles["segment_code"].to_numpy()[codes]
+    assert len(set(codes.tolist())) == len(codes) and np.bincount(seg, minlength=4).max() <= 7
+    # it survives the bundle
+    loaded = Recommender.load(out)
+    assert loaded.state.segment_sample[["user_id", "item_id"]].equals(frame[["user_id", "item_id"]])

@@ -26,7 +26,10 @@ STAGE_LABELS = {
     "popularity": "Popularity, overall and per segment",
     "repurchase_cycles": "Repurchase cycles",
     "repeat_learner": "Buy-again learner (past windows)",
+    "validation": "Validation window (models refitted)",
+    "hybrid_fit": "Hybrid fitted to the store",
     "calibration": "Confidence calibration",
+    "segment_summary": "Segment summary (sampled customers)",
     "save": "Save the model bundle",
 }
 

@@ -4,7 +4,7 @@ import streamlit as st
 from ui import charts, shell, widgets
 from ui.fit import show_fit
 from ui.overview import CLEANING_COLUMNS, cleaning_frame, kpis, thresholds_text, training_facts
-from ui.state import SEGMENT_ORDER, users
+from ui.state import customer_types, segment_counts
 from ui.training import STAGE_LABELS
 
 ctx = shell.require_model()
@@ -25,9 +25,7 @@ with left, st.container(border=True):
     charts.show(charts.weekly_sales(rec.state.weekly_sales, metric), key="weekly_sales")
 with right, st.container(border=True):
     st.markdown("**Loyal and new customers**")
-    prof = users(ctx.key)
-    by_type = prof.groupby("user_type").agg(customers=("user_id", "size"), lines=("total_purchases", "sum"),
-                                            revenue=("total_spend", "sum"))
+    by_type = customer_types(ctx.key)
     charts.show(charts.share_split(by_type.T.rename(index=str.capitalize)), key="loyal_new")
     for t, r in by_type.iterrows():
         st.caption(f"**{t.capitalize()}**: {int(r.customers):,} customers, {int(r.lines):,} lines, "
@@ -36,7 +34,7 @@ with right, st.container(border=True):
 left, right = st.columns([1, 1.2], gap="medium")
 with left, st.container(border=True, height="stretch"):
     st.markdown("**Customers per spending segment**")
-    counts = prof["segment"].value_counts().reindex(SEGMENT_ORDER, fill_value=0)
+    counts = segment_counts(ctx.key)
     colours = charts.segment_colours()
     charts.show(charts.bars(counts.index, counts.values, [colours[s] for s in counts.index],
                             y_title="customers", height=250), key="segment_users")

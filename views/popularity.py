@@ -1,4 +1,5 @@
 """Popularity: the best sellers, what their popularity is made of, and how they trend."""
+import pandas as pd
 import streamlit as st
 
 from recsys.config import SEGMENTS
@@ -55,8 +56,15 @@ with left, st.container(border=True):
     else:
         st.caption("Pick up to ten items to see their weekly sales.")
 with right, st.container(border=True):
-    st.markdown("**Price against popularity** · every item; the top items highlighted")
-    charts.show(charts.price_vs_popularity(state.items(ctx.key), set(top["item_id"])), key="pop_scatter")
+    points = state.scatter_items(ctx.key)
+    every = len(points) == rec.state.n_items
+    if not every:  # the listed items are always drawn
+        listed = rec.items().iloc[rec.item_codes(top["item_id"])][points.columns]
+        points = pd.concat([points, listed], ignore_index=True).drop_duplicates("item_id")
+    st.markdown("**Price against popularity** · " + ("every item" if every else
+                f"the {state.SCATTER_ITEMS // 2:,} most popular items and {len(points) - state.SCATTER_ITEMS // 2:,} "
+                f"others drawn at random (of {rec.state.n_items:,})") + "; the top items highlighted")
+    charts.show(charts.price_vs_popularity(points, set(top["item_id"])), key="pop_scatter")
 
 if catalogue.has_categories(ctx.key):
     with st.container(border=True):

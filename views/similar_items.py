@@ -5,17 +5,17 @@ import streamlit as st
 from recsys.basket import SORTS, bought_together
 
 from ui import catalogue, charts, shell, state, tables, widgets
-from ui.sidebar import ITEM, keep_valid, mirror_in_url
+from ui.search import MAX_MATCHES
+from ui.sidebar import ITEM, mirror_in_url
 
 ctx = shell.require_model()
 rec = ctx.rec
 widgets.header("Similar items", "Items bought together with the query item, or close to it in the ALS "
                                 "taste space. Open a result to make it the new query.")
 
-items = state.items(ctx.key)
-ids = items["item_id"].tolist()
-labels = dict(zip(ids, items["label"]))
-keep_valid(ITEM, ids, ids[0])
+search = state.item_search(ctx.key)
+if st.session_state.get(ITEM) is None or rec.item_codes([st.session_state[ITEM]])[0] < 0:
+    st.session_state[ITEM] = search.ids[0]  # the most popular item
 TRAIL = "_sim_trail"
 
 
@@ -24,16 +24,22 @@ def go_to(item_id: str) -> None:
 
 
 with st.container(border=True):
-    a, b, c = st.columns([2.6, 1.6, 1.2], vertical_alignment="bottom")
-    item = a.selectbox("Query item", ids, key=ITEM, format_func=lambda i: labels.get(i, i), persist_state="session",
-                       help="Type to search by id; the most popular items come first")
+    f, a, b, c = st.columns([1.3, 2.6, 1.6, 1.2], vertical_alignment="bottom")
+    query = f.text_input("Find an item", key="sim_query", placeholder="item id, or part of it",
+                         help=f"Searched among every item, most popular first; the first {MAX_MATCHES} are offered")
+    matches = state.item_matches(ctx.key, query)
+    current = st.session_state[ITEM]
+    options = matches if current in matches else [current, *matches[:MAX_MATCHES - 1]]
+    item = a.selectbox("Query item", options, key=ITEM, format_func=lambda i: state.item_label(rec, i),
+                       persist_state="session", help="The most popular items first; search in the box beside")
     model = b.segmented_control("Similar by", ["item_cf", "als"], default="item_cf", required=True,
                                 format_func={"item_cf": "Bought together", "als": "ALS taste"}.get,
                                 key="sim_model", persist_state="session") or "item_cf"
     n = c.slider("Results", 3, 30, 10, key="sim_n", persist_state="session")
 mirror_in_url(item=item)
 
-trail = [i for i in st.session_state.get(TRAIL, []) if i in labels and i != item][-6:] + [item]
+past = [i for i in st.session_state.get(TRAIL, []) if i != item]
+trail = [i for i, c in zip(past, rec.item_codes(past)) if c >= 0][-6:] + [item]
 st.session_state[TRAIL] = trail
 
 
@@ -47,7 +53,7 @@ if len(trail) > 1:
     st.pills("Explored before", trail[:-1], key=trail_key, on_change=back_to, args=(trail_key,),
              help="Go back to an item you explored")
 
-row = items[items["item_id"] == item].iloc[0]
+row = rec.items().iloc[rec.item_code(item)]
 if about := " · ".join(str(row[c]) for c in ("item_name", "category") if str(row.get(c, "") or "")):
     st.markdown(f"**{item}** · {about}")
 m = st.columns(6)
