@@ -17,7 +17,7 @@ from recsys.batches import BatchBuilder
 from recsys.candidates import SOURCES
 from recsys.config import HybridWeights, TuningConfig
 from recsys.holdout import Holdout
-from recsys.pipeline import RequestPipeline, normalise_scores
+from recsys.pipeline import RequestPipeline, newcomer_rows, normalise_scores
 from recsys.ranking import HardFilters, filter_candidates
 
 K = 10
@@ -124,7 +124,12 @@ def _view_chunk(holdout: Holdout, config: TuningConfig, name: str, codes: np.nda
         past = np.unique(batch.line_row * st.n_items + batch.line_item)
         truth = truth[~np.isin(truth, past)]
     n_truth = np.bincount((truth // st.n_items).astype(np.int64), minlength=len(codes))
-    rows = np.flatnonzero(n_truth > 0)
+    served = n_truth > 0
+    if name != "newcomers":
+        # customers with a single trip get the newcomer blend when served: they are fitted there
+        # (their last basket is their whole history), not here
+        served &= ~newcomer_rows(batch, config.newcomers.max_trips)
+    rows = np.flatnonzero(served)
     if not len(rows):
         return None
     norm = {m: np.where(keep, normalise_scores(raw[m]), -1.0)[rows] for m in SOURCES}
