@@ -1,147 +1,41 @@
-"""Browser test: `streamlit run app.py` on a free port, every page opened in headless Chromium.
+"""Browser tests: `streamlit run app.py` on a free port, pages opened in headless Chromium.
 
 Fails on any exception box or traceback, checks that a deep link opened first on a fresh server
 gets the shared sidebar and navigation, and saves a screenshot of each page under
-`screenshots/` (gitignored) to look at.
+`screenshots/` (gitignored) to look at. Also: how long a knob move takes in the browser, and
+eight sessions moving knobs while a retrain replaces the bundle.
 
-Chromium is driven over the DevTools protocol (its `--remote-debugging-port`): the one-shot
-`--dump-dom` / `--screenshot` with `--virtual-time-budget` returns Streamlit's loading skeleton,
-because virtual time does not wait for the app's websocket, so a page is captured only once its
-script has finished and every widget has rendered. Skips cleanly when `chromium` is missing
-(`apt-get install -y chromium`).
+Chromium is driven over the DevTools protocol (benchmarks/browser.py: the one-shot
+`--dump-dom` / `--screenshot` return Streamlit's loading skeleton, so a page is read only once
+its script has finished and every widget has rendered). Skips cleanly when `chromium` is
+missing (`apt-get install -y chromium`).
 """
 from __future__ import annotations
 
-import base64
-import itertools
 import json
 import os
-import re
-import shutil
-import socket
-import subprocess
+import statistics
 import sys
+import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks/, recsys and ui import however pytest is started
+
+from benchmarks.browser import CHROMIUM, FACTS_JS, STATE_JS, Browser, start_server, stop  # noqa: E402
+
 SHOTS = ROOT / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGES = {  # url path -> the page's title, in the navigation's order
     "": "Overview", "recommendations": "Recommendations", "similar-items": "Similar items",
     "segments": "Segments", "popularity": "Popularity", "evaluation": "Evaluation", "data": "Data and training",
 }
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
-websockets_sync = pytest.importorskip("websockets.sync.client")
-
-STATE_JS = """(() => {
-  const q = s => document.querySelector(s);
-  if (!q('[data-testid="stApp"]') || q('[data-testid="stAppSkeleton"]')) return 'loading';
-  const status = q('[data-testid="stStatusWidget"]');
-  if (status && /running|connecting/i.test(status.innerText || '')) return 'running';
-  if (q('[data-testid="stException"], [data-testid="stAlertContentError"]')) return 'error';
-  if (!q('h1')) return 'no title';
-  if (q('[data-testid*="Skeleton"], [data-testid*="skeleton"]')) return 'widgets loading';
-  return 'ready';
-})()"""
-FACTS_JS = """JSON.stringify({
-  exceptions: document.querySelectorAll('[data-testid="stException"]').length,
-  errors: [...document.querySelectorAll('[data-testid="stAlertContentError"]')].map(e => e.innerText),
-  traceback: document.body.innerText.includes('Traceback'),
-  nav: [...document.querySelectorAll('[data-testid="stSidebarNavLink"]')].map(e => e.innerText.trim().split('\\n').pop()),
-  source: !!document.querySelector('[data-testid="stSidebarUserContent"] [data-testid="stSelectbox"]'),
-  titles: [...document.querySelectorAll('h1')].map(e => e.innerText.trim()),
-  height: Math.max(...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stMainBlockContainer"]')]
-                         .map(e => e.scrollHeight), 0),
-})"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Browser:
-    """A headless Chromium page over the DevTools protocol (just what this test needs)."""
-
-    def __init__(self, profile: Path, width: int = 1400, height: int = 1000) -> None:
-        self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--remote-debugging-port=0", f"--window-size={width},{height}",
-             "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline, url = time.time() + 30, None
-        while url is None and time.time() < deadline:
-            line = self.proc.stderr.readline()
-            if not line and self.proc.poll() is not None:
-                raise RuntimeError("chromium exited before it listened")
-            m = re.search(r"DevTools listening on ws://[^/]+:(\d+)/", line)
-            if m:
-                url = f"http://127.0.0.1:{m.group(1)}/json/list"
-        targets = json.load(urllib.request.urlopen(url, timeout=10))
-        page = next(t for t in targets if t["type"] == "page")
-        self._connection = websockets_sync.connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
-        self.ws = self._connection.__enter__()
-        self.ids = itertools.count(1)
-        self.width, self.height = width, height
-        self.call("Page.enable")
-        self.resize(height)
-
-    def call(self, method: str, **params):
-        i = next(self.ids)
-        self.ws.send(json.dumps({"id": i, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=60))
-            if msg.get("id") == i:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-
-    def js(self, expression: str):
-        out = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        if "exceptionDetails" in out:
-            raise RuntimeError(f"javascript failed: {out['exceptionDetails']}")
-        return out["result"].get("value")
-
-    def resize(self, height: int) -> None:
-        self.call("Emulation.setDeviceMetricsOverride", width=self.width, height=height, deviceScaleFactor=1,
-                  mobile=False)
-
-    def open(self, url: str, timeout: float = 45.0) -> dict:
-        """Navigate and wait until the app has rendered and stayed still for a second."""
-        self.resize(self.height)
-        self.call("Page.navigate", url=url)
-        deadline, steady, state = time.time() + timeout, 0, "loading"
-        while time.time() < deadline and steady < 4:
-            time.sleep(0.25)
-            state = self.js(STATE_JS)
-            steady = steady + 1 if state in ("ready", "error") else 0
-        facts = json.loads(self.js(FACTS_JS))
-        facts["state"] = state
-        return facts
-
-    def screenshot(self, path: Path, height: int) -> None:
-        """The whole page (Streamlit scrolls inside the page, so the viewport is made tall enough)."""
-        self.resize(max(self.height, min(int(height) + 40, 6000)))
-        time.sleep(1.2)  # charts re-layout to the new size
-        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
-        self.resize(self.height)
-
-    def close(self) -> None:
-        try:
-            self._connection.__exit__(None, None, None)
-        finally:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+pytest.importorskip("websockets.sync.client")
+_start_server, _stop = start_server, stop  # the names these tests had before the driver moved
 
 
 @pytest.fixture(scope="module")
@@ -157,35 +51,6 @@ def store_env(tmp_path_factory) -> dict[str, str]:
     (root / "data").mkdir()
     return {"RECSYS_ARTIFACTS": str(root / "artifacts"), "RECSYS_DATA_DIR": str(root / "data"),
             "RECSYS_CACHE_DIR": str(root / "cache")}
-
-
-def _start_server(env_vars: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, **env_vars, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited: {log.read_text()[-2000:]}")
-        try:
-            if urllib.request.urlopen(base + "/_stcore/health", timeout=2).read().strip() == b"ok":
-                return proc, base
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("streamlit did not become healthy in 60 s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture()
@@ -269,3 +134,44 @@ def test_opening_a_similar_item_makes_it_the_query(store_env, browser, tmp_path)
         assert shown.startswith(f"{new} · price"), f"the item picker shows {shown!r}, not the new query"
     finally:
         _stop(proc)
+
+
+# ---- knob latency (issue 12) ----------------------------------------------------------------
+
+KNOB_MOVES = 6
+# Bounds verified on the project's 2-core machine shared with other jobs (load average 5-10):
+# the work of a move (server CPU + the page's main-thread CPU) barely depends on the load and
+# measured 0.15-0.19 s (0.55 s with the Plotly why charts and Streamlit's post-run gc.collect);
+# wall time stretches with the load: median 0.18-0.28 s there, 0.6-0.8 s before. Goal 0.25 s,
+# met on the workbook (python -m benchmarks.bench_browser); the wall bound keeps room for a busy CI.
+KNOB_WORK_BOUND_S = 0.25
+KNOB_WALL_BOUND_S = 0.5
+
+
+def test_a_knob_move_is_answered_in_the_browser_within_the_bounds(store_env, tmp_path):
+    """Slider moved (keyboard) -> the list's table and why charts redrawn, status idle: timed in the page."""
+    proc, base = start_server(store_env, tmp_path / "streamlit.log")
+    browser = Browser(tmp_path / "chromium-profile")
+    try:
+        browser.instrument()
+        facts = browser.open(f"{base}/recommendations")
+        _assert_clean(facts, "Recommendations", "recommendations")
+        browser.move_slider("Upsell factor")  # warm-up: the first rerun of the fragment
+        browser.move_slider("Upsell factor", right=False)
+        moves = [browser.move_slider("Upsell factor", right=i % 2 == 0, server_pid=proc.pid)
+                 for i in range(KNOB_MOVES)]
+        facts = browser.facts()
+    finally:
+        browser.close()
+        stop(proc)
+    assert facts["exceptions"] == 0 and not facts["errors"], facts
+    assert all(m["list_changed_s"] is not None for m in moves), "a move did not redraw the list"
+    wall = statistics.median(m["total_s"] for m in moves)
+    work = statistics.median(m["server_cpu_s"] + m["browser_task_cpu_s"] for m in moves)
+    figures = (f"knob move: median {wall:.3f} s wall (server rerun and deltas "
+               f"{statistics.median(m['server_last_s'] for m in moves):.3f} s), work {work:.3f} s CPU "
+               f"(server {statistics.median(m['server_cpu_s'] for m in moves):.3f}, browser "
+               f"{statistics.median(m['browser_task_cpu_s'] for m in moves):.3f}), load average {os.getloadavg()[0]:.1f}")
+    print(figures)
+    assert work < KNOB_WORK_BOUND_S, figures
+    assert wall < KNOB_WALL_BOUND_S, figures
