@@ -48,9 +48,10 @@ def panel(key: state.ModelKey, user: str, model: str) -> None:
             elif frame.empty:
                 st.info("No item passes the filters: widen the price range or switch off a filter.")
             else:
-                st.dataframe(frame.drop(columns=["score_breakdown"]), hide_index=True, key="rec_table",
+                table = frame.drop(columns=["score_breakdown"])
+                st.dataframe(table, hide_index=True, key="rec_table",
                              column_config=tables.RECOMMENDATIONS, column_order=list(tables.RECOMMENDATIONS))
-                st.download_button("Download this list (CSV)", frame.drop(columns=["score_breakdown"]).to_csv(index=False),
+                st.download_button("Download this list (CSV)", lambda: table.to_csv(index=False),  # on click only
                                    file_name=f"recommendations-{user}.csv", mime="text/csv",
                                    icon=":material/download:", type="tertiary", on_click="ignore")
                 why(frame)
