@@ -130,7 +130,7 @@ class Browser:
 
     def new_tab(self) -> "Browser":
         """Another page of the same Chromium (its own session storage and websocket to the app)."""
-        page = self.call("Target.createTarget", url="about:blank")["targetId"]
+        page = self.call("Target.createTarget", url="about:blank", newWindow=True)["targetId"]
         return Browser(Path(), self.width, self.height, target=(self.port, page))
 
     def call(self, method: str, timeout: float = 60.0, **params):
@@ -190,17 +190,20 @@ class Browser:
             self.call("Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=code,
                       nativeVirtualKeyCode=code)
 
-    def focus_slider(self, label: str) -> None:
-        """Focus the (first) thumb of the slider with this label."""
-        ok = self.js(f"""(() => {{
+    def focus_slider(self, label: str) -> tuple[float, float, float]:
+        """Focus the (first) thumb of the slider with this label; (its value, min, max)."""
+        found = self.js(f"""(() => {{
           const s = [...document.querySelectorAll('[data-testid="stSlider"]')]
             .find(e => (e.querySelector('label') || e).innerText.trim().startsWith({json.dumps(label)}));
           const thumb = s && s.querySelector('input[type="range"], [role="slider"]');
-          if (!thumb) return false;
-          thumb.scrollIntoView({{block: 'center'}}); thumb.focus(); return document.activeElement === thumb;
+          if (!thumb) return null;
+          thumb.scrollIntoView({{block: 'center'}}); thumb.focus();
+          if (document.activeElement !== thumb) return null;
+          return [+thumb.value, +thumb.min, +thumb.max];
         }})()""")
-        if not ok:
+        if not found:
             raise RuntimeError(f"no slider labelled {label!r} on the page")
+        return tuple(found)
 
     def main_thread_s(self) -> dict[str, float]:
         """CPU seconds the page's main thread has spent so far: all tasks, scripts, layout, style."""
@@ -210,13 +213,16 @@ class Browser:
         m = {x["name"]: x["value"] for x in self.call("Performance.getMetrics")["metrics"]}
         return {k: m.get(k, 0.0) for k in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")}
 
-    def move_slider(self, label: str, right: bool = True, quiet_s: float = 0.5, timeout: float = 20.0,
+    def move_slider(self, label: str, right: bool | None = True, quiet_s: float = 0.5, timeout: float = 20.0,
                     server_pid: int | None = None) -> dict:
         """Move a slider one step by keyboard; wait for the rerun to finish; its timings in seconds.
 
-        Needs `instrument()` before the page was opened. `total_s` is the key press to the last
-        DOM change of the rerun (the list, its charts, the metrics), the page's own clock."""
-        self.focus_slider(label)
+        `right=None`: right unless the slider is at its maximum. Needs `instrument()` before the
+        page was opened. `total_s` is the key press to the last DOM change of the rerun (the list,
+        its charts, the metrics), the page's own clock."""
+        value, _, top = self.focus_slider(label)
+        if right is None:
+            right = value < top
         self.js("(() => { const T = window.__lat; for (const k in T) T[k].length = 0; })()")
         cpu0, server0 = self.main_thread_s(), process_cpu_s(server_pid)
         self.press("ArrowRight" if right else "ArrowLeft", 39 if right else 37)

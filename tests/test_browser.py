@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -175,3 +176,106 @@ def test_a_knob_move_is_answered_in_the_browser_within_the_bounds(store_env, tmp
     print(figures)
     assert work < KNOB_WORK_BOUND_S, figures
     assert wall < KNOB_WALL_BOUND_S, figures
+
+
+# ---- many sessions during a retrain (issue 12) ---------------------------------------------
+
+SESSIONS = 8
+OLD_USERS, NEW_USERS = 300, 420  # the store_env bundle; the retrain's store
+RETRAIN = """
+import sys
+from recsys import train
+from recsys.synthetic import generate_store
+train(generate_store(n_users=%d, n_items=600, n_lines=100_000, seed=5), out_dir=sys.argv[1])  # ~15 s
+""" % NEW_USERS
+CUSTOMERS_JS = """(() => {
+  const m = /([\\d,]+) customers ·/.exec((document.querySelector('[data-testid="stSidebarUserContent"]') || {}).innerText || '');
+  return m ? +m[1].replace(/,/g, '') : null;
+})()"""
+CLICK_OTHER_MODEL_JS = """(() => {
+  const other = [...document.querySelectorAll('[data-testid="stSidebarUserContent"] [data-testid="stRadio"] label:has(input)')]
+    .find(l => !l.querySelector('input:checked'));
+  other.click();
+  return other.innerText;
+})()"""
+
+
+def _live_bundle(bundle_dir: Path) -> str:
+    return (bundle_dir / "CURRENT").read_text().strip()
+
+
+def _observe(tab: Browser, where: str) -> int:
+    """The bundle a tab answers from (its sidebar's customer count), failing on any error box."""
+    facts = tab.facts()
+    assert facts["exceptions"] == 0 and not facts["traceback"], f"{where}: exception on the page"
+    assert not facts["errors"], f"{where}: {facts['errors']}"
+    return tab.js(CUSTOMERS_JS)
+
+
+def test_eight_sessions_keep_answering_while_a_retrain_replaces_the_bundle(store_env, tmp_path):
+    """Eight tabs move knobs (fragment reruns) and switch models (full reruns, which read the live
+    bundle again) while another process retrains the store: no error anywhere, every move is
+    answered, a tab answers from the old bundle while it is still the live one and from the new
+    one once it is (never back), and a new session after the retrain gets the new models."""
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(store_env["RECSYS_ARTIFACTS"], artifacts)
+    bundle_dir = artifacts / "demo"
+    old_bundle = _live_bundle(bundle_dir)
+    proc, base = start_server({**store_env, "RECSYS_ARTIFACTS": str(artifacts)}, tmp_path / "streamlit.log")
+    first = Browser(tmp_path / "chromium-profile")
+    tabs = [first] + [first.new_tab() for _ in range(SESSIONS - 1)]
+    training = None
+    try:
+        for tab in tabs:
+            tab.instrument()
+            tab.call("Page.navigate", url=f"{base}/recommendations")
+        for i, tab in enumerate(tabs):
+            _assert_clean(tab.settle(90), "Recommendations", f"tab {i}")
+            assert _observe(tab, f"tab {i}") == OLD_USERS
+
+        training = subprocess.Popen([sys.executable, "-c", RETRAIN, str(bundle_dir)], cwd=ROOT,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        seen: list[list[int]] = [[] for _ in tabs]
+        moves_while_training, rounds_after, checked_old = 0, 0, set()
+        started = time.time()
+        while rounds_after < 1:
+            done = training.poll() is not None
+            for i, tab in enumerate(tabs):
+                before = _live_bundle(bundle_dir)
+                if (len(seen[i]) + i) % 3 == 0:  # a full rerun: the sidebar reads the live bundle again
+                    tab.js(CLICK_OTHER_MODEL_JS)
+                    tab.settle(30, steady_polls=2)
+                # one more or one less item: the list changes whatever the store (an upsell step may not)
+                move = tab.move_slider("Items in the list", right=len(seen[i]) % 2 == 0, quiet_s=0.3, timeout=30)
+                assert move["list_changed_s"] is not None, f"tab {i}: the list did not follow the knob: {move}"
+                users = _observe(tab, f"tab {i}")
+                after = _live_bundle(bundle_dir)
+                assert users in (OLD_USERS, NEW_USERS), f"tab {i}: answered from {users} customers"
+                if before == after == old_bundle:
+                    assert users == OLD_USERS, f"tab {i}: left the old bundle while it was still the live one"
+                    checked_old.add(i)
+                seen[i].append(users)
+                moves_while_training += not done
+            rounds_after += done
+            assert time.time() - started < 120, "the retrain did not finish in 2 minutes"
+        out = training.communicate()[0]
+        assert training.returncode == 0, out[-2000:]
+        assert _live_bundle(bundle_dir) != old_bundle
+        print(f"{sum(map(len, seen))} knob moves in {SESSIONS} tabs, {moves_while_training} while the retrain ran "
+              f"({len(checked_old)} tabs checked against the old live bundle); customers seen per tab: {seen}")
+        assert len(checked_old) == SESSIONS, "the retrain ended before every tab moved a knob on the old bundle"
+        for i, users in enumerate(seen):  # old first, then new, never back
+            assert users == sorted(users), f"tab {i} went back to the old bundle: {users}"
+        assert any(NEW_USERS in users for users in seen), "no tab's full rerun picked up the new bundle"
+
+        fresh = first.new_tab()
+        facts = fresh.open(f"{base}/")
+        _assert_clean(facts, "Overview", "a new session after the retrain")
+        assert fresh.js(CUSTOMERS_JS) == NEW_USERS, "a new session does not see the retrained models"
+        fresh.close()
+    finally:
+        if training is not None and training.poll() is None:
+            training.kill()
+        for tab in tabs:
+            tab.close()
+        stop(proc)
