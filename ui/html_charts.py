@@ -18,7 +18,7 @@ from ui.charts import model_colours, palette
 from ui.state import SOURCE_LABELS
 
 MUTED = "#6b7280"
-GRID = "#e5e7eb"
+GRID = "#d8dce2"
 FINAL = "#1f2937"
 ROW_PX = 18
 STEP_LABELS = {"due_boost": "due for repurchase", "upsell": "upsell", "price_sensitivity": "price penalty"}
@@ -103,7 +103,8 @@ def _grid(scale: Scale, rows: int, title: str, zero: bool = True) -> tuple[str, 
     if zero:
         lines += _div(_style(position="absolute", top="0", bottom="0", left=f"{scale(0.0):.2f}%",
                              border_left=f"1px solid {MUTED}"))
-    behind = _div(_style(grid_column="2", grid_row=f"1 / {rows + 1}", position="relative", margin="-3px 0"), lines)
+    behind = _div(_style(grid_column="2", grid_row=f"1 / {rows + 1}", align_self="stretch", position="relative",
+                         margin="-3px 0"), lines)
     labels = "".join(_div(_style(position="absolute", top="0", left=f"{scale(t):.2f}%", transform="translateX(-50%)",
                                  white_space="nowrap"), _tick_label(t)) for t in ticks)
     axis = (_div(_style(grid_column="1", grid_row=str(rows + 1)))
