@@ -19,6 +19,7 @@ PAGES = {
         st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("views/recommendations.py", title="Recommendations", icon=":material/recommend:",
                 url_path="recommendations"),
+        st.Page("views/basket.py", title="Basket what-if", icon=":material/shopping_cart:", url_path="basket"),
         st.Page("views/similar_items.py", title="Similar items", icon=":material/hub:", url_path="similar-items"),
         st.Page("views/segments.py", title="Segments", icon=":material/groups:", url_path="segments"),
         st.Page("views/popularity.py", title="Popularity", icon=":material/trending_up:", url_path="popularity"),

@@ -65,7 +65,7 @@ def knob_moves(browser: Browser, moves: int, sliders: tuple[str, ...] = SLIDERS,
     out = []
     for label in sliders:
         for i in range(moves):
-            timing = browser.move_slider(label, right=i % 2 == 0, server_pid=server_pid)
+            timing = browser.time_slider_move(label, right=i % 2 == 0, server_pid=server_pid)
             timing["slider"] = label
             out.append(timing)
     return out
@@ -92,8 +92,8 @@ def measure(env: dict[str, str], key: str, moves: int, workdir: Path) -> dict:
         facts = browser.open(f"{base}/recommendations?source={key}", timeout=120)
         if facts["state"] != "ready" or facts["exceptions"]:
             raise RuntimeError(f"the Recommendations page did not render: {facts}")
-        browser.move_slider(SLIDERS[0])  # warm-up: the first rerun compiles and caches
-        browser.move_slider(SLIDERS[0], right=False)
+        browser.time_slider_move(SLIDERS[0])  # warm-up: the first rerun compiles and caches
+        browser.time_slider_move(SLIDERS[0], right=False)
         timings = knob_moves(browser, moves, server_pid=proc.pid)
         facts = browser.facts()
         if facts["exceptions"] or facts["errors"]:

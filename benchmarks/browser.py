@@ -1,20 +1,24 @@
-"""A headless Chromium driven over the DevTools protocol, and a `streamlit run app.py` to point it at.
+"""The dashboard in headless Chromium: a small DevTools-protocol driver (shared with
+tests/test_browser.py) and the benchmark of every page, navigation to a settled page.
 
-Shared by the browser tests (tests/test_browser.py) and the browser benchmarks
-(benchmarks/bench_browser.py, benchmarks/browser_own_data.py): just what they need, no Selenium.
-The one-shot `--dump-dom` / `--screenshot` with `--virtual-time-budget` returns Streamlit's
-loading skeleton (virtual time does not wait for the app's websocket), so a page is read only
-once its script has finished and every widget has rendered (`STATE_JS`).
+    python -m benchmarks.browser --artifacts DIR   # an artifacts root with a bundle in DIR/demo
 
-Knob latency (`LATENCY_JS`, `Browser.move_slider`): a script installed before the app loads
-timestamps, in the page's own clock, every key press, every websocket message sent and received
-and every DOM change in the main area; a move's latency is key press -> the last DOM change of
-the rerun, and its parts show where the time goes (client -> server, the server's rerun and
-deltas, the browser's rendering).
+Chromium is driven over its `--remote-debugging-port`: the one-shot `--dump-dom` /
+`--screenshot` with `--virtual-time-budget` returns Streamlit's loading skeleton, because virtual
+time does not wait for the app's websocket. A page counts as settled when its script has
+finished, no skeleton is left and nothing changed for a second; the time reported is from the
+navigation to the first of those still moments (the second of stillness is not counted).
+
+Knob latency (`LATENCY_JS`, `Browser.time_slider_move`, used by benchmarks/bench_browser.py and
+the browser tests): a script installed before the app loads timestamps, in the page's own clock,
+every key press, every websocket message sent and received and every visible change in the main
+area (DOM changes, and paints of a table's canvas); a move's latency is key press -> the last
+change of the rerun, and its parts show where the time goes (browser -> server, the server's
+rerun and deltas, the browser's drawing). `new_tab()` opens more sessions in the same Chromium.
 """
 from __future__ import annotations
 
-import base64
+import argparse
 import itertools
 import json
 import os
@@ -23,12 +27,18 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PAGES = {  # url path -> the page's title, in the navigation's order
+    "": "Overview", "recommendations": "Recommendations", "basket": "Basket what-if", "similar-items": "Similar items",
+    "segments": "Segments", "popularity": "Popularity", "evaluation": "Evaluation", "data": "Data and training",
+}
+STEADY_POLLS, POLL_S = 4, 0.25  # a settled page: the same state and text for 4 polls 0.25 s apart
 
 STATE_JS = """(() => {
   const q = s => document.querySelector(s);
@@ -50,6 +60,22 @@ FACTS_JS = """JSON.stringify({
   height: Math.max(...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stMainBlockContainer"]')]
                          .map(e => e.scrollHeight), 0),
 })"""
+# a cheap fingerprint of what the page shows: its text length and element count
+SIGNATURE_JS = "document.body.innerText.length + ':' + document.getElementsByTagName('*').length"
+METRIC_JS = """(() => {
+  const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+              .find(e => (e.querySelector('[data-testid="stMetricLabel"]') || {}).innerText === %s);
+  return m ? m.querySelector('[data-testid="stMetricValue"]').innerText : null;
+})()"""
+FOCUS_SLIDER_JS = """(() => {
+  const s = [...document.querySelectorAll('[data-testid="stSlider"]')]
+              .find(e => (e.innerText || '').includes(%s));
+  const thumb = s && s.querySelector('input[type="range"], [role="slider"]');
+  if (!thumb) return false;
+  thumb.focus();
+  return true;
+})()"""
+
 
 # Installed before the app's own scripts (Page.addScriptToEvaluateOnNewDocument): timestamps of
 # key presses, websocket traffic and DOM changes in the main area (the moved slider's own
@@ -102,6 +128,16 @@ LATENCY_JS = """(() => {
 })()"""
 
 
+def _own_memory_limit() -> None:
+    """In a child before exec: lift an inherited soft address-space limit (the benchmark runner
+    sets one for itself) to the hard one; Chromium reserves far more address space than it uses."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -109,7 +145,7 @@ def free_port() -> int:
 
 
 class Browser:
-    """A headless Chromium page over the DevTools protocol."""
+    """A headless Chromium page over the DevTools protocol (just what the test and benchmark need)."""
 
     def __init__(self, profile: Path, width: int = 1400, height: int = 1000,
                  target: tuple[int, str] | None = None) -> None:
@@ -129,11 +165,12 @@ class Browser:
         self.resize(height)
 
     def new_tab(self) -> "Browser":
-        """Another page of the same Chromium (its own session storage and websocket to the app)."""
+        """Another session in the same Chromium: a page in a window of its own (a background tab
+        would not paint, so its canvas would never show a change)."""
         page = self.call("Target.createTarget", url="about:blank", newWindow=True)["targetId"]
         return Browser(Path(), self.width, self.height, target=(self.port, page))
 
-    def call(self, method: str, timeout: float = 60.0, **params):
+    def call(self, method: str, timeout: float = 120.0, **params):
         i = next(self.ids)
         self.ws.send(json.dumps({"id": i, "method": method, "params": params}))
         while True:
@@ -153,23 +190,38 @@ class Browser:
         self.call("Emulation.setDeviceMetricsOverride", width=self.width, height=height, deviceScaleFactor=1,
                   mobile=False)
 
-    def instrument(self) -> None:
-        """Time key presses, websocket traffic and DOM changes on every page opened from now on."""
-        self.call("Page.addScriptToEvaluateOnNewDocument", source=LATENCY_JS)
+    def settle(self, t0: float, timeout: float) -> tuple[str, float]:
+        """(state, seconds from t0 to the start of the still period) once the page holds still."""
+        deadline, steady, state, last, since = time.time() + timeout, 0, "loading", None, time.perf_counter()
+        while time.time() < deadline and steady < STEADY_POLLS:
+            time.sleep(POLL_S)
+            state = self.js(STATE_JS)
+            sig = (state, self.js(SIGNATURE_JS)) if state in ("ready", "error") else None
+            if sig is not None and sig == last:
+                steady += 1
+            else:
+                steady, since = (1, time.perf_counter()) if sig is not None else (0, time.perf_counter())
+            last = sig
+        return state, round(since - t0, 3)
 
     def open(self, url: str, timeout: float = 45.0) -> dict:
-        """Navigate and wait until the app has rendered and stayed still for a second."""
+        """Navigate and wait until the app has rendered and stayed still for a second; the facts of
+        the page with `seconds`, the time from the navigation to the settled page."""
         self.resize(self.height)
+        t0 = time.perf_counter()
         self.call("Page.navigate", url=url)
-        return self.settle(timeout)
+        state, seconds = self.settle(t0, timeout)
+        facts = json.loads(self.js(FACTS_JS))
+        facts["state"], facts["seconds"] = state, seconds
+        return facts
 
-    def settle(self, timeout: float = 45.0, steady_polls: int = 4) -> dict:
-        """Wait until the page is ready (or shows an error) for `steady_polls` polls in a row."""
-        deadline, steady, state = time.time() + timeout, 0, "loading"
-        while time.time() < deadline and steady < steady_polls:
-            time.sleep(0.25)
-            state = self.js(STATE_JS)
-            steady = steady + 1 if state in ("ready", "error") else 0
+    def instrument(self) -> None:
+        """Time key presses, websocket traffic and visible changes on every page opened from now on."""
+        self.call("Page.addScriptToEvaluateOnNewDocument", source=LATENCY_JS)
+
+    def wait_settled(self, timeout: float = 45.0) -> dict:
+        """The page's facts once it holds still (after a navigation or a click made elsewhere)."""
+        state, _ = self.settle(time.perf_counter(), timeout)
         return self.facts(state)
 
     def facts(self, state: str | None = None) -> dict:
@@ -177,18 +229,25 @@ class Browser:
         facts["state"] = state if state is not None else self.js(STATE_JS)
         return facts
 
-    def screenshot(self, path: Path, height: int) -> None:
-        """The whole page (Streamlit scrolls inside the page, so the viewport is made tall enough)."""
-        self.resize(max(self.height, min(int(height) + 40, 6000)))
-        time.sleep(1.2)  # charts re-layout to the new size
-        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
-        self.resize(self.height)
-
     def press(self, key: str, code: int) -> None:
-        """One key press (down and up) on the focused element."""
-        for kind in ("rawKeyDown", "keyUp"):
+        for kind in ("keyDown", "keyUp"):
             self.call("Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=code,
                       nativeVirtualKeyCode=code)
+
+    def move_slider(self, label: str, metric: str, timeout: float = 30.0) -> float | None:
+        """Seconds from a slider's step to the right (the keyboard, as a user would) until the metric
+        `metric` shows a new value and the page holds still again; None if the slider is not there."""
+        if not self.js(FOCUS_SLIDER_JS % json.dumps(label)):
+            return None
+        before = self.js(METRIC_JS % json.dumps(metric))
+        t0 = time.perf_counter()
+        self.press("ArrowRight", 39)
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.js(METRIC_JS % json.dumps(metric)) == before:
+            time.sleep(0.02)
+        changed = time.perf_counter() - t0
+        state, _ = self.settle(t0, timeout)
+        return round(changed, 3) if state == "ready" else None
 
     def focus_slider(self, label: str) -> tuple[float, float, float]:
         """Focus the (first) thumb of the slider with this label; (its value, min, max)."""
@@ -213,13 +272,14 @@ class Browser:
         m = {x["name"]: x["value"] for x in self.call("Performance.getMetrics")["metrics"]}
         return {k: m.get(k, 0.0) for k in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")}
 
-    def move_slider(self, label: str, right: bool | None = True, quiet_s: float = 0.5, timeout: float = 20.0,
-                    server_pid: int | None = None) -> dict:
+    def time_slider_move(self, label: str, right: bool | None = True, quiet_s: float = 0.5,
+                         timeout: float = 20.0, server_pid: int | None = None) -> dict:
         """Move a slider one step by keyboard; wait for the rerun to finish; its timings in seconds.
 
         `right=None`: right unless the slider is at its maximum. Needs `instrument()` before the
-        page was opened. `total_s` is the key press to the last DOM change of the rerun (the list,
-        its charts, the metrics), the page's own clock."""
+        page was opened. `total_s` is the key press to the last visible change of the rerun (the
+        list's table and charts, the metrics), in the page's own clock; with `server_pid`, also
+        the CPU the server spent meanwhile."""
         value, _, top = self.focus_slider(label)
         if right is None:
             right = value < top
@@ -244,6 +304,15 @@ class Browser:
                     out["server_cpu_s"] = round(process_cpu_s(server_pid) - server0, 4)
                 return out
         raise TimeoutError(f"moving {label!r}: the page did not settle in {timeout:.0f} s")
+
+    def screenshot(self, path: Path, height: int) -> None:
+        """The whole page (Streamlit scrolls inside the page, so the viewport is made tall enough)."""
+        import base64
+
+        self.resize(max(self.height, min(int(height) + 40, 6000)))
+        time.sleep(1.2)  # charts re-layout to the new size
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        self.resize(self.height)
 
     def close(self) -> None:
         try:
@@ -290,7 +359,7 @@ def launch_chromium(profile: Path, width: int = 1400, height: int = 1000) -> sub
          "--disable-backgrounding-occluded-windows",
          f"--user-data-dir={profile}", "--remote-debugging-port=0", f"--window-size={width},{height}",
          "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_own_memory_limit)
 
 
 def _first_page(proc: subprocess.Popen) -> tuple[int, str]:
@@ -309,14 +378,14 @@ def _first_page(proc: subprocess.Popen) -> tuple[int, str]:
     return port, next(t["id"] for t in targets if t["type"] == "page")
 
 
-def start_server(env_vars: dict[str, str], log: Path, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free port with these env vars; (process, base URL) once healthy."""
+def start_server(env_vars: dict[str, str], log: Path, timeout: float = 120) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port; (process, base url) once it answers its health check."""
     port = free_port()
     env = {**os.environ, **env_vars, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_own_memory_limit)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -327,7 +396,7 @@ def start_server(env_vars: dict[str, str], log: Path, timeout: float = 60.0) -> 
                 return proc, base
         except OSError:
             time.sleep(0.3)
-    stop(proc)
+    proc.terminate()
     raise RuntimeError(f"streamlit did not become healthy in {timeout:.0f} s")
 
 
@@ -337,3 +406,51 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def measure_pages(artifacts_root: str, source: str = "demo", knob_moves: int = 3) -> dict:
+    """Every page opened in headless Chromium (seconds from navigation to a settled page), twice:
+    `first` opens each page on a fresh server (the bundle loaded by the first page), `warm` again;
+    then the list size knob moved `knob_moves` times in the browser (fragment reruns)."""
+    work = Path(tempfile.mkdtemp(prefix="browser-bench-"))
+    env = {"RECSYS_ARTIFACTS": str(artifacts_root),
+           "RECSYS_DATA_DIR": os.environ.get("RECSYS_DATA_DIR") or str(work / "data"),
+           "RECSYS_CACHE_DIR": str(work / "cache")}
+    (work / "data").mkdir(exist_ok=True)
+    proc, base = start_server(env, work / "streamlit.log")
+    browser = Browser(work / "profile")
+    out: dict = {"pages_first_s": {}, "pages_warm_s": {}, "problems": []}
+    try:
+        for label, key in (("first", "pages_first_s"), ("warm", "pages_warm_s")):
+            for path, title in PAGES.items():
+                facts = browser.open(f"{base}/{path}?source={source}", timeout=180)
+                out[key][title] = facts["seconds"]
+                if facts["state"] != "ready" or facts["exceptions"] or facts["errors"] or title not in facts["titles"]:
+                    out["problems"].append(f"{label} {title}: {facts['state']} {facts['errors'][:1]}")
+        browser.open(f"{base}/recommendations?source={source}", timeout=180)
+        moves = [browser.move_slider("Items in the list", "Items") for _ in range(knob_moves)]
+        out["knob_moves_s"] = moves
+        if any(m is None for m in moves):
+            out["problems"].append("a knob move did not finish")
+    finally:
+        browser.close()
+        stop(proc)
+        shutil.rmtree(work, ignore_errors=True)
+    ok = [m for m in out.get("knob_moves_s", []) if m is not None]
+    out["knob_move_s"] = round(sorted(ok)[len(ok) // 2], 3) if ok else None
+    out["slowest_page_s"] = max(out["pages_warm_s"].values(), default=None)
+    out["slowest_first_page_s"] = max(out["pages_first_s"].values(), default=None)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--artifacts", required=True, help="an artifacts root with a trained bundle in ARTIFACTS/demo")
+    p.add_argument("--source", default="demo")
+    args = p.parse_args(argv)
+    print(json.dumps(measure_pages(args.artifacts, args.source), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -96,12 +96,22 @@ class BatchBuilder:
         codes = self.item_index.get_indexer(frame["item_id"].astype(str))
         frame = frame.assign(_code=codes)[codes >= 0]
         items = frame["_code"].to_numpy(np.int64)
-        price = pd.to_numeric(frame["price"]).to_numpy(np.float64) if "price" in frame else self.item_price[items]
-        qty = pd.to_numeric(frame["quantity"]).to_numpy(np.float64) if "quantity" in frame else np.ones(len(items))
-        if not (np.isfinite(price).all() and np.isfinite(qty).all()):
-            raise ValueError("history prices and quantities must be finite numbers")
-        times = to_seconds(pd.to_datetime(frame["timestamp"])) if "timestamp" in frame \
-            else np.full(len(items), as_of - 1, dtype=np.int64)
+        # a missing price is the item's current one, a missing quantity one unit
+        price = pd.to_numeric(frame["price"], errors="coerce").to_numpy(np.float64) if "price" in frame \
+            else np.full(len(items), np.nan)
+        price = np.where(np.isnan(price), self.item_price[items], price)
+        qty = pd.to_numeric(frame["quantity"], errors="coerce").to_numpy(np.float64) if "quantity" in frame \
+            else np.ones(len(items))
+        qty = np.where(np.isnan(qty), 1.0, qty)
+        if not (np.isfinite(price).all() and np.isfinite(qty).all()) or (price < 0).any() or (qty <= 0).any():
+            raise ValueError("history prices must be finite and not negative, quantities finite and positive")
+        times = np.full(len(items), as_of - 1, dtype=np.int64)
+        if "timestamp" in frame and frame["timestamp"].notna().any():
+            try:
+                stamps = pd.to_datetime(frame["timestamp"])
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"history timestamps must be dates or datetimes: {exc}") from exc
+            times = np.where(stamps.notna().to_numpy(), to_seconds(stamps.fillna(pd.Timestamp(0))), times)
         avg = float(price.mean()) if len(price) and price.mean() > 0 else self.median_price
         sig = config.signals
         units = np.where(self.avg_units[items] > 0, self.avg_units[items], 1)

@@ -54,20 +54,34 @@ class Calibrator:
         w[-1] = np.log(max(y.mean(), 1e-6) / max(1 - y.mean(), 1e-6))
         penalty = np.full(z.shape[1], l2)
         penalty[-1] = 0.0  # the intercept is not shrunk
+
+        def loss(w: np.ndarray) -> float:
+            zw = z @ w
+            # log(1 + e^zw) - y zw, computed without overflow
+            return float(np.sum(np.logaddexp(0.0, zw) - y * zw) + 0.5 * np.sum(penalty * w * w))
+
+        current = loss(w)
         for _ in range(iterations):
-            p = 1.0 / (1.0 + np.exp(-(z @ w)))
+            p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -30.0, 30.0)))
             grad = z.T @ (p - y) + penalty * w
             hess = (z.T * (p * (1 - p))) @ z + np.diag(penalty) + 1e-9 * np.eye(len(w))
             step = np.linalg.solve(hess, grad)
-            w -= step
-            if np.abs(step).max() < 1e-8:
+            # backtracking: a full Newton step can overshoot when a feature nearly separates the classes
+            t = 1.0
+            while t > 1e-4 and loss(w - t * step) > current:
+                t /= 2
+            if t <= 1e-4:
+                break
+            w = w - t * step
+            current = loss(w)
+            if np.abs(t * step).max() < 1e-8:
                 break
         return cls(coef=w[:-1], intercept=float(w[-1]), mean=mean, scale=scale, n_train=len(y),
                    base_rate=float(y.mean()))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
 
 def fit_calibrator(holdout: "Holdout | None", config: "TuningConfig", n: int = 20) -> Calibrator | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsys.config import TuningConfig
+from recsys.features import unique_sorted
 from recsys.models import UserBatch
 from recsys.models.base import PAD
 from recsys.state import TrainedState
@@ -32,7 +33,7 @@ class CandidatePool:
 
 def pack_pairs(rows: np.ndarray, items: np.ndarray, n_rows: int, n_items: int) -> CandidatePool:
     """The distinct (row, item) pairs as a padded (n_rows, widest row) array."""
-    keys = np.unique(rows.astype(np.int64) * n_items + items.astype(np.int64))
+    keys = unique_sorted(rows.astype(np.int64) * n_items + items.astype(np.int64))
     r, i = keys // n_items, keys % n_items
     counts = np.bincount(r, minlength=n_rows)
     width = max(int(counts.max()) if len(counts) else 0, 1)

@@ -76,20 +76,65 @@ def _load(args: argparse.Namespace):
     return rec
 
 
+def _data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """load/clean options from --columns, --dayfirst/--monthfirst, --catalogue, --exclude-items."""
+    from recsys.source_files import parse_columns_option
+
+    options: dict[str, Any] = {}
+    if args.columns:
+        mapping = parse_columns_option(args.columns)
+        options["column_map"] = mapping.columns
+        if mapping.dates != "auto":
+            options["dates"] = mapping.dates
+        folder = Path(args.columns).expanduser().parent
+        if mapping.catalogue_path(folder) is not None:
+            options["catalogue"] = mapping.catalogue_path(folder)
+        if mapping.catalogue_columns:
+            options["catalogue_columns"] = mapping.catalogue_columns
+    if args.dates:
+        options["dates"] = args.dates
+    if args.catalogue:
+        options["catalogue"] = args.catalogue
+    if args.exclude_items:
+        options["exclude_items"] = args.exclude_items
+    if options and not args.data:
+        raise ValueError("--columns, --dayfirst/--monthfirst, --catalogue and --exclude-items need --data")
+    return options
+
+
+def _report_cleaning(report: dict, shown: int = 8) -> None:
+    """The cleaning report's warnings and suspect non-product codes (with their evidence), on stderr."""
+    for warning in report.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    suspects = report.get("suspects", [])
+    if suspects:
+        print(f"suspect non-product codes: {sum(s['excluded'] for s in suspects)} excluded, "
+              f"{sum(not s['excluded'] for s in suspects)} kept ('!id' in an --exclude-items file keeps one, "
+              "an id excludes one)", file=sys.stderr)
+    for s in suspects[:shown]:
+        print(f"  {s['item_id']} ({'excluded' if s['excluded'] else 'kept'}, {s['lines']:,} lines): {s['evidence']}",
+              file=sys.stderr)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from recsys.config import TuningConfig
     from recsys.training import train
 
     config = TuningConfig.load(args.config) if args.config else None
+    options = _data_options(args)
     if args.engine == "spark":
         from recsys.spark_engine import require_pyspark, train_spark
 
+        if options:
+            raise ValueError("the data options (--columns ...) are not supported by --engine spark yet; "
+                             "save them beside the file (<file>.mapping.toml) instead")
         require_pyspark()  # before anything is written (the demo store's Parquet file below)
         rec = train_spark(args.data or _demo_path(), config=config, out_dir=args.out, master=args.spark_master,
                           progress=_progress)
     else:
         data = args.data if args.data else _demo_frame()
-        rec = train(data, config=config, out_dir=args.out, progress=_progress)
+        rec = train(data, config=config, out_dir=args.out, progress=_progress, **options)
+    _report_cleaning(rec.cleaning_report or {})
     t = rec.metadata.get("timings_s", {})
     print(f"trained on {rec.state.summary['lines']:,} lines, {rec.state.n_users:,} users, "
           f"{rec.state.n_items:,} items in {t.get('total', 0):.2f} s; bundle in {args.out}")
@@ -173,13 +218,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from recsys.evaluation import format_table
     from recsys.evaluation_report import build_report
 
-    rep = build_report(args.data, test_days=args.test_days, k=tuple(args.k), sweeps=(),
+    options = _data_options(args)
+    data = args.data
+    if options:  # read and clean here: the report then takes the frame
+        from recsys.data import clean_transactions, load_transactions
+
+        exclude = options.pop("exclude_items", None)
+        data = clean_transactions(load_transactions(args.data, **options), exclude_items=exclude)[0]
+    rep = build_report(data, test_days=args.test_days, k=tuple(args.k), sweeps=(),
                        progress=lambda m, f: print(f"[evaluate] {m}", file=sys.stderr, flush=True))
     if args.json:
         _print({"table": rep.table.to_dict(orient="records"), "significance": rep.significance.to_dict(orient="records"),
                 "calibration": {"ece": rep.ece, "reliability": rep.reliability.to_dict(orient="records")},
                 "by_segment": rep.by_segment.to_dict(orient="records"), "info": rep.info}, True)
         return 0
+    fit = rep.info.get("hybrid_fit")
+    if fit:
+        from recsys.fitting import validation_frame, weights_frame
+
+        print(f"The hybrid fitted to this store's training data ({fit['method']}; "
+              f"repeat share of the validation window {fit['repeat_share']:.0%}):")
+        print(weights_frame(fit).to_string(float_format=lambda v: f"{v:.3f}"))
+        print("\nValidation window inside the training data, NDCG@10 (hybrid cross-validated over customers):")
+        print(validation_frame(fit).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print("\nTest window (read once, after the fit):")
     print(format_table(rep.table))
     print("\nHybrid against each model, NDCG@10, paired bootstrap (95% CI):")
     print(format_table(rep.significance))
@@ -190,9 +252,69 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The REST API under uvicorn (the optional extra in requirements-api.txt)."""
+    try:
+        import uvicorn
+
+        from api.app import create_app, limit_native_threads
+    except ImportError as exc:
+        print(f"error: the REST API needs {exc.name or 'fastapi'}: pip install -r requirements-api.txt", file=sys.stderr)
+        return 2
+    limit_native_threads()
+    if args.workers > 1:  # processes of their own, each loading (and watching) the bundle
+        from recsys.artifacts import current_bundle, read_metadata
+
+        read_metadata(args.artifacts)  # no trained models: the error here, before any worker starts
+        os.environ["RECSYS_ARTIFACTS"] = str(args.artifacts)
+        print(f"serving {current_bundle(args.artifacts).name} on http://{args.host}:{args.port} with "
+              f"{args.workers} workers (docs: /docs)", file=sys.stderr, flush=True)
+        uvicorn.run("api.app:app_from_env", factory=True, workers=args.workers, host=args.host, port=args.port,
+                    log_level=args.log_level)
+        return 0
+    app = create_app(args.artifacts)  # BundleError (no trained models) ends here, before listening
+    print(f"serving {app.state.holder.current.bundle} on http://{args.host}:{args.port} (docs: /docs)",
+          file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_together(args: argparse.Namespace) -> int:
+    """Items bought in the same baskets as an item more often than chance."""
+    from recsys.basket import bought_together
+
+    rec = _load(args)
+    frame = bought_together(rec, args.item_id, n=args.n, min_support=args.min_support, min_lift=args.min_lift,
+                            min_count=args.min_count, sort_by=args.sort)
+    if args.json:
+        _print({"item_id": args.item_id, "min_support": args.min_support, "min_lift": args.min_lift,
+                "min_count": args.min_count, "items": frame.to_dict(orient="records")}, True)
+    elif frame.empty:
+        print(f"no item is bought with {args.item_id} more often than chance (min support {args.min_support}, "
+              f"min lift {args.min_lift}, at least {args.min_count} baskets together)")
+    else:
+        _print(frame, False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m recsys", description="Product recommendations from point-of-sale data.")
     sub = p.add_subparsers(dest="command", required=True)
+
+    def with_data_options(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_argument_group("reading the data (default: what is saved beside the file, "
+                                  "<file>.mapping.toml and <file>.exclude.txt)")
+        g.add_argument("--columns", metavar="MAP",
+                       help="column mapping: 'TRANSACTION_DT=timestamp,AMOUNT=quantity,SALES_PRICE=line_value,...' "
+                            "or a mapping TOML file ([columns], dates, catalogue)")
+        order = g.add_mutually_exclusive_group()
+        order.add_argument("--dayfirst", dest="dates", action="store_const", const="dayfirst",
+                           help="dates are day/month/year")
+        order.add_argument("--monthfirst", dest="dates", action="store_const", const="monthfirst",
+                           help="dates are month/day/year")
+        g.add_argument("--catalogue", metavar="FILE", help="products file: item id, name, category, current price")
+        g.add_argument("--exclude-items", metavar="FILE",
+                       help="item ids to leave out, one a line ('!id' keeps a suspect non-product code)")
 
     def with_artifacts(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sp.add_argument("--artifacts", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
@@ -201,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train the models and save the bundle")
     t.add_argument("--data", help="workbook, CSV or Parquet (default: the synthetic demo store)")
+    with_data_options(t)
     t.add_argument("--out", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
     t.add_argument("--config", help="tuning config TOML")
     t.add_argument("--engine", choices=("local", "spark"), default="local")
@@ -235,6 +358,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     with_artifacts(sub.add_parser("stats", help="data and model statistics")).set_defaults(func=cmd_stats)
 
+    sv = sub.add_parser("serve", help="the REST API (needs requirements-api.txt)")
+    sv.add_argument("--artifacts", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--workers", type=int, default=1, help="server processes (default: %(default)s; each "
+                                                           "holds the models in memory)")
+    sv.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    sv.set_defaults(func=cmd_serve)
+
+    tg = with_artifacts(sub.add_parser("together", help="items frequently bought together with an item"))
+    tg.add_argument("item_id")
+    tg.add_argument("--n", type=int, default=10)
+    tg.add_argument("--min-support", type=float, default=0.0, help="share of baskets holding both (default: 0)")
+    tg.add_argument("--min-lift", type=float, default=1.0, help="keep rules with a lift above this (default: 1)")
+    tg.add_argument("--min-count", type=int, default=2, help="baskets holding both, at least (default: 2)")
+    tg.add_argument("--sort", default="lift", choices=("lift", "confidence", "together"),
+                    help="best first by (default: %(default)s)")
+    tg.set_defaults(func=cmd_together)
+
     d = sub.add_parser("demo-data", help="write a synthetic store")
     d.add_argument("--out", default="data/demo_store.csv")
     d.add_argument("--users", type=int, default=2000)
@@ -245,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="offline evaluation table")
     e.add_argument("--data", required=True)
+    with_data_options(e)
     e.add_argument("--test-days", type=int, default=28)
     e.add_argument("--k", type=int, nargs="+", default=[5, 10])
     e.add_argument("--json", action="store_true")

@@ -1,32 +1,46 @@
 """Load point-of-sale lines into the canonical frame, validate them, cache them and clean them.
 
 `load_transactions` reads the store's workbook (sheets `Loyal Customers` / `New Customers`), a CSV
-or a Parquet file and returns the frame described in `recsys.schema`, not yet cleaned.
+or a Parquet file and returns the frame described in `recsys.schema`, not yet cleaned. A column
+map (`column_map`, or `<file>.mapping.toml` beside the file; `recsys.source_files`) says which
+column is which; `line_value` gives price = value / quantity; dates are read by `recsys.dates`;
+a catalogue (`recsys.catalogue`) adds item_name, category and list_price.
 `validate_transactions` collects every problem instead of stopping at the first one.
-`clean_transactions` removes returns, non-product items and incomplete lines and accounts for
-every line it drops in a `CleaningReport`.
+`clean_transactions` (in `recsys.cleaning`, re-exported here) removes returns, non-product items
+and incomplete lines and accounts for every line it drops in a `CleaningReport`.
 """
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import logging
 import os
 import re
 import tempfile
-import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from recsys.catalogue import join_catalogue, read_catalogue
+from recsys.cleaning import CleaningReport, CleaningStep, clean_transactions  # noqa: F401  (the public API)
+from recsys.cleaning_checks import price_quantity_warning
+from recsys.dates import AUTO, DAY_FIRST, MONTH_FIRST, AmbiguousDates, check_order, parse_date_column
+from recsys.source_files import SourceMapping, source_mapping
 from recsys.schema import (
     CANONICAL_COLUMNS,
+    CATEGORY,
     CUSTOMER_TYPE,
     CUSTOMER_TYPES,
+    ITEM_COLUMNS,
     ITEM_ID,
+    ITEM_NAME,
+    LINE_VALUE,
+    LIST_PRICE,
     PRICE,
     QUANTITY,
     REQUIRED_COLUMNS,
@@ -40,7 +54,7 @@ from recsys.schema import (
 log = logging.getLogger(__name__)
 
 # Bump whenever the canonical frame built from the same bytes changes, so old cache entries miss.
-LOADER_VERSION = "2"  # 2: non-finite and absurd quantities and prices are refused
+LOADER_VERSION = "3"  # 2: non-finite and absurd quantities and prices are refused; 3: mapping files, item columns
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -53,7 +67,7 @@ SHEET_CUSTOMER_TYPES = {"Loyal Customers": "loyal", "New Customers": "new"}
 # Source columns that are not canonical but build the ticket id: a basket is (pos, ticket, datetime).
 POS_NUMBER = "pos_number"
 TICKET_NUMBER = "ticket_number"
-MAPPABLE_COLUMNS = CANONICAL_COLUMNS + (POS_NUMBER, TICKET_NUMBER)
+MAPPABLE_COLUMNS = CANONICAL_COLUMNS + (LINE_VALUE, ITEM_NAME, CATEGORY, POS_NUMBER, TICKET_NUMBER)
 
 # Accepted spellings per target column, compared after `_normalise_header`; earlier ones win.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -61,7 +75,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
               "client", "memberid"),
     ITEM_ID: ("itemid", "item", "plu", "productid", "product", "sku", "articleid", "article"),
     TIMESTAMP: ("timestamp", "ticketdatetime", "datetime", "date", "transactiondatetime",
-                "transactiondate", "orderdate", "time", "ts"),
+                "transactiondate", "transactiondt", "orderdate", "time", "ts"),
     QUANTITY: ("quantity", "unitssold", "units", "qty", "count"),
     PRICE: ("price", "itemprice", "unitprice"),
     TICKET_ID: ("ticketid", "basketid", "basket", "orderid", "transactionid", "receiptid"),
@@ -69,11 +83,16 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     TICKET_AMOUNT: ("ticketamount", "tickettotal", "baskettotal", "ordertotal"),
     POS_NUMBER: ("posnumber", "pos", "posid", "register"),
     TICKET_NUMBER: ("ticketnumber", "ticketno", "receiptnumber"),
+    LINE_VALUE: ("linevalue", "linetotal", "lineamount"),
+    ITEM_NAME: ("itemname", "productname", "itemdescription", "description"),
+    CATEGORY: ("category", "productcategory", "department", "dept", "productsubclass"),
 }
 
 # A workbook sheet must say where its baskets are; a CSV may leave the ticket out.
 WORKBOOK_REQUIRED = REQUIRED_COLUMNS + (POS_NUMBER, TICKET_NUMBER)
-ID_LIKE_COLUMNS = (USER_ID, ITEM_ID, TICKET_ID, POS_NUMBER, TICKET_NUMBER)
+ID_LIKE_COLUMNS = (USER_ID, ITEM_ID, TICKET_ID, POS_NUMBER, TICKET_NUMBER, ITEM_NAME, CATEGORY)
+
+IGNORE = "ignore"       # a column_map target: leave this column out, whatever its name suggests
 
 # Sanity limits: a line past them is a typo or a unit mix-up (cents, barcodes in the price column),
 # refused with its row rather than left to swamp every average and upsell ratio downstream.
@@ -92,11 +111,12 @@ HASH_CHUNK_BYTES = 1 << 20
 
 @dataclass
 class ValidationReport:
-    """Every problem found in one file; `ok` when there are none."""
+    """Every problem found in one file; `ok` when there are none. Warnings do not stop training."""
 
     file: str
     problems: list[DataError] = field(default_factory=list)
     lines: int = 0  # lines that would be loaded (0 when the file could not be read)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -112,11 +132,53 @@ class ValidationReport:
         return pd.DataFrame(rows, columns=["file", "sheet", "column", "row", "problem"])
 
     def summary(self) -> str:
-        """Human text: OK with the line count, or one line per problem."""
+        """Human text: OK with the line count, or one line per problem; then the warnings."""
         if self.ok:
-            return f"{self.file}: OK, {self.lines:,} lines"
-        head = f"{self.file}: {len(self.problems)} problem(s)"
-        return "\n".join([head] + [f"- {p}" for p in self.problems])
+            head = [f"{self.file}: OK, {self.lines:,} lines"]
+        else:
+            head = [f"{self.file}: {len(self.problems)} problem(s)"] + [f"- {p}" for p in self.problems]
+        return "\n".join(head + [f"warning: {w}" for w in self.warnings])
+
+
+# progress(fraction done, message) of reading one file
+ReadProgress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read one file: the explicit arguments, else what is saved beside it (`source_files`)."""
+
+    column_map: dict[str, str] | None = None
+    dates: str = AUTO
+    catalogue: Path | None = None
+    catalogue_columns: dict[str, str] = field(default_factory=dict)
+
+    def cache_key(self) -> dict:
+        """What of these options changes the frame (the catalogue by its bytes)."""
+        return {"column_map": self.column_map or {}, "dates": self.dates,
+                "catalogue": data_hash(self.catalogue) if self.catalogue and self.catalogue.is_file() else None,
+                "catalogue_columns": self.catalogue_columns}
+
+
+def read_options(
+    path: str | Path,
+    column_map: dict[str, str] | None = None,
+    dates: str | None = None,
+    catalogue: str | Path | None = None,
+    catalogue_columns: dict[str, str] | None = None,
+) -> ReadOptions:
+    """The options for `path`: each explicit argument, else the file's saved `.mapping.toml`."""
+    saved = source_mapping(path) or SourceMapping()
+    try:
+        order = check_order(dates if dates is not None else saved.dates)
+    except ValueError as exc:
+        raise DataError(str(exc), file=Path(path).name) from None
+    cat = Path(catalogue).expanduser() if catalogue is not None else saved.catalogue_path(Path(path).parent)
+    return ReadOptions(
+        column_map=column_map if column_map is not None else (saved.columns or None),
+        dates=order, catalogue=cat,
+        catalogue_columns=catalogue_columns if catalogue_columns is not None else saved.catalogue_columns,
+    )
 
 
 def load_transactions(
@@ -124,18 +186,29 @@ def load_transactions(
     column_map: dict[str, str] | None = None,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
+    *,
+    dates: str | None = None,
+    catalogue: str | Path | None = None,
+    catalogue_columns: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Read a workbook, CSV or Parquet file into the canonical (not yet cleaned) frame."""
+    """Read a workbook, CSV or Parquet file into the canonical (not yet cleaned) frame.
+
+    `column_map` ({'<your column>': '<canonical name>'}), `dates` ('auto', 'dayfirst',
+    'monthfirst') and `catalogue` (a file of item id, name, category, price) default to what is
+    saved beside the file in `<file>.mapping.toml` (see `recsys.source_files`)."""
     path = Path(path).expanduser()
     _check_file(path)
-    entry = cache_entry_path(path, column_map, cache_dir) if use_cache else None
+    options = read_options(path, column_map, dates, catalogue, catalogue_columns)
+    entry = _cache_entry(path, options, cache_dir) if use_cache else None
     if entry is not None:
         cached = _read_cache_entry(entry)
         if cached is not None:
             return cached
-    frame, problems = _read_canonical(path, column_map)
+    frame, problems, _ = _read_canonical(path, options)
     if problems:
         raise _first_problem_with_notes(problems)
+    for warning in frame.attrs.get("warnings", []):
+        log.warning("%s: %s", path.name, warning)
     if entry is not None:
         _write_cache_entry(frame, entry)
     return frame
@@ -146,31 +219,48 @@ def validate_transactions(
     column_map: dict[str, str] | None = None,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
+    *,
+    dates: str | None = None,
+    catalogue: str | Path | None = None,
+    catalogue_columns: dict[str, str] | None = None,
+    progress: ReadProgress | None = None,
 ) -> ValidationReport:
     """Collect all problems of a file instead of raising on the first; a clean file is cached."""
     path = Path(path).expanduser()
     report = ValidationReport(file=path.name)
+    progress = progress or (lambda fraction, message: None)
     try:
         _check_file(path)
+        options = read_options(path, column_map, dates, catalogue, catalogue_columns)
     except DataError as err:
         report.problems.append(err)
         return report
-    entry = cache_entry_path(path, column_map, cache_dir) if use_cache else None
+    entry = _cache_entry(path, options, cache_dir) if use_cache else None
     cached = _read_cache_entry(entry) if entry is not None else None
     if cached is not None:  # only valid files are ever cached
-        report.lines = len(cached)
+        report.lines, report.warnings = len(cached), list(cached.attrs.get("warnings", []))
+        progress(1.0, "checked before (cached)")
         return report
-    frame, report.problems = _read_canonical(path, column_map)
+    frame, report.problems, report.warnings = _read_canonical(path, options, progress)
     if frame is not None and not report.problems:
         report.lines = len(frame)
         if entry is not None:
             # Validation already paid for parsing; the load that usually follows is then instant.
             _write_cache_entry(frame, entry)
+    progress(1.0, "checked")
     return report
 
 
 def data_hash(path: str | Path) -> str:
-    """Sha256 hex digest of the file's bytes, read in chunks."""
+    """Sha256 hex digest of the file's bytes, read in chunks; a file unchanged since its last
+    hash in this process (same size, times and inode) is not read again (a training run asks twice:
+    the loader's cache key and the bundle's metadata)."""
+    st = os.stat(path)
+    return _hash_of(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=64)
+def _hash_of(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
@@ -185,13 +275,16 @@ def default_cache_dir() -> Path:
 
 
 def cache_entry_path(
-    path: str | Path, column_map: dict[str, str] | None = None, cache_dir: str | Path | None = None
+    path: str | Path, column_map: dict[str, str] | None = None, cache_dir: str | Path | None = None,
+    *, dates: str | None = None, catalogue: str | Path | None = None,
 ) -> Path:
-    """Cache file for this file's bytes, column map and loader version."""
-    key_material = json.dumps(
-        {"data": data_hash(path), "column_map": column_map or {}, "loader": LOADER_VERSION},
-        sort_keys=True,
-    )
+    """Cache file for this file's bytes, its read options and the loader version."""
+    return _cache_entry(Path(path), read_options(path, column_map, dates, catalogue), cache_dir)
+
+
+def _cache_entry(path: Path, options: ReadOptions, cache_dir: str | Path | None) -> Path:
+    key_material = json.dumps({"data": data_hash(path), **options.cache_key(), "loader": LOADER_VERSION},
+                              sort_keys=True)
     key = hashlib.sha256(key_material.encode()).hexdigest()
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return folder / f"transactions-{key}.parquet"
@@ -238,38 +331,65 @@ def _check_file(path: Path) -> None:
 
 
 def _read_canonical(
-    path: Path, column_map: dict[str, str] | None
-) -> tuple[pd.DataFrame | None, list[DataError]]:
-    """The canonical frame and every problem found (frame is None when there are problems)."""
+    path: Path, options: ReadOptions, progress: ReadProgress | None = None
+) -> tuple[pd.DataFrame | None, list[DataError], list[str]]:
+    """The canonical frame, every problem found (frame is None when there are problems) and warnings."""
+    progress = progress or (lambda fraction, message: None)
     where = _Where(path.name)
+    column_map = options.column_map
     problems = _column_map_problems(column_map, where)
     if problems:
-        return None, problems
+        return None, problems, []
+    progress(0.05, f"reading {path.name}")
     try:
         suffix = _file_suffix(path)
         if suffix in EXCEL_SUFFIXES:
-            return _read_workbook(path, column_map)
-        if suffix in CSV_SUFFIXES:
-            raw, mapping = _read_csv_columns(path, column_map, where)
+            frame, problems = _read_workbook(path, column_map, options.dates)
         else:
-            raw, mapping = _read_parquet_columns(path, column_map, where)
-        return _canonical_from_raw(raw, where, column_map, REQUIRED_COLUMNS, mapping=mapping)
+            if suffix in CSV_SUFFIXES:
+                raw, mapping = _read_csv_columns(path, column_map, where)
+            else:
+                raw, mapping = _read_parquet_columns(path, column_map, where)
+            progress(0.5, f"checking {len(raw):,} lines")
+            frame, problems = _canonical_from_raw(raw, where, column_map, REQUIRED_COLUMNS, mapping=mapping,
+                                                  dates=options.dates)
+        if frame is not None and options.catalogue is not None:
+            progress(0.85, f"joining the catalogue {options.catalogue.name}")
+            frame = _with_item_columns(join_catalogue(frame, read_catalogue(options.catalogue,
+                                                                              options.catalogue_columns)))
     except DataError as err:
-        return None, [err]
+        return None, [err], []
+    if frame is None:
+        return None, problems, []
+    found = price_quantity_warning(frame, frame.attrs.get("source_columns", {}))
+    frame.attrs["warnings"] = [found] if found else []
+    return frame, [], list(frame.attrs["warnings"])
 
 
 def _column_map_problems(column_map: dict[str, str] | None, where: _Where) -> list[DataError]:
     """Problems with a column_map whose targets are not canonical column names."""
     problems = []
     for source, target in (column_map or {}).items():
-        if target not in MAPPABLE_COLUMNS:
+        if target not in MAPPABLE_COLUMNS and target != IGNORE:
             close = difflib.get_close_matches(str(target), MAPPABLE_COLUMNS, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             problems.append(where.error(
                 f"column_map maps '{source}' to '{target}', which is not a canonical column{hint}; "
-                f"targets: {', '.join(MAPPABLE_COLUMNS)}",
+                f"targets: {', '.join(MAPPABLE_COLUMNS)} (or '{IGNORE}')",
                 column=str(source),
             ))
+    targets = list((column_map or {}).values())
+    for target in set(targets) - {IGNORE}:
+        if targets.count(target) > 1:
+            sources = [s for s, t in column_map.items() if t == target]
+            problems.append(where.error(f"column_map maps {sources} all to '{target}'; map one column to it",
+                                        column=", ".join(map(str, sources))))
+    if PRICE in targets and LINE_VALUE in targets:
+        both = [s for s, t in column_map.items() if t in (PRICE, LINE_VALUE)]
+        problems.append(where.error(
+            f"column_map maps both a unit price and a line value ({both}); map the one the file has: "
+            "price when the column is the price of one unit, line_value when it is the line's total",
+            column=", ".join(map(str, both))))
     return problems
 
 
@@ -283,7 +403,7 @@ def _excel_engine() -> str | None:
 
 
 def _read_workbook(
-    path: Path, column_map: dict[str, str] | None
+    path: Path, column_map: dict[str, str] | None, dates: str = AUTO
 ) -> tuple[pd.DataFrame | None, list[DataError]]:
     """Canonical frame of the customer sheets of a workbook, and the problems found."""
     where = _Where(path.name)
@@ -306,7 +426,7 @@ def _read_workbook(
                 continue
             try:
                 frame, sheet_problems = _canonical_from_raw(
-                    raw, sheet_where, column_map, WORKBOOK_REQUIRED, customer_type=customer_type
+                    raw, sheet_where, column_map, WORKBOOK_REQUIRED, customer_type=customer_type, dates=dates
                 )
             except DataError as err:
                 frame, sheet_problems = None, [err]
@@ -315,7 +435,9 @@ def _read_workbook(
                 frames.append(frame)
     if problems:
         return None, problems
-    return pd.concat(frames, ignore_index=True), []
+    frame = _with_item_columns(pd.concat(frames, ignore_index=True))
+    frame.attrs = {"source_columns": {}}  # the sheets name their columns differently
+    return frame, []
 
 
 def _customer_sheets(sheet_names: list[str]) -> dict[str, str]:
@@ -388,27 +510,54 @@ def _resolve_columns(found: list[str], column_map: dict[str, str] | None) -> dic
     for header in found:
         by_normal.setdefault(_normalise_header(header), header)
     mapping: dict[str, str] = {}
+    used: set[str] = set()
     for source, target in (column_map or {}).items():
         header = source if source in found else by_normal.get(_normalise_header(source))
-        if header is not None and target not in mapping:
+        if header is not None and target == IGNORE:
+            used.add(header)  # the analyst said: not this column, whatever its name suggests
+        elif header is not None and target not in mapping:
             mapping[target] = header
-    used = set(mapping.values())
+    used |= set(mapping.values())
+    # a unit price and a line value are two readings of one fact: an explicit one rules out the other
+    skip = {LINE_VALUE} if PRICE in mapping else {PRICE} if LINE_VALUE in mapping else set()
     for target, aliases in COLUMN_ALIASES.items():
-        if target in mapping:
+        if target in mapping or target in skip:
             continue
         header = next((by_normal[a] for a in aliases if a in by_normal and by_normal[a] not in used), None)
         if header is not None:
             mapping[target] = header
             used.add(header)
+    if PRICE in mapping and LINE_VALUE in mapping:  # both found by name: the unit price is the price
+        del mapping[LINE_VALUE]
     return mapping
+
+
+def propose_mapping(found: list[str], column_map: dict[str, str] | None = None) -> dict[str, str]:
+    """Header -> canonical name for every header: the map, the known names, then close guesses
+    for the required columns still missing ('ignore' for the rest). What the app's form proposes."""
+    mapping = _resolve_columns(found, column_map)
+    for target in REQUIRED_COLUMNS:
+        if target in mapping or (target == PRICE and LINE_VALUE in mapping):
+            continue
+        guess = _closest_header(target, [h for h in found if h not in mapping.values()])
+        if guess is not None:
+            mapping[target] = guess
+    by_header = {header: target for target, header in mapping.items()}
+    return {h: by_header.get(h, IGNORE) for h in found}
 
 
 def _mapping_or_raise(
     found: list[str], column_map: dict[str, str] | None, where: _Where, required: tuple[str, ...]
 ) -> dict[str, str]:
     """The column mapping, or DataError naming the missing columns and the closest headers."""
+    if where.sheet is None:  # a workbook's sheets share one map, so a sheet may lack some of its columns
+        by_normal = {_normalise_header(h) for h in found}
+        unknown = [s for s in (column_map or {}) if s not in found and _normalise_header(s) not in by_normal]
+        if unknown:
+            raise where.error(f"column_map names {unknown}, not column(s) of the file; columns found: {found}",
+                              column=", ".join(map(str, unknown)), row=HEADER_ROW)
     mapping = _resolve_columns(found, column_map)
-    missing = [c for c in required if c not in mapping]
+    missing = [c for c in required if c not in mapping and not (c == PRICE and LINE_VALUE in mapping)]
     if missing:
         raise _missing_columns_error(missing, found, mapping, where)
     return mapping
@@ -429,7 +578,8 @@ def _missing_columns_error(
         f"missing required column(s) {', '.join(missing)}; columns found: {found}"
         + (f"; did you mean {', '.join(hints)}?" if hints else "")
         + f" (accepted names, ignoring case/spaces/underscores: {accepted};"
-        + " or pass column_map={'<your column>': '<canonical name>'})"
+        + " or map them: --columns '<your column>=<canonical name>,...' or a mapping file on the command line,"
+        + " the mapping form in the app, column_map={'<your column>': '<canonical name>'} in Python)"
     )
     return where.error(message, column=", ".join(missing), row=HEADER_ROW)
 
@@ -478,47 +628,18 @@ def _as_float(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return numbers, numbers.isna() & text.notna()
 
 
-def _as_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Naive datetime64[ns] values and a mask of cells that hold something that is not a date."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return _naive_ns(values), pd.Series(False, index=values.index)
-    if pd.api.types.is_numeric_dtype(values):
-        # A bare number could be an Excel serial, epoch seconds or nanoseconds: refuse to guess.
-        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"), values.notna()
-    text = _text_or_missing(values)
-    parsed = _parse_dates(text)
-    return parsed, parsed.isna() & text.notna()
-
-
-def _parse_dates(text: pd.Series) -> pd.Series:
-    """Dates parsed with the format guessed from the first values; the odd ones one by one."""
-    from pandas.tseries.api import guess_datetime_format
-
-    sample = text.dropna().iloc[:20]
-    fmt = next((f for f in map(guess_datetime_format, sample) if f), None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": handled below
-        parsed = _to_naive_datetime(text, fmt)
-        retry = parsed.isna() & text.notna()
-        if retry.any():  # a different format on some rows (rare): slow element-wise parse
-            parsed[retry] = _to_naive_datetime(text[retry], "mixed")
-    return parsed
-
-
-def _to_naive_datetime(text: pd.Series, fmt: str | None) -> pd.Series:
-    """Text to naive datetime64[ns]; unparseable cells become NaT."""
+def _as_timestamps(
+    values: pd.Series, order: str, where: _Where, header: str
+) -> tuple[pd.Series, pd.Series]:
+    """Naive datetime64[ns] values and a mask of cells that are not dates; DataError when the
+    day/month order cannot be read from the values and was not given."""
     try:
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
-    except ValueError:  # mixed UTC offsets: compare them in UTC
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
-    return _naive_ns(parsed)
-
-
-def _naive_ns(values: pd.Series) -> pd.Series:
-    """Datetimes without time zone (wall-clock time kept) at nanosecond resolution."""
-    if getattr(values.dtype, "tz", None) is not None:
-        values = values.dt.tz_localize(None)
-    return values.astype("datetime64[ns]")
+        return parse_date_column(values, order)
+    except AmbiguousDates as amb:
+        raise where.error(
+            f"dates such as {amb.example!r} read both as day/month and as month/day, and no value settles it; "
+            f"say which: dates='{DAY_FIRST}' or '{MONTH_FIRST}' (command line: --dayfirst / --monthfirst; "
+            "the app: the date order in the mapping form)", column=header) from None
 
 
 def _timestamp_key(timestamps: pd.Series) -> pd.Series:
@@ -572,6 +693,7 @@ def _canonical_from_raw(
     required: tuple[str, ...],
     customer_type: str | None = None,
     mapping: dict[str, str] | None = None,
+    dates: str = AUTO,
 ) -> tuple[pd.DataFrame | None, list[DataError]]:
     """Canonical frame from the columns as read, and every problem found in them."""
     raw.columns = [str(c) for c in raw.columns]
@@ -598,10 +720,10 @@ def _canonical_from_raw(
     note(_bad_rows_problem(user.isna(), user, where, mapping[USER_ID], "empty user id", example=False))
     item = _ids_as_text(data[ITEM_ID])
     note(_bad_rows_problem(item.isna(), item, where, mapping[ITEM_ID], "empty item id", example=False))
-    timestamp, bad = _as_timestamps(data[TIMESTAMP])
+    timestamp, bad = _as_timestamps(data[TIMESTAMP], dates, where, mapping[TIMESTAMP])
     note(_bad_rows_problem(bad, data[TIMESTAMP], where, mapping[TIMESTAMP], "not a date"))
     columns = {USER_ID: user, ITEM_ID: item, TIMESTAMP: timestamp}
-    for target in (QUANTITY, PRICE, TICKET_AMOUNT):
+    for target in (QUANTITY, PRICE, TICKET_AMOUNT, LINE_VALUE):
         if target not in data:
             columns[target] = pd.Series(np.nan, index=data.index)
             continue
@@ -609,6 +731,11 @@ def _canonical_from_raw(
         note(_bad_rows_problem(bad, data[target], where, mapping[target], "not a number"))
         for problem in _out_of_range_problems(columns[target], data[target], where, mapping[target], target):
             note(problem)
+    if LINE_VALUE in data:
+        columns[PRICE] = _unit_price(columns.pop(LINE_VALUE), columns[QUANTITY])
+    for target in (ITEM_NAME, CATEGORY):
+        if target in data:
+            columns[target] = _text_or_missing(data[target]).fillna("")
     ticket, ticket_problems = _ticket_ids(data, user, timestamp, where, mapping)
     problems += ticket_problems
     ctype, ctype_problem = _customer_types(data, customer_type, where, mapping)
@@ -617,8 +744,32 @@ def _canonical_from_raw(
         problems.sort(key=lambda p: p.row or 0)  # first offending row first; stable keeps column order
         return None, problems
     columns.update({TICKET_ID: ticket, CUSTOMER_TYPE: ctype})
-    frame = pd.DataFrame({c: columns[c] for c in CANONICAL_COLUMNS}).reset_index(drop=True)
-    return _with_canonical_dtypes(frame), []
+    present = [c for c in CANONICAL_COLUMNS + ITEM_COLUMNS if c in columns]
+    frame = _with_item_columns(pd.DataFrame({c: columns[c] for c in present}).reset_index(drop=True))
+    frame.attrs = {"source_columns": dict(mapping)}
+    return frame, []
+
+
+def _unit_price(value: pd.Series, quantity: pd.Series) -> pd.Series:
+    """Unit price = line value / quantity; a line of quantity 0 keeps its value (cleaning drops it)."""
+    qty = quantity.to_numpy("float64", na_value=np.nan)
+    val = value.to_numpy("float64", na_value=np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        price = np.where(qty != 0, val / qty, val)
+    return pd.Series(price, index=value.index)
+
+
+def _with_item_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The schema's dtypes, with item_name and category as categoricals ('' where unknown)."""
+    frame = _with_canonical_dtypes(frame)
+    for column in (ITEM_NAME, CATEGORY):
+        if column in frame:
+            text = frame[column].astype("str").where(frame[column].notna(), "")
+            frame[column] = text.astype("category")
+    if LIST_PRICE in frame:
+        frame[LIST_PRICE] = frame[LIST_PRICE].astype("float64")
+    order = [c for c in CANONICAL_COLUMNS + ITEM_COLUMNS if c in frame]
+    return frame[order + [c for c in frame.columns if c not in order]]
 
 
 def _ticket_ids(
@@ -683,9 +834,13 @@ def _read_cache_entry(entry: Path) -> pd.DataFrame | None:
         return None
     try:
         frame = pd.read_parquet(entry)
-        if tuple(frame.columns) != CANONICAL_COLUMNS:
+        columns = tuple(frame.columns)
+        if columns[:len(CANONICAL_COLUMNS)] != CANONICAL_COLUMNS or not set(columns[len(CANONICAL_COLUMNS):]) <= set(ITEM_COLUMNS):
             raise ValueError(f"unexpected columns {list(frame.columns)}")
-        return _with_canonical_dtypes(frame)
+        attrs = frame.attrs
+        frame = _with_item_columns(frame)
+        frame.attrs = attrs
+        return frame
     except Exception as exc:
         log.warning("ignoring unreadable cache entry %s (%s)", entry, exc)
         return None
@@ -706,194 +861,3 @@ def _write_cache_entry(frame: pd.DataFrame, entry: Path) -> None:
             raise
     except Exception as exc:  # a read-only or full disk costs speed, not correctness
         log.warning("could not write cache entry %s (%s)", entry, exc)
-
-
-# --------------------------------------------------------------------------------------------
-# Cleaning
-# --------------------------------------------------------------------------------------------
-
-EXAMPLES_PER_STEP = 5
-
-
-@dataclass
-class CleaningStep:
-    """One cleaning rule: how many lines, items and users it removed or flagged."""
-
-    action: str  # "removed" | "flagged"
-    reason: str
-    lines: int
-    items: int
-    users: int
-    examples: list[str] = field(default_factory=list)
-
-
-@dataclass
-class CleaningReport:
-    """What `clean_transactions` did; lines_in - removed lines == lines_out."""
-
-    lines_in: int
-    lines_out: int
-    steps: list[CleaningStep] = field(default_factory=list)
-    non_product_items: list[str] = field(default_factory=list)
-
-    @property
-    def lines_removed(self) -> int:
-        """Lines removed by all steps together."""
-        return sum(s.lines for s in self.steps if s.action == "removed")
-
-    def to_dict(self) -> dict:
-        """Plain dict (JSON-serialisable) of the report."""
-        return {**asdict(self), "lines_removed": self.lines_removed}
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per step, for display."""
-        rows = [{**asdict(s), "examples": ", ".join(s.examples)} for s in self.steps]
-        return pd.DataFrame(rows, columns=["action", "reason", "lines", "items", "users", "examples"])
-
-    def summary(self) -> str:
-        """Human text: totals, then one line per step."""
-        lines = [f"{self.lines_in:,} lines in, {self.lines_removed:,} removed, {self.lines_out:,} out"]
-        for step in self.steps:
-            examples = f" (e.g. {', '.join(step.examples[:3])})" if step.examples and step.lines else ""
-            lines.append(
-                f"- {step.action} {step.lines:,} lines ({step.items:,} items, {step.users:,} users): "
-                f"{step.reason}{examples}"
-            )
-        if self.non_product_items:
-            lines.append(f"non-product items ({len(self.non_product_items)}): {', '.join(self.non_product_items)}")
-        return "\n".join(lines)
-
-
-def clean_transactions(
-    df: pd.DataFrame,
-    zero_price_is_non_product: bool = True,
-    non_product_patterns: tuple[str, ...] = ("OPEN DEPT",),
-    extreme_quantity: float = 50.0,
-) -> tuple[pd.DataFrame, CleaningReport]:
-    """Remove incomplete lines, returns and non-product items; flag the suspicious rest.
-
-    Non-product items are those whose mean price over the whole frame is 0 (with
-    `zero_price_is_non_product=False` only those that also match a pattern). Pattern items with a
-    real price ('OPEN DEPT TOL0043') are kept and flagged.
-    """
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(f"clean_transactions needs columns {', '.join(missing)}; got {list(df.columns)}")
-    item_codes, items = pd.factorize(df[ITEM_ID])
-    zero_mean = _zero_mean_price_items(item_codes, len(items), df[PRICE].to_numpy("float64", na_value=np.nan))
-    patterned = _items_matching(items, non_product_patterns)
-    non_product = zero_mean if zero_price_is_non_product else zero_mean & patterned
-
-    removals = [
-        ("lines with a missing value", _lines_with_missing_values(df), False),
-        ("returns (quantity <= 0)", (df[QUANTITY] <= 0).to_numpy(), False),
-        ("non-product items (average price 0)", _per_line(non_product, item_codes), True),
-    ]
-    steps, keep = [], np.ones(len(df), dtype=bool)
-    for reason, mask, by_item in removals:
-        hit = mask & keep  # each line is counted by the first rule that removes it
-        steps.append(_cleaning_step("removed", reason, df, hit, by_item))
-        keep &= ~hit
-    clean = df[keep].reset_index(drop=True)
-    steps += _flag_steps(clean, item_codes[keep], patterned & ~non_product, extreme_quantity)
-
-    report = CleaningReport(
-        lines_in=len(df), lines_out=len(clean), steps=steps,
-        non_product_items=sorted(str(i) for i in items[non_product]),
-    )
-    if report.lines_in - report.lines_removed != report.lines_out:  # never drop a line unaccounted
-        raise RuntimeError(f"cleaning lost lines: {report.to_dict()}")
-    return clean, report
-
-
-def _zero_mean_price_items(codes: np.ndarray, n_items: int, prices: np.ndarray) -> np.ndarray:
-    """Per item: True when its mean price over all lines with a price is exactly 0."""
-    priced = (codes >= 0) & ~np.isnan(prices)
-    sums = np.bincount(codes[priced], weights=prices[priced], minlength=n_items)
-    counts = np.bincount(codes[priced], minlength=n_items)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (counts > 0) & (sums / counts == 0)
-
-
-def _items_matching(items: pd.Index, patterns: tuple[str, ...]) -> np.ndarray:
-    """Per item: True when its id contains one of the patterns (case-insensitive, literal)."""
-    if not patterns or len(items) == 0:
-        return np.zeros(len(items), dtype=bool)
-    regex = "|".join(re.escape(p) for p in patterns)
-    return pd.Series(items, dtype="str").str.contains(regex, case=False, regex=True).fillna(False).to_numpy(bool)
-
-
-def _per_line(per_item: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Per-item flags spread to lines (lines without an item get False)."""
-    if len(per_item) == 0:
-        return np.zeros(len(codes), dtype=bool)
-    return np.where(codes >= 0, per_item[np.maximum(codes, 0)], False)
-
-
-def _lines_with_missing_values(df: pd.DataFrame) -> np.ndarray:
-    """Lines missing a required value or the ticket id."""
-    columns = [c for c in REQUIRED_COLUMNS + (TICKET_ID,) if c in df.columns]
-    return df[columns].isna().any(axis=1).to_numpy()
-
-
-def _flag_steps(
-    clean: pd.DataFrame, item_codes: np.ndarray, priced_pattern_items: np.ndarray, extreme_quantity: float
-) -> list[CleaningStep]:
-    """Flags on the kept lines: counted, not removed."""
-    same_but_type, exact_duplicate = _duplicate_lines(clean, item_codes)
-    flags = [
-        ("zero-price lines of kept items", (clean[PRICE] == 0).to_numpy(), False),
-        ("exact duplicate lines", exact_duplicate, False),
-        (f"extreme quantities (> {extreme_quantity:g} units)", (clean[QUANTITY] > extreme_quantity).to_numpy(), False),
-        ("priced items matching a non-product pattern (kept)", _per_line(priced_pattern_items, item_codes), True),
-    ]
-    if TICKET_AMOUNT in clean:
-        flags.insert(0, ("refund tickets (negative ticket amount)", (clean[TICKET_AMOUNT] < 0).to_numpy(), False))
-    if CUSTOMER_TYPE in clean:
-        # The workbook lists some baskets of the users in both sheets once per sheet.
-        flags.append(("lines repeated under the other customer type", same_but_type & ~exact_duplicate, False))
-    return [_cleaning_step("flagged", reason, clean, mask, by_item) for reason, mask, by_item in flags]
-
-
-def _duplicate_lines(df: pd.DataFrame, item_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lines equal to an earlier one in all columns but customer_type, and in all columns."""
-    all_but_type = [c for c in df.columns if c != CUSTOMER_TYPE]
-    # Hashing the numeric columns and the item codes narrows the search to candidate lines
-    # (string hashing or a factorisation per column is ~5x slower on millions of lines); the exact
-    # check then runs on the candidates only, so a hash collision cannot produce a false flag.
-    numeric = {c: df[c] for c in (TIMESTAMP, QUANTITY, PRICE)}
-    row_hash = pd.util.hash_pandas_object(pd.DataFrame({"item": item_codes, **numeric}), index=False)
-    candidate = row_hash.duplicated(keep=False).to_numpy()
-    same_but_type = np.zeros(len(df), dtype=bool)
-    exact = np.zeros(len(df), dtype=bool)
-    if candidate.any():
-        subset = df[candidate]
-        same_but_type[candidate] = subset.duplicated(subset=all_but_type, keep="first").to_numpy()
-        exact[candidate] = subset.duplicated(keep="first").to_numpy()
-    return same_but_type, exact
-
-
-def _cleaning_step(action: str, reason: str, df: pd.DataFrame, mask: np.ndarray, by_item: bool) -> CleaningStep:
-    """Counts and a few examples of the lines in `mask`."""
-    hit = df[mask]
-    return CleaningStep(
-        action=action, reason=reason, lines=int(mask.sum()),
-        items=int(hit[ITEM_ID].nunique()), users=int(hit[USER_ID].nunique()),
-        examples=_item_examples(hit) if by_item else _line_examples(hit),
-    )
-
-
-def _item_examples(hit: pd.DataFrame) -> list[str]:
-    """The most frequent items of the lines, with their line counts."""
-    counts = hit[ITEM_ID].value_counts().head(EXAMPLES_PER_STEP)
-    return [f"{item} ({n} lines)" for item, n in counts.items()]
-
-
-def _line_examples(hit: pd.DataFrame) -> list[str]:
-    """The first lines, described in words."""
-    return [
-        f"user {row[USER_ID]}, item {row[ITEM_ID]}, qty {row[QUANTITY]:g}, price {row[PRICE]:g}, "
-        f"ticket {row.get(TICKET_ID, '?')}"
-        # records, not iterrows: iterrows turns each Categorical's categories into objects (1 s at 2M lines)
-        for row in hit.head(EXAMPLES_PER_STEP).to_dict("records")
-    ]

@@ -12,7 +12,7 @@ import pandas as pd
 from recsys.config import KNOB_RANGES, TuningConfig
 from recsys.evaluation import (BuyAgain, EvalResult, Popularity, Split, compare, evaluate_all,
                                expected_calibration_error, make_loyal_split, make_new_customer_split,
-                               reliability_table)
+                               reliability_table, rolling_windows)
 
 OUR_MODELS = ("hybrid", "als", "item_cf", "repeat", "popularity")
 
@@ -80,7 +80,7 @@ class RecommenderModel:
         known = self.rec_._user_index.get_indexer([str(u) for u in user_ids]) >= 0
         ids = [str(u) for u, k in zip(user_ids, known) if k]
         stamps = np.asarray(as_of)[known] if as_of is not None else None
-        return self.rec_.recommend_batch(ids, n=n, model=self.model, timestamps=stamps, config=config or self.config,
+        return self.rec_.recommend_batch(ids, n=n, model=self.model, timestamps=stamps, config=config or self.rec_.config,
                                          exclude_purchased=exclude_purchased, with_confidence=with_confidence)
 
 
@@ -140,10 +140,17 @@ def build_report(data: str | pd.DataFrame, test_days: int = 28, k: tuple[int, ..
     seg = segment_table(hybrid, results[("hybrid", "loyal", "all")])
     out = EvaluationReport(table=table, significance=significance, reliability=reliability_table(conf, hit),
                            ece=expected_calibration_error(conf, hit), by_segment=seg,
-                           info={"test_days": test_days, "cutoff": str(loyal.cutoff), "users": len(loyal)})
-    for i, name in enumerate(sweeps):
-        say(f"what-if: {name}", 0.6 + 0.4 * i / max(len(sweeps), 1))
-        out.sweeps[name] = knob_sweep(hybrid, loyal, name)
+                           info={"test_days": test_days, "cutoff": str(loyal.cutoff), "users": len(loyal),
+                                 "hybrid_fit": hybrid.rec_.metadata.get("hybrid_fit")})
+    # what-if sweeps never read the test window: they run on the last validation window before it
+    validation = next(rolling_windows(df, 1, test_days), None)
+    if validation is not None and sweeps:
+        say("training on the validation window for the what-if sweeps", 0.6)
+        tuned = RecommenderModel("hybrid", config).fit(validation.train)
+        out.info.update(sweeps_on=f"validation window from {validation.cutoff}", sweep_users=len(validation))
+        for i, name in enumerate(sweeps):
+            say(f"what-if: {name}", 0.65 + 0.35 * i / max(len(sweeps), 1))
+            out.sweeps[name] = knob_sweep(tuned, validation, name)
     return out
 
 
@@ -182,7 +189,7 @@ def knob_sweep(model: RecommenderModel, split: Split, name: str, n: int = 10) ->
     from recsys.evaluation import score_recommendations
 
     section, key, values = SWEEPS[name]
-    base = model.config
+    base = model.rec_.config  # the trained one: the hybrid's fitted weights are the starting point
     if name.startswith("budget_tolerance"):
         base = base.replace(rerank={"price_sensitivity": 1.0})
     rows = []

@@ -30,6 +30,8 @@ class Encoded:
     price: np.ndarray         # (n_lines,) float32
     basket: np.ndarray        # (n_lines,) int64 basket code
     user_type: np.ndarray     # (n_users,) str: loyal / new
+    # (n_items,) each: item_name and category ('' = unknown), list_price (the catalogue's; nan = none)
+    item_info: dict[str, np.ndarray] | None = None
 
     @property
     def n_users(self) -> int:
@@ -95,8 +97,44 @@ def encode(df: pd.DataFrame) -> Encoded:
         user_ids=user_ids, item_ids=item_ids, user=user[order], item=item[order], time=time[order],
         quantity=np.asarray(df[S.QUANTITY], dtype=np.float32)[order],
         price=np.asarray(df[S.PRICE], dtype=np.float32)[order],
-        basket=basket[order], user_type=user_type,
+        basket=basket[order], user_type=user_type, item_info=item_info(df, item, time, len(item_ids)),
     )
+
+
+def item_info(df: pd.DataFrame, item: np.ndarray, time: np.ndarray, n_items: int) -> dict[str, np.ndarray]:
+    """Per item code: the latest non-empty name and category ('' when none), the catalogue price (nan)."""
+    out = {}
+    for column in (S.ITEM_NAME, S.CATEGORY):
+        values = np.full(n_items, "", dtype=object)
+        if column in df.columns:
+            cat = df[column].astype("category")
+            labels = np.asarray(cat.cat.categories.astype(str), dtype=object)
+            codes = cat.cat.codes.to_numpy()
+            has = codes >= 0
+            if len(labels):
+                has &= labels[np.maximum(codes, 0)] != ""
+            last = _latest_line(item[has], time[has], n_items)
+            found = last >= 0
+            values[found] = labels[codes[has][last[found]]]
+        out[column] = values
+    price = np.full(n_items, np.nan)
+    if S.LIST_PRICE in df.columns:
+        lp = df[S.LIST_PRICE].to_numpy("float64", na_value=np.nan)
+        has = np.isfinite(lp)
+        last = _latest_line(item[has], time[has], n_items)
+        price[last >= 0] = lp[has][last[last >= 0]]
+    out[S.LIST_PRICE] = price
+    return out
+
+
+def _latest_line(item: np.ndarray, time: np.ndarray, n_items: int) -> np.ndarray:
+    """Per item code: the position (into these arrays) of its latest line, -1 when it has none."""
+    out = np.full(n_items, -1, dtype=np.int64)
+    if len(item):
+        order = order_by(item.astype(np.int64), time)
+        last = np.r_[item[order][1:] != item[order][:-1], True]
+        out[item[order][last]] = order[last]
+    return out
 
 
 def _group_mean(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -233,8 +271,34 @@ def segment_buyers(enc: Encoded, user_segment: np.ndarray) -> np.ndarray:
     return np.bincount(key, minlength=len(SEGMENTS) * enc.n_items).reshape(len(SEGMENTS), enc.n_items).astype(np.float64)
 
 
-def item_prices(enc: Encoded) -> np.ndarray:
-    """Typical (median) unit price of each item."""
+LATEST_SALES = 5  # the item's price is the median of its last few priced sales
+
+
+def item_prices(enc: Encoded, latest: int = LATEST_SALES) -> np.ndarray:
+    """Current unit price of each item: the catalogue's where given, else the median of its last
+    `latest` sales with a price (a price change shows at once; one odd line does not)."""
+    price = np.full(enc.n_items, np.nan)
+    priced = enc.price > 0
+    if priced.any():
+        item, time, p = enc.item[priced].astype(np.int64), enc.time[priced], enc.price[priced].astype(np.float64)
+        order = order_by(item, time)
+        item, p = item[order], p[order]
+        end = np.searchsorted(item, np.arange(enc.n_items), side="right")
+        start = np.maximum(np.searchsorted(item, np.arange(enc.n_items)), end - latest)
+        # (n_items, latest) window of each item's last sales, nan-padded: a vectorised median
+        idx = start[:, None] + np.arange(latest)[None, :]
+        window = np.where(idx < end[:, None], p[np.minimum(idx, len(p) - 1)], np.nan)
+        has = end > start
+        price[has] = np.nanmedian(window[has], axis=1)
+    price[np.isnan(price)] = 0.0  # never sold at a price
+    if enc.item_info is not None:
+        listed = enc.item_info[S.LIST_PRICE]
+        price = np.where(np.isfinite(listed), listed, price)
+    return price
+
+
+def median_item_prices(enc: Encoded) -> np.ndarray:
+    """Typical (median) unit price of each item over its whole history."""
     if enc.price.dtype == np.float32 and (len(enc.price) == 0 or not np.signbit(enc.price).any()):
         # one int64 sort of (item | price bits): the bits of a non-negative float32 order like it
         key = np.sort((enc.item.astype(np.int64) << 32) | enc.price.view(np.int32).astype(np.int64))

@@ -23,6 +23,8 @@ from recsys.ranking import HardFilters, filter_candidates
 K = 10
 GRID_STEPS = 8            # weights in multiples of 1/8 on the simplex of the four sources
 MIN_USERS = 20            # fewer validation users than this: the rule, not the fit
+BAGS = 30                 # bootstrap resamples whose best weights are averaged
+TOP_PER_SOURCE = 50       # a validation user's candidates: each source's best this many
 REPEAT_LED = HybridWeights(als=0.1, item_cf=0.1, popularity=0.1, repeat=0.7)
 DISCOVERY_LED = HybridWeights(als=0.2, item_cf=0.3, popularity=0.4, repeat=0.1)
 DISCOVERY = TuningConfig().discovery    # the default discovery blend, when nothing better is found
@@ -81,13 +83,28 @@ def simplex_grid(steps: int = GRID_STEPS) -> list[dict[str, float]]:
     return out
 
 
-def build_view(holdout: Holdout, config: TuningConfig, name: str) -> View | None:
+def build_view(holdout: Holdout, config: TuningConfig, name: str, chunk: int = 256) -> View | None:
     """The candidates and source scores of the holdout's users: `loyal` (their whole history),
-    `new_to_user` (their past items filtered out) or `newcomers` (only their last basket)."""
-    st = holdout.state
+    `new_to_user` (their past items filtered out) or `newcomers` (only their last basket).
+
+    Users go through the request pipeline in chunks; each keeps only the union of every source's
+    best TOP_PER_SOURCE candidates (a blend's top 10 comes from there), so the grid search reads
+    (users, a few hundred) arrays whatever the catalogue."""
     codes = holdout.codes
-    if not len(codes):
+    parts = [_view_chunk(holdout, config, name, codes[lo:lo + chunk]) for lo in range(0, len(codes), chunk)]
+    parts = [p for p in parts if p is not None]
+    if not parts:
         return None
+    width = max(p[1].shape[1] for p in parts)
+    pad = lambda a, fill: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)  # noqa: E731
+    norm = {m: np.concatenate([pad(p[0][m], -1.0) for p in parts]) for m in SOURCES}
+    hit = np.concatenate([pad(p[1], False) for p in parts])
+    return View(name, norm, hit, np.concatenate([p[2] for p in parts]))
+
+
+def _view_chunk(holdout: Holdout, config: TuningConfig, name: str, codes: np.ndarray):
+    """(norm per source, hit, n_truth) of some validation users, their pools cut to each source's best."""
+    st = holdout.state
     everything = config.replace(weights={m: 1.0 for m in SOURCES}, newcomers={"weights": {m: 1.0 for m in SOURCES}})
     builder, pipe = BatchBuilder(st), RequestPipeline(st)
     as_of = np.full(len(codes), holdout.cutoff, dtype=np.int64)
@@ -102,18 +119,25 @@ def build_view(holdout: Holdout, config: TuningConfig, name: str) -> View | None
     raw = pipe.scores(batch, pool, "hybrid", everything, avg)
     keep, _ = filter_candidates(pipe.facts(batch, pool.items, avg), everything.rerank, hard, st.segment_caps)
     truth = holdout.truth_of(codes)
-    keys = np.arange(len(codes), dtype=np.int64)[:, None] * st.n_items + np.maximum(pool.items, 0)
     if name == "new_to_user":
         # the truth of discovery lists: what they bought in the window and never before
         past = np.unique(batch.line_row * st.n_items + batch.line_item)
         truth = truth[~np.isin(truth, past)]
-    hit = np.isin(keys, truth) & keep
     n_truth = np.bincount((truth // st.n_items).astype(np.int64), minlength=len(codes))
-    rows = n_truth > 0
-    if rows.sum() == 0:
+    rows = np.flatnonzero(n_truth > 0)
+    if not len(rows):
         return None
     norm = {m: np.where(keep, normalise_scores(raw[m]), -1.0)[rows] for m in SOURCES}
-    return View(name, norm, hit[rows], n_truth[rows])
+    # the union of every source's best candidates, each once
+    k = min(TOP_PER_SOURCE, pool.items.shape[1])
+    cols = np.sort(np.concatenate([np.argpartition(-norm[m], k - 1, axis=1)[:, :k] for m in SOURCES], axis=1), axis=1)
+    repeated = np.zeros(cols.shape, bool)
+    repeated[:, 1:] = cols[:, 1:] == cols[:, :-1]
+    items = np.take_along_axis(pool.items[rows], cols, axis=1)
+    keys = rows[:, None].astype(np.int64) * st.n_items + np.maximum(items, 0)
+    cut = {m: np.where(repeated, -1.0, np.take_along_axis(v, cols, axis=1)) for m, v in norm.items()}
+    hit = np.isin(keys, truth) & (np.take_along_axis(keep[rows], cols, axis=1)) & ~repeated
+    return cut, hit, n_truth[rows]
 
 
 def ndcg_table(view: View, grid: list[dict[str, float]]) -> np.ndarray:
@@ -121,22 +145,30 @@ def ndcg_table(view: View, grid: list[dict[str, float]]) -> np.ndarray:
     return np.stack([view.ndcg(w) for w in grid])
 
 
-def best_weights(table: np.ndarray, grid: list[dict[str, float]], users: np.ndarray | None = None) -> dict[str, float]:
-    """The grid point with the highest mean NDCG@10 (on some users only, if given); ties go to
-    the earliest point."""
-    means = (table if users is None else table[:, users]).mean(axis=1)
-    return grid[int(np.argmax(means))]
+def best_weights(table: np.ndarray, grid: list[dict[str, float]], users: np.ndarray | None = None,
+                 resamples: int = BAGS, seed: int = 0) -> dict[str, float]:
+    """The weights with the highest mean NDCG@10 (on some users only, if given), averaged over
+    bootstrap resamples of the users: with a few dozen customers the single best grid point is
+    mostly noise, the average of the resamples' best points is steadier."""
+    sub = table if users is None else table[:, users]
+    if sub.shape[1] == 0:
+        return grid[0]
+    rng = np.random.default_rng(seed)
+    picks = [int(np.argmax(sub.mean(axis=1)))]
+    for _ in range(resamples):  # a few dozen resamples of a (grid, users) table
+        idx = rng.integers(0, sub.shape[1], sub.shape[1])
+        picks.append(int(np.argmax(sub[:, idx].mean(axis=1))))
+    return {m: round(float(np.mean([grid[p][m] for p in picks])), 4) for m in grid[0]}
 
 
-def cross_fitted(table: np.ndarray, grid: list[dict[str, float]], seed: int = 0) -> np.ndarray:
+def cross_fitted(view: View, table: np.ndarray, grid: list[dict[str, float]], seed: int = 0) -> np.ndarray:
     """Per-user NDCG@10 of weights chosen on the other half of the users: an honest estimate of
     the fitted blend, not the in-sample best."""
     n = table.shape[1]
     fold = np.random.default_rng(seed).permutation(n) % 2
     out = np.empty(n)
     for f in (0, 1):
-        pick = grid.index(best_weights(table, grid, np.flatnonzero(fold != f)))
-        out[fold == f] = table[pick, fold == f]
+        out[fold == f] = view.ndcg(best_weights(table, grid, np.flatnonzero(fold != f)))[fold == f]
     return out
 
 
@@ -185,7 +217,7 @@ def fit_hybrid(holdout: Holdout | None, config: TuningConfig) -> HybridFit:
             continue
         singles = {m: view.ndcg({m: 1.0}) for m in SOURCES if name != "new_to_user" or m != "repeat"}
         chosen = chosen_for[name]
-        honest = cross_fitted(tables[name], grid) if name in tables else view.ndcg(chosen)
+        honest = cross_fitted(view, tables[name], grid) if name in tables else view.ndcg(chosen)
         fit.validation[name] = {**{m: round(float(v.mean()), 4) for m, v in singles.items()},
                                 "hybrid (fitted, cross-validated)": round(float(honest.mean()), 4),
                                 "hybrid (fitted, in sample)": round(float(view.ndcg(chosen).mean()), 4)}
@@ -201,3 +233,26 @@ def apply_fit(config: TuningConfig, fit: HybridFit) -> TuningConfig:
     """The config whose hybrid weights are the fitted ones (the sliders start from them)."""
     return config.replace(weights=fit.weights, newcomers={"weights": fit.newcomer_weights},
                           discovery=fit.discovery_weights)
+
+
+def weights_frame(fit: dict[str, Any]) -> "pd.DataFrame":
+    """The fitted blends as a table: one row per list kind, one column per source."""
+    import pandas as pd
+
+    rows = {"loyal customers": fit["weights"], "newcomers (one trip)": fit["newcomer_weights"],
+            "discovery (exclude purchased)": fit.get("discovery_weights", {})}
+    return pd.DataFrame.from_dict(rows, orient="index").reindex(columns=list(SOURCES)).rename_axis("list")
+
+
+def validation_frame(fit: dict[str, Any]) -> "pd.DataFrame":
+    """NDCG@10 of every model on the training run's validation window, one row per group of
+    customers, with the paired-bootstrap CI of the fitted hybrid against the best single model."""
+    import pandas as pd
+
+    rows = []
+    for view, figures in fit.get("validation", {}).items():
+        sig = fit.get("significance", {}).get(view, {})
+        rows.append({"customers": view.replace("_", "-"), "users": fit.get("users", {}).get(view), **figures,
+                     "best single": sig.get("against"), "hybrid - best": sig.get("diff"),
+                     "CI low": sig.get("ci_low"), "CI high": sig.get("ci_high")})
+    return pd.DataFrame(rows)

@@ -11,7 +11,8 @@ customers rarely rebuy.  Each user is a vector over items built from their baske
 * the user's vector is ``1/g * sum_i r_g ** (age of group i) * group_i`` (latest group: age 0).
 
 A user's scores are ``alpha * own vector + (1 - alpha) * mean of the vectors of the k nearest
-users`` (cosine similarity of the user vectors), so the neighbours bring items the user never
+users`` (cosine similarity of the user vectors, or Euclidean distance as in the authors' code;
+``grouping="count"`` follows that code's grouping too: see :func:`basket_weights`), so the neighbours bring items the user never
 bought.  Everything is sparse matrix algebra; neighbours are found for the asked users only, a
 chunk of users at a time (memory ``chunk x users``).  Lists are filled with popular items.
 
@@ -33,15 +34,32 @@ __all__ = ["TIFUKNN", "basket_weights"]
 
 
 def basket_weights(n_baskets: np.ndarray, rank: np.ndarray, group_size: int, within_decay: float,
-                   group_decay: float) -> np.ndarray:
-    """TIFU weight of each basket from its user's basket count and its rank (0 = oldest)."""
+                   group_decay: float, grouping: str = "size") -> np.ndarray:
+    """TIFU weight of each basket from its user's basket count and its rank (0 = oldest).
+
+    ``grouping="size"`` (the paper): groups of ``group_size`` baskets counted from the latest, the
+    oldest group holds the remainder, basket decay within a group.  ``grouping="count"`` (the
+    authors' code): ``group_size`` near-equal groups (each basket its own group when there are
+    fewer), the larger groups last, basket decay over the whole history and group decay
+    ``r_g ** (group_size - 1 - group)``.
+    """
     n = n_baskets.astype(np.int64)
-    age = n - 1 - rank.astype(np.int64)            # 0 = the user's latest basket
-    group_age, in_group_age = np.divmod(age, group_size)
-    n_groups = -(-n // group_size)                   # ceil
-    oldest = group_age == n_groups - 1
-    size = np.where(oldest, n - (n_groups - 1) * group_size, group_size)
-    return (group_decay ** group_age / n_groups) * (within_decay ** in_group_age / size)
+    j = rank.astype(np.int64)
+    if grouping == "size":
+        age = n - 1 - j                                  # 0 = the user's latest basket
+        group_age, in_group_age = np.divmod(age, group_size)
+        n_groups = -(-n // group_size)                   # ceil
+        size = np.where(group_age == n_groups - 1, n - (n_groups - 1) * group_size, group_size)
+        return (group_decay ** group_age / n_groups) * (within_decay ** in_group_age / size)
+    if grouping == "count":
+        n_groups = np.minimum(n, group_size)
+        base = n // n_groups
+        small = n_groups - (n - base * n_groups)          # groups of `base` baskets, then base + 1
+        edge = small * base
+        group = np.where(j < edge, j // base, small + (j - edge) // (base + 1))
+        size = np.where(j < edge, base, base + 1)
+        return (within_decay ** (n - 1 - j) * group_decay ** (group_size - 1 - group)) / (size * n_groups)
+    raise ValueError(f"grouping must be 'size' or 'count', got {grouping!r}")
 
 
 class TIFUKNN:
@@ -55,13 +73,17 @@ class TIFUKNN:
     """
 
     def __init__(self, group_size: int = 7, within_decay: float = 0.9, group_decay: float = 0.7,
-                 k: int = 300, alpha: float = 0.7, popularity_by: str = "buyers", chunk: int = 512):
+                 k: int = 300, alpha: float = 0.7, grouping: str = "size", metric: str = "cosine",
+                 popularity_by: str = "buyers", chunk: int = 512):
         if group_size < 1 or k < 0 or not 0 <= alpha <= 1 or chunk < 1:
             raise ValueError("need group_size >= 1, k >= 0, 0 <= alpha <= 1 and chunk >= 1")
+        if grouping not in ("size", "count") or metric not in ("cosine", "euclidean"):
+            raise ValueError("grouping must be 'size' or 'count', metric 'cosine' or 'euclidean'")
         self.group_size, self.within_decay, self.group_decay = group_size, within_decay, group_decay
-        self.k, self.alpha, self.popularity_by, self.chunk = k, alpha, popularity_by, chunk
+        self.k, self.alpha, self.grouping, self.metric = k, alpha, grouping, metric
+        self.popularity_by, self.chunk = popularity_by, chunk
         self.name = (f"tifu_knn(m={group_size},rb={within_decay:g},rg={group_decay:g},"
-                     f"k={k},alpha={alpha:g})")
+                     f"k={k},alpha={alpha:g},{grouping},{metric})")
 
     def fit(self, train: pd.DataFrame) -> "TIFUKNN":
         _check_columns(train, (USER_ID, ITEM_ID, TIMESTAMP))
@@ -85,7 +107,8 @@ class TIFUKNN:
         first = np.concatenate([[0], np.cumsum(n_per_user)[:-1]])
         rank = np.empty(n_b, dtype=np.int64)
         rank[order] = np.arange(n_b) - first[b_user[order]]
-        w = basket_weights(n_per_user[b_user], rank, self.group_size, self.within_decay, self.group_decay)
+        w = basket_weights(n_per_user[b_user], rank, self.group_size, self.within_decay, self.group_decay,
+                           self.grouping)
 
         # a basket is the 0/1 vector of its distinct items: one entry per (basket, item)
         pairs = np.unique(basket.astype(np.int64) * len(item_index) + item)
@@ -94,8 +117,11 @@ class TIFUKNN:
         self.vectors_ = sparse.csr_matrix((w[pb], (b_user[pb], pi)), shape=shape)
         self.vectors_.sum_duplicates()
         norms = np.sqrt(np.asarray(self.vectors_.multiply(self.vectors_).sum(axis=1)).ravel())
-        unit = sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ self.vectors_
-        self.unit_ = unit.astype(np.float32).tocsr()
+        if self.metric == "cosine":
+            self.unit_ = (sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ self.vectors_).astype(np.float32).tocsr()
+        else:   # -|a - b|^2 = 2 a.b - |a|^2 - |b|^2: the same dense product, shifted by the norms
+            self.unit_ = self.vectors_.astype(np.float32).tocsr()
+        self.sq_norms_ = (norms ** 2).astype(np.float32)
         return self
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
@@ -106,6 +132,8 @@ class TIFUKNN:
         if k <= 0 or self.alpha == 1:
             return own
         sim = (self.unit_ @ self.unit_[rows].T.toarray()).T      # (rows x users), dense
+        if self.metric == "euclidean":
+            sim = 2 * sim - self.sq_norms_[None, :] - self.sq_norms_[rows][:, None]
         sim[np.arange(len(rows)), rows] = -np.inf                 # never one's own neighbour
         nearest = np.argpartition(-sim, k - 1, axis=1)[:, :k]
         mean = sparse.csr_matrix((np.full(nearest.size, 1.0 / k), nearest.ravel(),

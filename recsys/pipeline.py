@@ -13,6 +13,7 @@ import numpy as np
 from recsys import ranking
 from recsys.candidates import CandidatePool, select_candidates, sources_for
 from recsys.config import MODELS, TuningConfig
+from recsys.features import unique_sorted
 from recsys.models import UserBatch
 from recsys.models.base import gather_csr
 from recsys.ranking import CandidateFacts, HardFilters
@@ -60,7 +61,7 @@ def blend(scores: dict[str, np.ndarray], weights: dict[str, float | np.ndarray])
 
 def newcomer_rows(batch: UserBatch, max_trips: int) -> np.ndarray:
     """Per row: at most `max_trips` shopping days in the history."""
-    days = np.unique(batch.line_row * 100_000 + np.floor(batch.line_age_days).astype(np.int64))
+    days = unique_sorted(batch.line_row * 100_000 + np.floor(batch.line_age_days).astype(np.int64))
     return np.bincount(days // 100_000, minlength=len(batch)) <= max_trips
 
 
@@ -83,7 +84,8 @@ def history_facts(batch: UserBatch, items: np.ndarray, n_items: int) -> tuple[np
     keys = batch.line_row * n_items + batch.line_item
     order = np.lexsort((batch.line_age_days, keys))
     keys, ages = keys[order], batch.line_age_days[order]
-    uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.empty(0, np.int64)
+    uniq, counts = keys[first], np.diff(np.r_[first, len(keys)])
     want = np.arange(items.shape[0], dtype=np.int64)[:, None] * n_items + np.maximum(items, 0)
     if not len(uniq):
         return np.zeros(items.shape), np.full(items.shape, np.nan)

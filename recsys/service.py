@@ -3,6 +3,7 @@ precomputed arrays of a TrainedState. It turns ids into codes, runs the stages, 
 the answers (reasons, confidence, breakdown)."""
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -205,6 +206,8 @@ class Recommender:
             raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
         if segment is not None and segment not in SEGMENTS:
             raise ValueError(f"unknown segment {segment!r}; choose one of {', '.join(SEGMENTS)}")
+        if price_min is not None and price_max is not None and price_min > price_max:
+            raise ValueError(f"price_min {price_min} is above price_max {price_max}")
         as_of = self.as_of_seconds(timestamp)
         code = self.user_code(user_id)
         extra, seg, avg = None, None, None
@@ -283,7 +286,9 @@ class Recommender:
     def batch_results(self, codes: np.ndarray, as_of: np.ndarray, model: str, n: int, cfg: TuningConfig,
                       exclude_purchased: bool = False, chunk: int = 512) -> Iterable[tuple[np.ndarray, RankedLists]]:
         """(codes, ranked lists) per chunk of known users: the batch hot path."""
-        chunk = max(8, min(chunk, BATCH_CELLS // max(self.state.n_items, 1)))
+        # ALS without an item index forms a (chunk, n_items) product; with one, only (chunk, pool) arrays
+        width = self.state.n_items if getattr(self.state.als, "index_items_", None) is None else 1
+        chunk = max(8, min(chunk, BATCH_CELLS // max(width, 1)))
         hard = HardFilters(exclude_purchased=exclude_purchased)
         for lo in range(0, len(codes), chunk):  # chunks bound memory: ALS's (chunk, n_items) product
             c, a = codes[lo:lo + chunk], as_of[lo:lo + chunk]
@@ -328,24 +333,52 @@ class Recommender:
         return SimilarItemsResponse(item_id=str(item_id), similar_items=out, model=model,
                                     processing_time_ms=round((time.perf_counter() - t0) * 1000, 3))
 
+    def bought_together(self, item_id: Any, n: int = 10, **thresholds: Any) -> pd.DataFrame:
+        """Items in the same baskets more often than chance: support, confidence, lift (recsys.basket)."""
+        from recsys.basket import bought_together
+
+        return bought_together(self, item_id, n=n, **thresholds)
+
+    def complete_basket(self, item_ids: Iterable[Any], n: int = 10, **thresholds: Any) -> pd.DataFrame:
+        """What a basket of these items is most often completed with (recsys.basket)."""
+        from recsys.basket import complete_basket
+
+        return complete_basket(self, item_ids, n=n, **thresholds)
+
     def popular_items(self, n: int = 10, segment: str | None = None, config: TuningConfig | None = None) -> pd.DataFrame:
-        """Top items by weighted popularity (overall, or by distinct buyers within a segment)."""
+        """Top items by weighted popularity overall, or by distinct buyers within a segment (then
+        the counts are the segment's own: its buyers and their share of the segment)."""
         from recsys.features import popularity_score
 
         cfg = config or self.config
         items = self.state.items
+        names = [c for c in ("item_name", "category") if c in items.columns]
         if segment is None:
             p = cfg.popularity
             score = popularity_score(self.state.popularity_parts, p.purchase_weight, p.buyers_weight, p.quantity_weight)
+            idx = top_n(score, n)
+            out = items.iloc[idx][["item_id", *names, "price", "purchase_count", "unique_buyers", "total_quantity"]].copy()
         else:
             if segment not in SEGMENTS:
                 raise ValueError(f"unknown segment {segment!r}; choose one of {', '.join(SEGMENTS)}")
-            score = self.state.popularity.per_segment_[SEGMENTS.index(segment)].astype(np.float64)
-        idx = top_n(score, n)
-        out = items.iloc[idx][["item_id", "price", "purchase_count", "unique_buyers", "total_quantity"]].copy()
-        out.insert(1, "popularity_score", score[idx])
+            code = SEGMENTS.index(segment)
+            score = self.state.popularity.per_segment_[code].astype(np.float64)
+            idx = top_n(score, n)
+            buyers = self.state.segment_buyers[code, idx]
+            size = max(self._segment_sizes()[code], 1)
+            out = items.iloc[idx][["item_id", *names, "price"]].copy()
+            out["segment_buyers"] = buyers.astype(np.int64)
+            out["share_of_segment"] = np.round(buyers / size, 4)
+            out["store_buyers"] = items["unique_buyers"].to_numpy()[idx]
+        out.insert(1 + len(names), "popularity_score", score[idx])
         out.insert(0, "rank", np.arange(1, len(idx) + 1))
         return out.reset_index(drop=True)
+
+    def _segment_sizes(self) -> np.ndarray:
+        """Customers per segment code (computed once)."""
+        if not hasattr(self, "_sizes"):
+            self._sizes = np.bincount(self.state.profiles["segment_code"].to_numpy(np.int64), minlength=len(SEGMENTS))
+        return self._sizes
 
     def user_profile(self, user_id: Any) -> dict[str, Any]:
         code = self.user_code(user_id)
@@ -377,6 +410,12 @@ class Recommender:
         return self.state.items
 
     def stats(self) -> dict[str, Any]:
+        """Store-wide counts and the segments (computed once per Recommender: it walks every customer)."""
+        if not hasattr(self, "_stats"):
+            self._stats = self._compute_stats()
+        return copy.deepcopy(self._stats)
+
+    def _compute_stats(self) -> dict[str, Any]:
         prof = self.state.profiles
         seg = prof.groupby("spending_segment", observed=True).agg(
             users=("user_id", "size"), total_spend=("total_spend", "sum"), avg_item_price=("avg_item_price", "mean"))
@@ -394,6 +433,17 @@ class Recommender:
                 "item_cf": {"neighbours": int(st.item_cf.similarity_.nnz)},
                 "calibrated": st.calibrator is not None,
                 "trained_at": self.metadata.get("trained_at"), "timings_s": self.metadata.get("timings_s", {})}
+
+    def hybrid_fit(self) -> dict[str, Any] | None:
+        """How training fitted the hybrid to this store (method, weights, validation figures)."""
+        return self.metadata.get("hybrid_fit")
+
+    def hybrid_fit_tables(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """(fitted weights per list kind, validation NDCG@10 per model with CIs), or None."""
+        from recsys.fitting import validation_frame, weights_frame
+
+        fit = self.hybrid_fit()
+        return (weights_frame(fit), validation_frame(fit)) if fit else None
 
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()

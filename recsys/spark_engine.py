@@ -41,7 +41,7 @@ from recsys import schema as S
 from recsys.config import SEGMENTS, TuningConfig
 from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel
 from recsys.state import TrainedState
-from recsys.training import (TOP_TREND_ITEMS, Progress, StageTimer, _quiet, finish_training, load_and_clean,
+from recsys.training import (TOP_TREND_ITEMS, Progress, StageTimer, _quiet, finish_training, item_table, load_and_clean,
                              weekly_item_sales, weekly_sales)
 
 DEFAULT_MASTER = "local[2]"
@@ -134,12 +134,12 @@ def spark_profiles(lines):
 
 
 def spark_item_stats(lines):
-    """Per-item lines, distinct buyers, units and median unit price."""
+    """Per-item lines, distinct buyers, units and baskets."""
     from pyspark.sql import functions as f
 
     return lines.groupBy("i").agg(
         f.count(f.lit(1)).alias("purchase_count"), f.countDistinct("u").alias("unique_buyers"),
-        f.sum("q").alias("total_quantity"), f.expr("percentile(p, 0.5)").alias("price"))
+        f.sum("q").alias("total_quantity"), f.countDistinct("b").alias("basket_count"))
 
 
 def spark_segment_stats(lines, user_seg, quantile: float):
@@ -250,7 +250,7 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
             "spending_segment": np.asarray(SEGMENTS, dtype=object)[seg],
             "segment_code": seg,
         })
-        prices = _dense(stats, "i", "price", n_i)
+        prices = F.item_prices(enc)  # the latest price, as the local engine (a local pass over the lines)
         caps = np.full(len(SEGMENTS), np.inf)
         caps[caps_df["seg"].to_numpy(np.int64)] = caps_df["cap"].to_numpy(np.float64)
         seg_buyers = np.zeros((len(SEGMENTS), n_i))
@@ -299,11 +299,8 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
             repeat_rate, item_days, buyers_share, prices)
     lines.unpersist()
     user_items.unpersist()
-    items = pd.DataFrame({
-        "item_id": enc.item_ids, "price": prices,
-        "avg_units": parts["total_quantity"] / np.maximum(parts["purchase_count"], 1),
-        **parts, "popularity": pop_score, "cycle_days": item_days, "repeat_rate": repeat_rate,
-    })
+    items = item_table(enc, prices, parts, pop_score, item_days, repeat_rate,
+                       _dense(stats, "i", "basket_count", n_i))
     top_items = np.argsort(-pop_score, kind="stable")[:TOP_TREND_ITEMS]
     start, end = pd.to_datetime(enc.time.min(), unit="s"), pd.to_datetime(enc.time.max(), unit="s")
     user_type = profiles["user_type"].to_numpy()

@@ -40,6 +40,8 @@ class TrainedState:
     weekly_item_sales: pd.DataFrame  # week, item_id, lines (top items only)
     repeat_default: sp.csr_matrix | None = None  # learned repeat probabilities at the end of the data
     calibrator: Any = None           # recsys.calibration.Calibrator or None
+    # the hybrid's top-10 of a random sample of each segment's customers (recsys.segment_summary)
+    segment_sample: pd.DataFrame | None = None
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property

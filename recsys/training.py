@@ -19,7 +19,7 @@ from recsys.state import TrainedState
 # progress(stage, fraction_of_stage_done, message)
 Progress = Callable[[str, float, str], None]
 STAGES = ("load", "clean", "features", "als", "item_cf", "popularity", "repurchase_cycles", "repeat_learner",
-          "validation", "hybrid_fit", "calibration", "save")
+          "validation", "hybrid_fit", "calibration", "segment_summary", "save")
 WEEK = 7 * 86_400
 TOP_TREND_ITEMS = 50
 
@@ -85,6 +85,17 @@ def weekly_item_sales(enc: F.Encoded, items: np.ndarray) -> pd.DataFrame:
     })
 
 
+def item_table(enc: F.Encoded, prices: np.ndarray, parts: dict[str, np.ndarray], popularity: np.ndarray,
+               cycle_days: np.ndarray, repeat_rate: np.ndarray, basket_count: np.ndarray) -> pd.DataFrame:
+    """One row per item code: what a request and the pages read (the same for every engine)."""
+    return pd.DataFrame({
+        "item_id": enc.item_ids, "item_name": enc.item_info[S.ITEM_NAME], "category": enc.item_info[S.CATEGORY],
+        "price": prices, "avg_units": parts["total_quantity"] / np.maximum(parts["purchase_count"], 1),
+        **parts, "popularity": popularity, "cycle_days": cycle_days, "repeat_rate": repeat_rate,
+        "basket_count": np.asarray(basket_count, dtype=np.int64),
+    })
+
+
 def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None = None) -> TrainedState:
     """Learn every signal and model from a cleaned canonical frame."""
     timer = timer or StageTimer()
@@ -103,7 +114,10 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
         als = ALSModel(**vars(config.als)).fit(user_items)
     with timer.stage("item_cf", f"item-item CF: top {config.item_cf.top_k} neighbours"):
         prog = lambda f: timer.progress("item_cf", f, f"item-item CF {f:.0%}")  # noqa: E731
-        item_cf = ItemCFModel(**vars(config.item_cf)).fit(basket_matrix(enc, weight), progress=prog)
+        baskets = basket_matrix(enc, weight)
+        basket_count = np.diff(baskets.tocsc().indptr)  # baskets holding each item (market-basket support)
+        item_cf = ItemCFModel(**vars(config.item_cf)).fit(baskets, progress=prog)
+        del baskets
     with timer.stage("popularity", "popularity overall and per segment"):
         parts = F.popularity_components(enc)
         p = config.popularity
@@ -117,12 +131,7 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
         repeat = RepeatModel(half_life_days=rc.half_life_days, learned=rc.learned, horizon_days=rc.horizon_days).fit(
             cycles.item_repeat_rate, cycles.item_days, parts["unique_buyers"] / max(parts["unique_buyers"].max(), 1),
             prices)
-    items = pd.DataFrame({
-        "item_id": enc.item_ids, "price": prices,
-        "avg_units": parts["total_quantity"] / np.maximum(parts["purchase_count"], 1),
-        **parts, "popularity": pop_score,
-        "cycle_days": cycles.item_days, "repeat_rate": cycles.item_repeat_rate,
-    })
+    items = item_table(enc, prices, parts, pop_score, cycles.item_days, cycles.item_repeat_rate, basket_count)
     top_items = np.argsort(-pop_score, kind="stable")[:TOP_TREND_ITEMS]
     start, end = pd.to_datetime(enc.time.min(), unit="s"), pd.to_datetime(enc.time.max(), unit="s")
     summary = {
@@ -225,32 +234,41 @@ def default_repeat_probabilities(state: TrainedState, config: TuningConfig, chun
 
 
 def train(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir: str | None = None,
-          progress: Progress | None = None, calibrate: bool = True, fit_hybrid: bool = True):
+          progress: Progress | None = None, calibrate: bool = True, fit_hybrid: bool = True,
+          **data_options: Any):
     """Load (if a path), clean, learn every model, fit the hybrid to the store, calibrate, and
-    save when out_dir is given. `fit_hybrid=False` keeps the config's hybrid weights."""
+    save when out_dir is given. `fit_hybrid=False` keeps the config's hybrid weights.
+
+    `data_options`: column_map, dates, catalogue (of `recsys.data.load_transactions`) and
+    exclude_items (of `clean_transactions`); each defaults to what is saved beside the file."""
     config = (config or TuningConfig()).validate()
     timer = StageTimer(progress or _quiet)
     meta: dict = {}
-    df, report = load_and_clean(data, timer, meta)
+    df, report = load_and_clean(data, timer, meta, **data_options)
     state = fit_state(df, config, timer)
     return finish_training(state, df, report, config, timer, meta, out_dir, calibrate, fit_hybrid)
 
 
-def load_and_clean(data: pd.DataFrame | str, timer: StageTimer, meta: dict) -> tuple[pd.DataFrame, Any]:
+def load_and_clean(data: pd.DataFrame | str, timer: StageTimer, meta: dict, exclude_items: Any = None,
+                   **load_options: Any) -> tuple[pd.DataFrame, Any]:
     """The first two stages every engine shares: read (a path) and clean, noting the source in meta."""
     from recsys.data import clean_transactions, data_hash, load_transactions
+    from recsys.source_files import source_exclusions
 
     with timer.stage("load", "reading the sales lines"):
         if isinstance(data, pd.DataFrame):
+            if load_options:
+                raise ValueError(f"{', '.join(load_options)} apply when reading a file; this is a frame already")
             df = data
             meta["data_source"] = "dataframe"
             meta["data_hash"] = str(pd.util.hash_pandas_object(df, index=False).sum())
         else:
-            df = load_transactions(data)
+            df = load_transactions(data, **load_options)
             meta["data_source"] = str(data)
             meta["data_hash"] = data_hash(data)
+            exclude_items = source_exclusions(data) if exclude_items is None else exclude_items
     with timer.stage("clean", "removing returns and non-product lines"):
-        df, report = clean_transactions(df)
+        df, report = clean_transactions(df, exclude_items=exclude_items)
     if df.empty:
         raise ValueError("no sales lines left to train on after cleaning")
     return df, report
@@ -264,6 +282,7 @@ def finish_training(state: TrainedState, df: pd.DataFrame, report, config: Tunin
     from recsys.fitting import apply_fit
     from recsys.fitting import fit_hybrid as fit_blend
     from recsys.holdout import make_holdout
+    from recsys.segment_summary import PER_SEGMENT, sampled_segment_recommendations
     from recsys.service import Recommender
 
     if config.repeat.learned and config.repeat.windows > 0:
@@ -283,6 +302,10 @@ def finish_training(state: TrainedState, df: pd.DataFrame, report, config: Tunin
             state.calibrator = fit_calibrator(holdout, config)
     meta["calibrated"] = state.calibrator is not None
     rec = Recommender(state, config, meta, report.to_dict())
+    with timer.stage("segment_summary", f"recommending for up to {PER_SEGMENT} customers per segment"):
+        # after the hybrid's fit: the sample is recommended with the weights the store is served with
+        state.segment_sample = sampled_segment_recommendations(rec)
+    meta["segment_sample_per_segment"] = PER_SEGMENT
     if out_dir is not None:
         with timer.stage("save", "writing the model bundle"):
             rec.save(out_dir, timer.timings)

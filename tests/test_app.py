@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 PAGES = {
-    "views/overview.py": "Overview", "views/recommendations.py": "Recommendations",
+    "views/overview.py": "Overview", "views/recommendations.py": "Recommendations", "views/basket.py": "Basket what-if",
     "views/similar_items.py": "Similar items", "views/segments.py": "Segments",
     "views/popularity.py": "Popularity", "views/data_training.py": "Data and training",
     "views/evaluation.py": "Evaluation",
@@ -482,6 +482,33 @@ def test_the_data_page_shows_no_server_paths_and_no_none(env):
     assert "None" not in cells and "nan" not in cells
 
 
+def test_an_upload_named_like_a_data_file_is_saved_beside_it_and_staging_is_per_session(env, monkeypatch):
+    import ui.training
+    from recsys import train as real_train
+
+    monkeypatch.setattr(ui.training, "train",
+                        lambda data, out_dir, progress: real_train(data, config=_fast_config(), out_dir=out_dir,
+                                                                   progress=progress, calibrate=False))
+    data = Path(env["RECSYS_DATA_DIR"])
+    original = (data / UPSELL_FILE).read_bytes()
+    csv = upsell_store().head(600).to_csv(index=False).encode()
+    one, two = new_app("views/data_training.py"), new_app("views/data_training.py")
+    one.file_uploader(key="upload").upload(UPSELL_FILE, csv, "text/csv").run()
+    two.file_uploader(key="upload").upload("other.csv", csv, "text/csv").run()
+    staged_one, staged_two = Path(one.session_state["_staged_upload"]), Path(two.session_state["_staged_upload"])
+    assert staged_one.exists() and staged_two.exists() and staged_one.parent != staged_two.parent
+    one.button(key="publish").click().run()
+    assert_clean(one)
+    renamed = data / UPSELL_FILE.replace(".csv", " (2).csv")
+    try:
+        assert (data / UPSELL_FILE).read_bytes() == original  # never overwritten
+        assert renamed.read_bytes() == csv
+        assert one.sidebar.selectbox(key="source").value == "upsell-store-2-csv"
+        assert staged_two.exists()  # the other session's upload is still waiting for it
+    finally:
+        renamed.unlink(missing_ok=True)
+
+
 def test_data_page_offers_the_downloads_and_the_way_back_to_the_demo(env):
     from ui.sources import slugify
 
@@ -532,3 +559,150 @@ def test_csv_of_all_recommendations(env):
     frame = pd.read_csv(pd.io.common.BytesIO(csv))
     assert set(frame["user_id"].astype(str)) == set(rec.state.user_ids)
     assert frame.groupby("user_id").size().max() == 3
+
+
+def test_a_training_that_cannot_write_says_why_without_server_paths(env, monkeypatch):
+    import errno
+
+    import ui.training
+
+    def disk_full(data, out_dir, progress):
+        raise OSError(errno.ENOSPC, "No space left on device", str(Path(out_dir) / "bundle-x" / "arrays.npz"))
+
+    monkeypatch.setattr(ui.training, "train", disk_full)
+    at = new_app("views/data_training.py", source="upsell-store-csv")
+    at.button(key="train").click().run()
+    assert not at.exception
+    messages = " ".join(e.value for e in at.error)
+    assert "No space left on device" in messages and "arrays.npz" in messages
+    assert env["RECSYS_ARTIFACTS"] not in messages
+
+
+# ---- basket what-if --------------------------------------------------------------------------
+
+def _demo_rec(env):
+    from recsys import Recommender
+
+    return Recommender.load(Path(env["RECSYS_ARTIFACTS"]) / "demo")
+
+
+def test_the_basket_page_lists_what_a_new_customer_with_the_basket_gets(env):
+    rec = _demo_rec(env)
+    a, b = [str(i) for i in rec.popular_items(2)["item_id"]]
+    at = new_app("views/basket.py")
+    assert_clean(at)
+    assert not at.dataframe  # nothing picked yet: no list
+    at.multiselect(key="basket_items").set_value([a]).run()
+    assert_clean(at)
+    one = rec_table(at)
+    assert _param(at, "basket") == a
+    at.multiselect(key="basket_items").set_value([a, b]).run()
+    assert_clean(at)
+    two = rec_table(at)
+    assert _param(at, "basket") == f"{a},{b}"
+    lib = rec.recommend("what-if", n=len(two), history=[{"item_id": a}, {"item_id": b}])
+    assert list(two["item_id"]) == [r.item_id for r in lib.recommendations]
+    assert list(one["item_id"]) != list(two["item_id"])
+    assert len(at.get("plotly_chart")) >= 2  # the why chart and one item's waterfall
+    # the knobs act here too: only items new to the customer leaves the basket out
+    at.toggle(key="k_exclude").set_value(True).run()
+    assert not {a, b} & set(rec_table(at)["item_id"])
+    # complete the basket: rules of recsys.basket
+    assert list(table(at, "with_items")["item_id"]) == \
+        list(__import__("recsys.basket").basket.complete_basket(rec, [a, b], n=10)["item_id"])
+
+
+def test_a_shared_basket_url_and_a_customers_last_basket(env):
+    rec = _demo_rec(env)
+    a, b = [str(i) for i in rec.popular_items(5)["item_id"][3:5]]
+    at = new_app("views/basket.py", basket=f"{a},no-such-item,{b}")
+    assert at.multiselect(key="basket_items").value == [a, b]
+    assert any("no-such-item" in w.value for w in at.warning)
+    assert len(rec_table(at)) > 0
+    user = at.sidebar.selectbox(key="user").value
+    at.button(key="basket_from_user").click().run()
+    assert_clean(at)
+    hist = rec.user_history(user, n=None)
+    last = hist[hist["timestamp"] == hist["timestamp"].max()]["item_id"].astype(str)
+    assert at.multiselect(key="basket_items").value == list(dict.fromkeys(last))
+    assert _param(at, "basket") == ",".join(dict.fromkeys(last))
+
+
+def test_similar_items_shows_what_is_bought_together(env):
+    at = new_app("views/similar_items.py")
+    item = at.selectbox(key="item").value
+    rules = table(at, "lift")
+    from recsys.basket import bought_together
+
+    assert list(rules["item_id"]) == list(bought_together(_demo_rec(env), item, n=10)["item_id"])
+    assert (rules["lift"] > 1).all()
+    at.number_input(key="tog_lift").set_value(1.5).run()
+    assert_clean(at)
+    assert (table(at, "lift")["lift"] > 1.5).all()
+    next(g for g in at.get("button_group") if g.key == "tog_sort").set_value("confidence").run()
+    assert_clean(at)
+    assert table(at, "lift")["confidence"].is_monotonic_decreasing
+
+
+# ---- pickers at scale --------------------------------------------------------------------
+
+def test_id_search_substring_group_exact_first_and_a_limit():
+    from ui.search import IdSearch
+
+    ids = np.array([f"C{i:06d}" for i in range(300_000)] + ["C00001"], dtype=object)
+    groups = np.arange(len(ids)) % 4
+    s = IdSearch(ids, groups)
+    assert s.find("") == ids[:50].tolist()
+    assert s.find("c00001", limit=5)[0] == "C00001"  # the exact id first, though it is the last
+    assert s.find("c2999") == [f"C2999{i:02d}" for i in range(50)]  # case-insensitive substring
+    hits = s.find("123", group=2)
+    assert hits and all("123" in h and groups[int(h[1:])] == 2 for h in hits)
+    assert s.find("no-such-id") == []
+
+
+def test_the_customer_picker_searches_server_side_and_keeps_a_deep_link(env):
+    at = new_app("views/recommendations.py")
+    box = at.sidebar.selectbox(key="user")
+    assert 1 < len(box.options) <= 50
+    busiest = box.value
+    # a customer beyond the first 50 options, by a deep link: listed and chosen
+    from recsys import Recommender
+
+    rec = Recommender.load(os.path.join(os.environ["RECSYS_ARTIFACTS"], "demo"))
+    users = rec.users()
+    ids = users["user_id"].to_numpy()[np.argsort(-users["total_purchases"].to_numpy(), kind="stable")].tolist()
+    far = ids[-1]
+    at = new_app("views/recommendations.py", user=far)
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="user").value == far and _param(at, "user") == far
+    # a search lists only matching ids, the current customer kept first
+    at.sidebar.text_input(key="user_query").input(far[-3:]).run()
+    assert_clean(at)
+    opts = at.sidebar.selectbox(key="user").options
+    assert all(far[-3:] in o.split(" · ")[0] for o in opts)
+    # a segment narrows the list to that segment
+    at.sidebar.text_input(key="user_query").input("").run()
+    at.sidebar.selectbox(key="user_segment").set_value("high").run()
+    assert_clean(at)
+    opts = at.sidebar.selectbox(key="user").options
+    assert all(o.split(" · ")[1] == "high" for o in opts[1:])
+    picked = opts[-1].split(" · ")[0]
+    at.sidebar.selectbox(key="user").set_value(picked).run()
+    assert _param(at, "user") == picked
+
+
+def test_the_segments_page_reads_the_stored_sample_and_says_its_size(env, monkeypatch):
+    from recsys.service import Recommender
+
+    calls = []
+    original = Recommender.recommend_batch
+    monkeypatch.setattr(Recommender, "recommend_batch", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    at = new_app("views/segments.py")
+    assert_clean(at)
+    assert not calls, "the Segments page recommended on load: it must read the stored sample"
+    heading = next(m.value for m in at.markdown if "How recommendations differ" in m.value)
+    assert "random sample" in heading and "high" in heading
+    # another model: the same sampled customers, recomputed once
+    at.sidebar.radio(key="model").set_value("als").run()
+    assert_clean(at)
+    assert len(calls) == 1 and set(table(at, "#").columns) >= {"#"}

@@ -1,22 +1,21 @@
-"""Browser tests: `streamlit run app.py` on a free port, pages opened in headless Chromium.
+"""Browser test: `streamlit run app.py` on a free port, every page opened in headless Chromium.
 
 Fails on any exception box or traceback, checks that a deep link opened first on a fresh server
 gets the shared sidebar and navigation, and saves a screenshot of each page under
 `screenshots/` (gitignored) to look at. Also: how long a knob move takes in the browser, and
 eight sessions moving knobs while a retrain replaces the bundle.
 
-Chromium is driven over the DevTools protocol (benchmarks/browser.py: the one-shot
-`--dump-dom` / `--screenshot` return Streamlit's loading skeleton, so a page is read only once
-its script has finished and every widget has rendered). Skips cleanly when `chromium` is
-missing (`apt-get install -y chromium`).
+Chromium is driven over the DevTools protocol by `benchmarks.browser` (shared with the page
+benchmark): a page is captured only once its script has finished and every widget has rendered.
+Skips cleanly when `chromium` is missing (`apt-get install -y chromium`).
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import subprocess
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,19 +23,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # benchmarks/, recsys and ui import however pytest is started
-
-from benchmarks.browser import CHROMIUM, FACTS_JS, STATE_JS, Browser, start_server, stop  # noqa: E402
+sys.path.insert(0, str(ROOT))  # benchmarks/ is a package beside recsys/
+from benchmarks.browser import CHROMIUM, FACTS_JS, PAGES, STATE_JS, Browser  # noqa: E402
+from benchmarks.browser import start_server as _start_server  # noqa: E402
+from benchmarks.browser import stop as _stop  # noqa: E402
 
 SHOTS = ROOT / "screenshots"
-PAGES = {  # url path -> the page's title, in the navigation's order
-    "": "Overview", "recommendations": "Recommendations", "similar-items": "Similar items",
-    "segments": "Segments", "popularity": "Popularity", "evaluation": "Evaluation", "data": "Data and training",
-}
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 pytest.importorskip("websockets.sync.client")
-_start_server, _stop = start_server, stop  # the names these tests had before the driver moved
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +132,134 @@ def test_opening_a_similar_item_makes_it_the_query(store_env, browser, tmp_path)
         _stop(proc)
 
 
+def test_a_knob_moved_in_the_browser_reruns_the_list(store_env, browser, tmp_path):
+    """The list size slider, moved with the keyboard as a user would: the list grows by one (the
+    page benchmark's knob move, benchmarks.browser.Browser.move_slider)."""
+    from benchmarks.browser import METRIC_JS
+
+    proc, base = _start_server(store_env, tmp_path / "streamlit.log")
+    try:
+        facts = browser.open(f"{base}/recommendations")
+        _assert_clean(facts, "Recommendations", "recommendations")
+        before = int(browser.js(METRIC_JS % json.dumps("Items")))
+        seconds = browser.move_slider("Items in the list", "Items")
+        assert seconds is not None and seconds > 0
+        assert int(browser.js(METRIC_JS % json.dumps("Items"))) == before + 1
+        facts = json.loads(browser.js(FACTS_JS))
+        assert facts["exceptions"] == 0 and not facts["errors"]
+    finally:
+        _stop(proc)
+
+
+SLIDER_JS = """(() => {
+  const box = [...document.querySelectorAll('[data-testid="stSlider"]')].find(s => s.innerText.startsWith(%s));
+  return box ? box.querySelector('input[type="range"]').value : null;
+})()"""
+
+
+def _slider_value(browser: "Browser", label: str) -> float:
+    return float(browser.js(SLIDER_JS % json.dumps(label)))
+
+
+def _nudge(browser: "Browser", label: str, steps: int) -> None:
+    """Focus a slider's thumb and press the right arrow key `steps` times (as a person would)."""
+    browser.js(f"[...document.querySelectorAll('[data-testid=\"stSlider\"]')].find(s => s.innerText.startsWith("
+               f"{json.dumps(label)})).querySelector('input[type=\"range\"]').focus()")
+    for _ in range(steps):
+        for kind in ("keyDown", "keyUp"):
+            browser.call("Input.dispatchKeyEvent", type=kind, key="ArrowRight", code="ArrowRight",
+                         windowsVirtualKeyCode=39, nativeVirtualKeyCode=39)
+        time.sleep(0.05)
+
+
+def _settle(browser: "Browser", seconds: float = 20.0) -> None:
+    time.sleep(0.8)  # the slider sends its value after a short debounce, then the fragment reruns
+    deadline = time.time() + seconds
+    while time.time() < deadline and browser.js(STATE_JS) != "ready":
+        time.sleep(0.25)
+    time.sleep(0.5)
+
+
+def test_reset_moves_the_sliders_back_and_the_next_move_keeps_them(store_env, browser, tmp_path):
+    """In a real browser a deleted widget key left the slider showing (and the next move sending)
+    the old value; AppTest cannot see that, the browser can."""
+    proc, base = _start_server(store_env, tmp_path / "streamlit.log")
+    try:
+        _assert_clean(browser.open(f"{base}/recommendations"), "Recommendations", "recommendations")
+        start = _slider_value(browser, "Upsell factor")
+        _nudge(browser, "Upsell factor", 6)
+        _settle(browser)
+        assert _slider_value(browser, "Upsell factor") > start
+        browser.js("[...document.querySelectorAll('button')].find(b => b.innerText.trim().endsWith('Reset')).click()")
+        _settle(browser)
+        assert _slider_value(browser, "Upsell factor") == start, "Reset left the slider at the old value"
+        boost = _slider_value(browser, "Price-boost weight")
+        _nudge(browser, "Price-boost weight", 2)
+        _settle(browser)
+        assert _slider_value(browser, "Price-boost weight") > boost
+        assert _slider_value(browser, "Upsell factor") == start, "the next move brought the old upsell back"
+        facts = json.loads(browser.js(FACTS_JS))
+        assert facts["exceptions"] == 0 and not facts["errors"]
+    finally:
+        _stop(proc)
+
+
+WHY_ROWS_JS = ("[...(document.querySelector('[data-testid=\"stPlotlyChart\"]') || document).querySelectorAll("
+              "'.ytick text')].map(t => t.textContent)")
+
+
+def _pick_in_multiselect(browser: Browser, label: str, text: str) -> None:
+    """Type into a multiselect's search box and press Enter (the first match is added)."""
+    browser.js(f"document.querySelector('input[aria-label^=\"{label}\"]').focus()")
+    browser.call("Input.insertText", text=text)
+    time.sleep(0.8)
+    for kind in ("rawKeyDown", "keyUp"):
+        browser.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13)
+    for kind in ("rawKeyDown", "keyUp"):  # close the dropdown
+        browser.call("Input.dispatchKeyEvent", type=kind, key="Escape", code="Escape", windowsVirtualKeyCode=27)
+    time.sleep(0.3)
+
+
+def _wait_ready(browser: Browser, timeout: float = 30.0) -> None:
+    deadline, steady = time.time() + timeout, 0
+    while time.time() < deadline and steady < 4:
+        time.sleep(0.25)
+        steady = steady + 1 if browser.js(STATE_JS) in ("ready", "error") else 0
+
+
+def test_basket_page_two_items_change_the_list(store_env, browser, tmp_path):
+    """Pick one item, then a second: the list changes, and the basket is in the URL."""
+    from recsys import Recommender
+
+    rec = Recommender.load(Path(store_env["RECSYS_ARTIFACTS"]) / "demo")
+    a, b = [str(i) for i in rec.popular_items(2)["item_id"]]
+    rows = ("[...document.querySelectorAll('[data-testid=\"stDataFrame\"]')].length")
+    proc, base = _start_server(store_env, tmp_path / "streamlit.log")
+    try:
+        facts = browser.open(f"{base}/basket")
+        _assert_clean(facts, "Basket what-if", "/basket")
+        assert browser.js(rows) == 0, "a list before any item was picked"
+        _pick_in_multiselect(browser, "Basket", a)
+        _wait_ready(browser)
+        assert browser.js("new URL(location.href).searchParams.get('basket')") == a
+        first = browser.js(WHY_ROWS_JS)
+        _pick_in_multiselect(browser, "Basket", b)
+        _wait_ready(browser)
+        assert browser.js("new URL(location.href).searchParams.get('basket')") == f"{a},{b}"
+        facts = json.loads(browser.js(FACTS_JS))
+        assert facts["exceptions"] == 0 and not facts["errors"], facts
+        second = browser.js(WHY_ROWS_JS)
+        SHOTS.mkdir(exist_ok=True)
+        browser.screenshot(SHOTS / "basket-two-items.png", facts["height"])
+        # the why chart's rows are the list (the table itself is a canvas): it changed, to the library's
+        lib = rec.recommend("what-if", n=len(second), history=[{"item_id": a}, {"item_id": b}])
+        assert first and second and first != second
+        by_rank = sorted(second, key=lambda t: int(t.split()[0].lstrip("#")))  # the axis runs bottom-up
+        assert by_rank == [f"#{k + 1} {r.item_id}" for k, r in enumerate(lib.recommendations)]
+    finally:
+        _stop(proc)
+
+
 # ---- knob latency (issue 12) ----------------------------------------------------------------
 
 KNOB_MOVES = 6
@@ -151,20 +274,20 @@ KNOB_WALL_BOUND_S = 0.5
 
 def test_a_knob_move_is_answered_in_the_browser_within_the_bounds(store_env, tmp_path):
     """Slider moved (keyboard) -> the list's table and why charts redrawn, status idle: timed in the page."""
-    proc, base = start_server(store_env, tmp_path / "streamlit.log")
+    proc, base = _start_server(store_env, tmp_path / "streamlit.log")
     browser = Browser(tmp_path / "chromium-profile")
     try:
         browser.instrument()
         facts = browser.open(f"{base}/recommendations")
         _assert_clean(facts, "Recommendations", "recommendations")
-        browser.move_slider("Upsell factor")  # warm-up: the first rerun of the fragment
-        browser.move_slider("Upsell factor", right=False)
-        moves = [browser.move_slider("Upsell factor", right=i % 2 == 0, server_pid=proc.pid)
+        browser.time_slider_move("Upsell factor")  # warm-up: the first rerun of the fragment
+        browser.time_slider_move("Upsell factor", right=False)
+        moves = [browser.time_slider_move("Upsell factor", right=i % 2 == 0, server_pid=proc.pid)
                  for i in range(KNOB_MOVES)]
         facts = browser.facts()
     finally:
         browser.close()
-        stop(proc)
+        _stop(proc)
     assert facts["exceptions"] == 0 and not facts["errors"], facts
     assert all(m["list_changed_s"] is not None for m in moves), "a move did not redraw the list"
     wall = statistics.median(m["total_s"] for m in moves)
@@ -221,7 +344,7 @@ def test_eight_sessions_keep_answering_while_a_retrain_replaces_the_bundle(store
     shutil.copytree(store_env["RECSYS_ARTIFACTS"], artifacts)
     bundle_dir = artifacts / "demo"
     old_bundle = _live_bundle(bundle_dir)
-    proc, base = start_server({**store_env, "RECSYS_ARTIFACTS": str(artifacts)}, tmp_path / "streamlit.log")
+    proc, base = _start_server({**store_env, "RECSYS_ARTIFACTS": str(artifacts)}, tmp_path / "streamlit.log")
     first = Browser(tmp_path / "chromium-profile")
     tabs = [first] + [first.new_tab() for _ in range(SESSIONS - 1)]
     training = None
@@ -230,7 +353,7 @@ def test_eight_sessions_keep_answering_while_a_retrain_replaces_the_bundle(store
             tab.instrument()
             tab.call("Page.navigate", url=f"{base}/recommendations")
         for i, tab in enumerate(tabs):
-            _assert_clean(tab.settle(90), "Recommendations", f"tab {i}")
+            _assert_clean(tab.wait_settled(90), "Recommendations", f"tab {i}")
             assert _observe(tab, f"tab {i}") == OLD_USERS
 
         training = subprocess.Popen([sys.executable, "-c", RETRAIN, str(bundle_dir)], cwd=ROOT,
@@ -244,9 +367,9 @@ def test_eight_sessions_keep_answering_while_a_retrain_replaces_the_bundle(store
                 before = _live_bundle(bundle_dir)
                 if (len(seen[i]) + i) % 3 == 0:  # a full rerun: the sidebar reads the live bundle again
                     tab.js(CLICK_OTHER_MODEL_JS)
-                    tab.settle(30, steady_polls=2)
+                    tab.wait_settled(30)
                 # one more or one less item: the list changes whatever the store (an upsell step may not)
-                move = tab.move_slider("Items in the list", right=len(seen[i]) % 2 == 0, quiet_s=0.3, timeout=30)
+                move = tab.time_slider_move("Items in the list", right=len(seen[i]) % 2 == 0, quiet_s=0.3, timeout=30)
                 assert move["list_changed_s"] is not None, f"tab {i}: the list did not follow the knob: {move}"
                 users = _observe(tab, f"tab {i}")
                 after = _live_bundle(bundle_dir)
@@ -278,4 +401,4 @@ def test_eight_sessions_keep_answering_while_a_retrain_replaces_the_bundle(store
             training.kill()
         for tab in tabs:
             tab.close()
-        stop(proc)
+        _stop(proc)

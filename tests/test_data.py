@@ -603,3 +603,27 @@ def test_real_workbook_cached_load_is_fast(real: pd.DataFrame, real_cache: Path)
     elapsed = time.perf_counter() - start
     pd.testing.assert_frame_equal(cached, real)
     assert elapsed < 1.0  # ~0.03-0.1 s measured; loose bound for busy CI machines
+
+
+def test_a_file_is_hashed_once_per_training_run(tmp_path, monkeypatch):
+    """The loader's cache key and the bundle's metadata both need the file's hash: one read."""
+    import hashlib
+
+    from recsys import data as D
+    from recsys.synthetic import generate_store
+
+    path = tmp_path / "store.csv"
+    generate_store(n_users=60, n_items=80, n_lines=3_000, seed=1).to_csv(path, index=False)
+    calls = []
+    real = hashlib.sha256
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    D._hash_of.cache_clear()
+    monkeypatch.setattr(D.hashlib, "sha256", counting)
+    first = D.data_hash(path)
+    assert D.data_hash(path) == first and len(calls) == 1
+    path.write_text(path.read_text() + "\n")  # a changed file is hashed again
+    assert D.data_hash(path) != first and len(calls) == 2

@@ -318,34 +318,50 @@ def test_tifu_basket_weights_hand_computed():
     np.testing.assert_allclose(basket_weights(np.array([1]), np.array([0]), 7, 0.9, 0.7), [1.0])
 
 
-def _tifu_reference(df, m, rb, rg):
-    """User vectors straight from the paper's formulas, one user and one basket at a time."""
+def _tifu_reference(df, m, rb, rg, grouping):
+    """User vectors straight from the paper's formulas ("size") or the authors' code ("count"),
+    one user and one basket at a time."""
     out = {}
     for user, lines in df.groupby("user_id"):
         baskets = (lines.groupby("ticket_id").agg(t=("timestamp", "min"), items=("item_id", set))
                    .reset_index().sort_values(["t", "ticket_id"]))
         items = list(baskets["items"])
         n = len(items)
-        n_groups = -(-n // m)
-        first = n - (n_groups - 1) * m
-        groups = [items[:first]] + [items[first + i * m:first + (i + 1) * m] for i in range(n_groups - 1)]
         vec: dict = {}
-        for gi, group in enumerate(groups):
-            for bj, basket in enumerate(group):
-                w = rg ** (n_groups - 1 - gi) / n_groups * rb ** (len(group) - 1 - bj) / len(group)
-                for item in basket:
-                    vec[item] = vec.get(item, 0.0) + w
+        if grouping == "size":
+            n_groups = -(-n // m)
+            first = n - (n_groups - 1) * m
+            groups = [items[:first]] + [items[first + i * m:first + (i + 1) * m] for i in range(n_groups - 1)]
+            for gi, group in enumerate(groups):
+                for bj, basket in enumerate(group):
+                    w = rg ** (n_groups - 1 - gi) / n_groups * rb ** (len(group) - 1 - bj) / len(group)
+                    for item in basket:
+                        vec[item] = vec.get(item, 0.0) + w
+        else:
+            decayed = [rb ** (n - 1 - j) for j in range(n)]
+            if n < m:
+                sizes = [1] * n
+            else:
+                extra = n - (n // m) * m
+                sizes = [n // m] * (m - extra) + [n // m + 1] * extra
+            start = 0
+            for gi, size in enumerate(sizes):
+                for j in range(start, start + size):
+                    for item in items[j]:
+                        vec[item] = vec.get(item, 0.0) + decayed[j] / size * rg ** (m - 1 - gi) / len(sizes)
+                start += size
         out[user] = vec
     return out
 
 
-def test_tifu_vectors_match_the_paper(small_store):
+@pytest.mark.parametrize("grouping", ["size", "count"])
+def test_tifu_vectors_match_the_paper_and_the_code(small_store, grouping):
     from recsys.data import clean_transactions
 
     df = clean_transactions(small_store.astype({c: str for c in ("user_id", "item_id", "ticket_id", "customer_type")}))[0]
     df = df[df.user_id.isin(df.user_id.unique()[:40])]
-    model = ev.TIFUKNN(group_size=3, within_decay=0.8, group_decay=0.6).fit(df)
-    ref = _tifu_reference(df, 3, 0.8, 0.6)
+    model = ev.TIFUKNN(group_size=3, within_decay=0.8, group_decay=0.6, grouping=grouping).fit(df)
+    ref = _tifu_reference(df, 3, 0.8, 0.6, grouping)
     items = list(model.items_)
     for user, vec in ref.items():
         row = model.vectors_[model.user_index_.get_loc(user)].toarray().ravel()
@@ -393,3 +409,17 @@ def test_tifu_bad_parameters():
         ev.TIFUKNN(group_size=0)
     with pytest.raises(ValueError):
         ev.TIFUKNN(alpha=1.5)
+    with pytest.raises(ValueError, match="grouping"):
+        ev.TIFUKNN(grouping="weekly")
+
+
+def test_tifu_euclidean_neighbours():
+    # with Euclidean distance the nearest user of u1 is u2 (same items, same scale), not u3
+    rows = [("u1", "a", "2025-01-01", "t1", "loyal"), ("u1", "b", "2025-01-01", "t1", "loyal"),
+            ("u2", "a", "2025-01-01", "t2", "loyal"), ("u2", "b", "2025-01-01", "t2", "loyal"),
+            ("u2", "c", "2025-01-01", "t2", "loyal"),
+            ("u3", "z", "2025-01-01", "t3", "loyal")]
+    rows += [(u, "x", "2025-01-01", f"t-{u}", "loyal") for u in ("u4", "u5", "u6", "u7")]
+    tifu = ev.TIFUKNN(k=1, alpha=0.5, metric="euclidean").fit(frame(rows))
+    assert tifu.recommend(["u1"], None, 1, [{"a", "b"}]) == [["c"]]
+    assert tifu.recommend(["u3"], None, 1, [{"z"}]) == [["x"]]    # nearest is a single-item user

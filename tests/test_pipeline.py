@@ -67,10 +67,10 @@ def test_candidate_first_equals_exhaustive_scoring(small_bundle, small_store):
     same = (a.groupby("user_id")["item_id"].agg(set) == b.groupby("user_id")["item_id"].agg(set)).mean()
     assert same >= 0.95
     split = make_loyal_split(small_store, test_days=28)
-    full = RecommenderModel("hybrid", exhaustive)
-    fast = RecommenderModel("hybrid", rec.config, trainer=full.trainer)
-    nd_fast = evaluate(fast, split, k=(10,))["ndcg@10"]
-    nd_full = evaluate(full, split, k=(10,))["ndcg@10"]
+    fitted = RecommenderModel("hybrid").fit(split.train).rec_
+    wide = fitted.with_config(fitted.config.replace(candidates=exhaustive.candidates))
+    nd_fast = evaluate(None, split, k=(10,), scorer=RecommenderModel.of(fitted).recommend)["ndcg@10"]
+    nd_full = evaluate(None, split, k=(10,), scorer=RecommenderModel.of(wide).recommend)["ndcg@10"]
     assert nd_fast == pytest.approx(nd_full, abs=0.005)
 
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from recsys.config import MODELS, TuningConfig
-from recsys.service import UnknownItemError
+from recsys.service import Recommender, UnknownItemError
 
 
 def loyal_user(rec, min_items=20):
@@ -157,3 +157,57 @@ def test_real_workbook_answers(real_bundle):
     assert len(rec.similar_items("7003858505", n=5).similar_items) == 5
     # non-product lines never come back
     assert "200" not in set(rec.items().item_id) and not any(i.startswith("OPEN DEPT 1") for i in rec.items().item_id)
+
+
+def test_segment_popularity_counts_the_segments_own_buyers(small_rec):
+    """A segment's list never shows store-wide buyer counts (86 buyers in a 30-customer segment)."""
+    seg = small_rec.popular_items(10, segment="high")
+    size = int((small_rec.users()["spending_segment"] == "high").sum())
+    assert (seg["segment_buyers"] <= size).all() and (seg["segment_buyers"] <= seg["store_buyers"]).all()
+    np.testing.assert_allclose(seg["share_of_segment"], seg["segment_buyers"] / size, atol=1e-4)
+    assert "unique_buyers" not in seg.columns and "purchase_count" not in seg.columns
+    assert seg["segment_buyers"].is_monotonic_decreasing
+
+
+def test_price_range_upside_down_is_refused(small_rec):
+    with pytest.raises(ValueError, match="price_min"):
+        small_rec.recommend(small_rec.state.user_ids[0], price_min=5.0, price_max=1.0)
+
+
+def test_the_lists_price_rises_monotonically_with_the_upsell_factor(small_rec):
+    """As the upsell factor moves up, the list's average price never falls, and it does rise."""
+    rises = []
+    for uid in small_rec.state.user_ids[:6]:
+        prices = []
+        for f in np.linspace(0.0, 2.0, 21):
+            cfg = small_rec.config.replace(rerank={"upsell_factor": float(f)})
+            prices.append(np.mean([r.item_price for r in small_rec.recommend(uid, n=10, config=cfg).recommendations]))
+        steps = np.diff(prices)
+        assert (steps >= -1e-9).all(), f"{uid}: the average price fell as the upsell rose: {np.round(prices, 2)}"
+        rises.append(prices[-1] > prices[0])
+    assert sum(rises) >= 4
+
+
+def test_training_stores_a_sampled_segment_summary_served_like_recommend_batch(small_bundle):
+    from recsys.segment_summary import PER_SEGMENT, sample_by_segment, segment_recommendations
+
+    rec, out = small_bundle
+    frame = rec.state.segment_sample
+    assert frame is not None and "segment_summary" in rec.metadata["timings_s"]
+    users = frame.drop_duplicates("user_id")
+    prof = rec.users().set_index("user_id")
+    # up to PER_SEGMENT customers of each segment, each with the segment of its profile
+    counts = users["spending_segment"].value_counts()
+    sizes = prof["spending_segment"].value_counts()
+    assert all(counts[s] == min(PER_SEGMENT, sizes[s]) for s in counts.index)
+    assert (users.set_index("user_id")["spending_segment"] == prof.loc[users["user_id"], "spending_segment"]).all()
+    # the same lists recommend_batch gives under the served (fitted) config
+    again = segment_recommendations(rec, users["user_id"].to_numpy())
+    assert again[["user_id", "rank", "item_id"]].equals(frame[["user_id", "rank", "item_id"]])
+    # a small sample: a stated, random subset, no customer twice
+    codes = sample_by_segment(rec.state.profiles["segment_code"].to_numpy(), per_segment=7, seed=1)
+    seg = rec.state.profiles["segment_code"].to_numpy()[codes]
+    assert len(set(codes.tolist())) == len(codes) and np.bincount(seg, minlength=4).max() <= 7
+    # it survives the bundle
+    loaded = Recommender.load(out)
+    assert loaded.state.segment_sample[["user_id", "item_id"]].equals(frame[["user_id", "item_id"]])

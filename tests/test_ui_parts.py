@@ -92,7 +92,50 @@ def test_bars_have_room_and_long_text_columns_are_wide():
     for config, column in bars:
         assert config[column]["type_config"]["type"] == "progress"
         assert isinstance(config[column]["width"], int) and config[column]["width"] >= 100, column
-    # the why right beside the item, wide enough for a reason such as this one (~7 px a character)
-    assert list(tables.RECOMMENDATIONS)[:3] == ["rank", "item_id", "recommendation_reason"]
+    # the why right beside the item (its id, and its name and category where the store has them),
+    # wide enough for a reason such as this one (~7 px a character)
+    assert list(tables.RECOMMENDATIONS)[:5] == ["rank", "item_id", "item_name", "category", "recommendation_reason"]
     longest = "due again: you buy it about every 14 days, last 20 days ago"
     assert tables.RECOMMENDATIONS["recommendation_reason"]["width"] >= 6 * len(longest)
+
+
+# ---- background jobs -----------------------------------------------------------------------
+
+def test_a_job_runs_on_without_its_session_and_others_join_it(tmp_path):
+    import threading
+
+    from ui import jobs
+
+    release = threading.Event()
+    out = tmp_path / "result.txt"
+
+    def work(job):
+        job.report("working", 0.5)
+        release.wait(10)
+        out.write_text("done")  # what a training or an evaluation leaves on disk
+        return 42
+
+    job, joined = jobs.start_or_join("test:survives", work)
+    assert not joined and not job.done
+    # the session that started it is gone (its page returned); another session asks for the same key
+    again, joined = jobs.start_or_join("test:survives", lambda j: 0)
+    assert joined and again is job and job.message == "working" and job.fraction == 0.5
+    release.set()
+    assert job.wait(10) and job.result == 42 and job.error is None and out.read_text() == "done"
+    fresh, joined = jobs.start_or_join("test:survives", lambda j: 7)  # a finished job is not joined
+    assert not joined and fresh is not job and fresh.wait(10) and fresh.result == 7
+    jobs.forget(job)  # an old job never removes its successor
+    assert jobs.get("test:survives") is fresh
+    jobs.forget(fresh)
+    assert jobs.get("test:survives") is None
+
+
+def test_a_failing_job_keeps_its_error_for_whoever_follows_it():
+    from ui import jobs
+
+    def work(job):
+        raise ValueError("the file has no rows")
+
+    job, _ = jobs.start_or_join("test:fails", work)
+    assert job.wait(10) and isinstance(job.error, ValueError) and job.result is None and job.finished
+    jobs.forget(job)

@@ -17,6 +17,7 @@ from ui.state import SEGMENT_ORDER, SOURCE_LABELS
 FALLBACK_PALETTE = ["#0f766e", "#f59e0b", "#6366f1", "#e11d48", "#0ea5e9",
                     "#84cc16", "#a855f7", "#f97316", "#14b8a6", "#64748b"]
 LOG_TICKS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+STEP_LABELS = {"due_boost": "due for repurchase", "upsell": "upsell", "price_sensitivity": "price penalty"}
 
 
 def palette() -> list[str]:
@@ -120,7 +121,71 @@ def timings(stages: dict[str, float], labels: dict[str, str]) -> go.Figure:
                 horizontal=True, height=40 + 30 * len(stages))
 
 
-# ---- recommendations (the why charts are ui/html_charts.py: they redraw on every knob move) ----
+# ---- recommendations -----------------------------------------------------------------------
+
+def _parts(breakdowns: list[dict[str, float]]) -> list[str]:
+    keys: list[str] = []
+    for b in breakdowns:
+        keys += [k for k in b if k not in keys]
+    models = [k for k in keys if k.startswith("model:")]
+    steps = [k for k in keys if k.startswith("rerank:")]
+    return models + steps
+
+
+def part_label(part: str) -> str:
+    kind, name = part.split(":", 1)
+    return (SOURCE_LABELS.get(name, name) if kind == "model" else STEP_LABELS.get(name, name))
+
+
+def _layout(height: int, legend: bool = True, **extra) -> dict:
+    """The layout `style()` gives, as a plain dict (for figures on the knob path: building a
+    figure from dicts validates once instead of on every add_trace / update_* call)."""
+    layout = dict(height=height, margin=dict(l=8, r=8, t=36 if legend else 12, b=8), showlegend=legend,
+                  legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, title=None),
+                  hoverlabel=dict(namelength=-1), bargap=0.25)
+    layout.update(extra)
+    return layout
+
+
+def why_chart(recs: pd.DataFrame) -> go.Figure:
+    """Each item's score as stacked contributions: models (right) and re-ranking steps (±)."""
+    colours = model_colours()
+    rows = [f"#{i + 1} {item}" for i, item in enumerate(recs["item_id"])]
+    breakdowns = list(recs["score_breakdown"])
+    traces = []
+    for part in _parts(breakdowns):
+        values = [float(b.get(part, 0.0)) for b in breakdowns]
+        if part.startswith("rerank:") and not any(abs(v) > 1e-9 for v in values):
+            continue  # a step that changed nothing would only clutter the legend
+        name, label = part.split(":", 1)[1], part_label(part)
+        traces.append(dict(
+            type="bar", y=rows, x=values, orientation="h", name=label,
+            marker=dict(color=colours.get(name), pattern=dict(shape="/" if part.startswith("rerank:") else "")),
+            hovertemplate="%{y}<br>" + label + ": %{x:+.3f}<extra></extra>"))
+    traces.append(dict(type="scatter", y=rows, x=[sum(b.values()) for b in breakdowns], mode="markers",
+                       name="final score",
+                       marker=dict(symbol="diamond", size=11, color="#1f2937", line=dict(width=1, color="white")),
+                       hovertemplate="%{y}<br>final score %{x:.3f}<extra></extra>"))
+    return go.Figure(data=traces, layout=_layout(
+        90 + 34 * len(rows), barmode="relative",
+        yaxis=dict(autorange="reversed", title=None, type="category"),
+        xaxis=dict(title=dict(text="score contribution"), zeroline=True, zerolinewidth=1)))
+
+
+def waterfall(breakdown: dict[str, float], item: str) -> go.Figure:
+    parts = [p for p in _parts([breakdown]) if p.startswith("model:") or abs(breakdown[p]) > 1e-9]
+    values = [float(breakdown[p]) for p in parts]
+    total = sum(values)
+    p = palette()
+    trace = dict(
+        type="waterfall", x=[part_label(q) for q in parts] + ["final score"], y=values + [total],
+        measure=["relative"] * len(values) + ["total"], text=[f"{v:+.3f}" for v in values] + [f"{total:.3f}"],
+        textposition="outside", cliponaxis=False,
+        increasing=dict(marker=dict(color=p[0])), decreasing=dict(marker=dict(color=p[3])),
+        totals=dict(marker=dict(color="#1f2937")), connector=dict(line=dict(color="#9ca3af", width=1)))
+    return go.Figure(data=[trace], layout=_layout(
+        320, legend=False, yaxis=dict(title=dict(text=f"score of {item}"), rangemode="tozero")))
+
 
 def overlap_heatmap(matrix: pd.DataFrame) -> go.Figure:
     seq = st.get_option("theme.chartSequentialColors")
@@ -233,3 +298,20 @@ def share_bars(frame: pd.DataFrame, x: str, colour: str, y_title: str = "share o
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title=y_title, tickformat=".0%", range=[0, 1])
     return style(fig, 320)
+
+
+def blend_weights(weights: pd.DataFrame) -> go.Figure:
+    """Horizontal 100 % bars: each list kind's fitted share of every source."""
+    colours = model_colours()
+    shares = weights.fillna(0.0)
+    shares = shares.div(shares.sum(axis=1).where(lambda t: t > 0, 1.0), axis=0)
+    fig = go.Figure()
+    for name in shares.columns:
+        label = SOURCE_LABELS.get(name, name)
+        fig.add_trace(go.Bar(y=shares.index, x=shares[name], name=label, orientation="h",
+                             marker_color=colours.get(name), text=[f"{v:.0%}" if v >= 0.06 else "" for v in shares[name]],
+                             textposition="inside", hovertemplate="%{y}: %{x:.0%}<extra>" + label + "</extra>"))
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, 210)

@@ -7,10 +7,14 @@ import pandas as pd
 import streamlit as st
 
 from recsys.artifacts import BundleError, read_metadata
-from recsys.data import ValidationReport, data_hash
+from recsys.data import CSV_SUFFIXES, EXCEL_SUFFIXES, PARQUET_SUFFIXES, ValidationReport, data_hash
+from recsys.dates import DATE_ORDERS
+from recsys.schema import DataError
+from recsys.source_files import mapping_path
 
 from ui.settings import PROJECT_ROOT, Settings
-from ui.sources import Source, validate
+from ui.sources import (TARGETS, Source, catalogue_of, exclusions_of, preview, proposed_mapping, save_exclusions,
+                        save_mapping, slugify, stage_catalogue, validate)
 
 REPORT_COLUMNS = {
     "file": st.column_config.TextColumn("File"),
@@ -42,27 +46,46 @@ def _stamp(path: Path) -> tuple[str, int, int]:
     return str(path), st_.st_mtime_ns, st_.st_size
 
 
-@st.cache_data(max_entries=32, show_spinner="Validating the file…")
-def _validate(stamp: tuple[str, int, int]) -> ValidationReport:
-    return validate(Path(stamp[0]))
+def _stamps(path: Path) -> tuple:
+    """The file's stamp and those of what changes how it reads: its mapping and catalogue."""
+    sides = [p for p in (mapping_path(path), catalogue_of(path)) if p is not None and p.is_file()]
+    return (_stamp(path), *(_stamp(p) for p in sides))
+
+
+@st.cache_resource
+def _reports() -> dict:
+    """Validation reports by stamps, shared by the sessions of this process."""
+    return {}
 
 
 def validation_of(path: Path) -> ValidationReport:
-    """The validation report of a file, recomputed only when the file changes."""
+    """The validation report of a file, recomputed (with a progress bar) only when the file, its
+    mapping or its catalogue change."""
     try:
-        return _validate(_stamp(path))
+        key = _stamps(path)
     except OSError:  # gone or unreadable: the library words the problem
         return validate(Path(path))
+    cache = _reports()
+    if key not in cache:
+        bar = st.progress(0.0, text=f"Validating {Path(path).name}…")
+        cache[key] = validate(Path(path), progress=lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0),
+                                                                            text=f"Validating: {m}"))
+        bar.empty()
+        while len(cache) > 32:
+            cache.pop(next(iter(cache)))
+    return cache[key]
 
 
 def show_validation(report: ValidationReport, key: str) -> None:
     """OK with the line count, or every problem with its file, sheet, column and row."""
+    for warning in report.warnings:
+        st.warning(warning, icon=":material/warning:")
     if report.ok:
         st.success(f"**{report.file}** is valid: {report.lines:,} sales lines ready to train on.",
                    icon=":material/task_alt:")
         return
     st.error(f"**{report.file}** has {len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}: "
-             "fix them in the file and upload it again.", icon=":material/report:")
+             "map its columns below, or fix the file and upload it again.", icon=":material/report:")
     st.dataframe(report.to_frame(), hide_index=True, key=key, column_config=REPORT_COLUMNS)
 
 
@@ -105,3 +128,88 @@ def sources_frame(sources: list[Source], current: Source, settings: Settings) ->
             "models_in": shown_path(s.bundle_dir, settings),
         })
     return pd.DataFrame(rows)
+
+
+# ---- the mapping form ----------------------------------------------------------------------
+
+TARGET_LABELS = {
+    "ignore": "— not used —", "user_id": "user_id · customer", "item_id": "item_id · product code",
+    "timestamp": "timestamp · date or date and time", "quantity": "quantity · units on the line",
+    "price": "price · of one unit", "line_value": "line_value · the line's total (price = value / units)",
+    "ticket_id": "ticket_id · basket", "customer_type": "customer_type · loyal / new",
+    "ticket_amount": "ticket_amount · basket total", "pos_number": "pos_number · till",
+    "ticket_number": "ticket_number · receipt number", "item_name": "item_name · product name",
+    "category": "category · product group",
+}
+DATE_LABELS = {"auto": "Read it from the values", "dayfirst": "Day first (31/12/2025)",
+               "monthfirst": "Month first (12/31/2025)"}
+CATALOGUE_TYPES = sorted({s.rsplit(".", 1)[-1] for s in CSV_SUFFIXES + EXCEL_SUFFIXES + PARQUET_SUFFIXES})
+
+
+def mapping_form(path: Path, key: str) -> bool:
+    """The first rows of the file, a canonical column for each of its columns (the saved mapping
+    or the loader's guess), the date order and an optional catalogue; True once saved."""
+    try:
+        head = preview(path)
+    except DataError as err:
+        st.error(str(err))
+        return False
+    headers = [str(c) for c in head.columns]
+    proposed, dates = proposed_mapping(path, headers)
+    st.caption(f"The first {len(head)} rows of **{Path(path).name}** as written:")
+    st.dataframe(head, hide_index=True, key=f"{key}_preview", height=38 + 35 * min(len(head), 8))
+    prefix = f"{key}_{slugify(Path(path).name)}"
+    with st.form(key=f"{prefix}_form", border=False):
+        st.markdown("**What each column holds** · the proposal is the loader's guess (or what you saved before)")
+        grid = st.columns(min(len(headers), 4) or 1)
+        choice = {h: grid[i % len(grid)].selectbox(h, TARGETS, index=TARGETS.index(proposed.get(h, "ignore")),
+                                                    key=f"{prefix}_col_{i}", format_func=TARGET_LABELS.get)
+                  for i, h in enumerate(headers)}
+        order = st.radio("Date order", DATE_ORDERS, index=DATE_ORDERS.index(dates), horizontal=True,
+                         key=f"{prefix}_dates", format_func=DATE_LABELS.get,
+                         help="Dates such as 11/1/2000 read both ways; the loader asks when no value settles it")
+        catalogue = st.file_uploader("Product catalogue (optional): item id, name, category, current price",
+                                     type=CATALOGUE_TYPES, key=f"{prefix}_catalogue")
+        saved = st.form_submit_button("Apply this mapping and check the file", type="primary",
+                                      icon=":material/rule:", key=f"{prefix}_apply")
+    if not saved:
+        return False
+    try:
+        cat = stage_catalogue(catalogue.name, catalogue.getvalue(), path) if catalogue is not None else None
+        save_mapping(path, choice, order, cat)
+    except (ValueError, OSError) as exc:
+        st.error(f"Could not save the mapping: {exc}")
+        return False
+    return True
+
+
+# ---- suspects and the exclusion list -------------------------------------------------------
+
+def exclusion_editor(path: Path, cleaning: dict, key: str) -> bool:
+    """The suspect non-product codes with their evidence, which to leave out, and other ids to
+    leave out; saved as `<file>.exclude.txt` (applied at the next training). True once saved."""
+    suspects = pd.DataFrame(cleaning.get("suspects", []), columns=["item_id", "lines", "strong", "excluded", "evidence"])
+    saved_list = exclusions_of(path)
+    if not suspects.empty:
+        shown = suspects.assign(default=suspects["strong"].map({True: "excluded", False: "kept"}))
+        st.dataframe(shown[["item_id", "excluded", "default", "lines", "evidence"]], hide_index=True,
+                     key=f"{key}_suspects", column_config={
+                         "item_id": st.column_config.TextColumn("Item"),
+                         "excluded": st.column_config.CheckboxColumn("Left out", help="In the last training"),
+                         "default": st.column_config.TextColumn("By default", help="Strong evidence: left out"),
+                         "lines": st.column_config.NumberColumn("Lines", format="%d"),
+                         "evidence": st.column_config.TextColumn("Evidence", width="large")})
+    ids = suspects["item_id"].tolist()
+    chosen = st.multiselect("Suspects to leave out of training", ids, key=f"{key}_pick",
+                            default=[i for i, x in zip(ids, suspects["excluded"]) if x])
+    others = st.text_area("Other items to leave out (one id a line)", key=f"{key}_others",
+                          value="\n".join(sorted(saved_list.exclude - set(ids))))
+    if not st.button("Save the list (applied at the next training)", key=f"{key}_save", icon=":material/save:"):
+        return False
+    keep = [i for i, strong in zip(ids, suspects["strong"]) if strong and i not in chosen]
+    try:
+        save_exclusions(path, chosen + others.splitlines(), keep)
+    except OSError as exc:
+        st.error(f"Could not save the list: {exc}")
+        return False
+    return True

@@ -1,7 +1,8 @@
 """Light charts for the knob path: the Recommendations page's "why" as plain HTML and CSS.
 
-Every knob move redraws them. As Plotly figures they cost ~0.15 s of the browser's main thread
-per move (plotly.js re-plotting two figures) plus their validation on the server; these are
+Every knob move redraws them. As Plotly figures (ui/charts.py, still used by the Basket page)
+they cost ~0.15 s of the browser's main thread per move (plotly.js re-plotting two figures) plus
+their validation on the server; these are
 a string of positioned `<div>`s built in a millisecond, swapped in by the browser without a
 charting library (benchmarks/bench_browser.py measures it). Positions are percentages, so the
 charts fit any column width with text at the page's size; hover text is the `title` attribute.
@@ -14,27 +15,13 @@ from html import escape
 
 import pandas as pd
 
-from ui.charts import model_colours, palette
-from ui.state import SOURCE_LABELS
+from ui.charts import _parts as breakdown_parts  # the order the Plotly why charts use too (Basket page)
+from ui.charts import model_colours, palette, part_label
 
 MUTED = "#6b7280"
 GRID = "#d8dce2"
 FINAL = "#1f2937"
 ROW_PX = 18
-STEP_LABELS = {"due_boost": "due for repurchase", "upsell": "upsell", "price_sensitivity": "price penalty"}
-
-
-def breakdown_parts(breakdowns: list[dict[str, float]]) -> list[str]:
-    """The parts of score breakdowns in the order they are drawn: models, then re-ranking steps."""
-    keys: list[str] = []
-    for b in breakdowns:
-        keys += [k for k in b if k not in keys]
-    return [k for k in keys if k.startswith("model:")] + [k for k in keys if k.startswith("rerank:")]
-
-
-def part_label(part: str) -> str:
-    kind, name = part.split(":", 1)
-    return SOURCE_LABELS.get(name, name) if kind == "model" else STEP_LABELS.get(name, name)
 
 
 def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:

@@ -7,10 +7,29 @@ import streamlit as st
 
 from recsys import Recommender, TuningConfig
 from recsys.config import SEGMENTS
+from recsys.segment_summary import LIST_SIZE, segment_recommendations
 from recsys.service import SEGMENT_LABELS
 
 from ui import state
 from ui.knobs import tuned_config_toml
+
+
+PRICE_POINTS = 1000  # customers per segment drawn as points in the price chart
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def segment_overview(key: state.ModelKey) -> tuple[pd.DataFrame, list[float], list[float]]:
+    """segment_table of a bundle, once per bundle (it reads every customer)."""
+    return segment_table(state.recommender(key), state.users(key))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def price_points(key: state.ModelKey, per_segment: int = PRICE_POINTS) -> pd.DataFrame:
+    """(segment, avg_item_price) of a random sample of up to `per_segment` customers per segment:
+    a chart of a million points would not draw."""
+    users = state.users(key)[["segment", "avg_item_price"]]
+    parts = [part.sample(min(len(part), per_segment), random_state=0) for _, part in users.groupby("segment")]
+    return pd.concat(parts, ignore_index=True) if parts else users
 
 
 def segment_table(rec: Recommender, users: pd.DataFrame) -> tuple[pd.DataFrame, list[float], list[float]]:
@@ -53,12 +72,36 @@ def segment_filter_on(ctx) -> bool:
     return (TuningConfig.from_toml(toml) if toml else ctx.rec.config).rerank.segment_filter
 
 
-def recommendations_by_segment(ctx, n: int, tuned: bool):
-    """(price summary, model sources, favourite items per segment) of every customer's top-n."""
+@st.cache_data(max_entries=16, show_spinner="Recommending for the sampled customers…")
+def sample_recommendations(key: state.ModelKey, model: str, config_toml: str) -> pd.DataFrame:
+    """The stored sample's customers, recommended under another model or other knobs."""
+    rec = state.recommender(key)
+    users = rec.state.segment_sample["user_id"].unique()
+    return segment_recommendations(rec, users, model, LIST_SIZE, TuningConfig.from_toml(config_toml))
+
+
+def sampled_frame(ctx, tuned: bool) -> pd.DataFrame | None:
+    """The top-10 of the sampled customers: as stored at training (hybrid, trained knobs), else
+    recomputed for the same customers; None for a bundle trained before the sample existed."""
     rec = ctx.rec
+    stored = rec.state.segment_sample
+    if stored is None:
+        return None
     toml = (tuned_config_toml(ctx.key) if tuned else None) or rec.config.to_toml()
-    frame = state.batch_recommendations(ctx.key, n, ctx.model, toml)
-    frame["segment"] = frame["spending_segment"].map(SEGMENT_LABELS)
+    if ctx.model == "hybrid" and toml == rec.config.to_toml():
+        return stored
+    return sample_recommendations(ctx.key, ctx.model, toml)
+
+
+def sample_sizes(frame: pd.DataFrame) -> pd.Series:
+    """Sampled customers per segment (label), in segment order."""
+    seg = frame.drop_duplicates("user_id")["spending_segment"].map(SEGMENT_LABELS)
+    return seg.value_counts().reindex(list(state.SEGMENT_ORDER), fill_value=0)
+
+
+def recommendations_by_segment(frame: pd.DataFrame):
+    """(price summary, model sources, favourite items per segment) of the sampled customers' top-n."""
+    frame = frame.assign(segment=frame["spending_segment"].map(SEGMENT_LABELS))
     order = list(state.SEGMENT_ORDER)
     per_user = frame.groupby(["segment", "user_id"], observed=True).agg(
         recommended=("item_price", "mean"), own=("avg_item_price", "first")).reset_index()

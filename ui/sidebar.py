@@ -9,15 +9,16 @@ current data (a user of another store) falls back to the default instead of fail
 """
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from recsys import Recommender
 
 from ui import state
+from ui.search import MAX_MATCHES
 from ui.sources import Source
 
 SOURCE, USER, MODEL, ITEM = "source", "user", "model", "item"
+USER_QUERY, USER_SEGMENT, ANY_SEGMENT = "user_query", "user_segment", "any segment"
 URL_KEYS = (SOURCE, USER, MODEL, ITEM)
 URL_LOADED = "_url_loaded"
 CARRIED = "_carried_choices"
@@ -81,17 +82,28 @@ def source_picker(sources: list[Source], default_key: str) -> Source:
 
 
 def user_picker(key: state.ModelKey) -> str | None:
-    users: pd.DataFrame = state.users(key)
-    ids = users["user_id"].tolist()
-    if not ids:
+    """The customer: searched server side (id or part of it, a segment), at most MAX_MATCHES
+    options; the current customer (e.g. from a ?user= link) is always among them."""
+    search = state.user_search(key)
+    if not len(search):
         return None
-    labels = dict(zip(ids, users["label"]))
-    keep_valid(USER, ids, ids[0])
+    rec = state.recommender(key)
+    if st.session_state.get(USER) is None or rec.user_code(st.session_state[USER]) < 0:
+        st.session_state[USER] = search.ids[0]  # the busiest customer
     with st.sidebar:
-        return st.selectbox(
-            "Customer", ids, key=USER, format_func=lambda u: labels.get(u, u),
-            help="Type to search by id, spending segment (small, low-average, average, high) or "
-                 "customer type (loyal, new). Busiest customers first.")
+        query = st.text_input("Find a customer", key=USER_QUERY, placeholder="customer id, or part of it",
+                              help="Matches are searched among every customer, busiest first; "
+                                   f"the first {MAX_MATCHES} are offered below.")
+        segment = st.selectbox("Customer segment", [ANY_SEGMENT, *state.SEGMENT_ORDER], key=USER_SEGMENT)
+        group = None if segment == ANY_SEGMENT else state.SEGMENT_ORDER.index(segment)
+        matches = state.user_matches(key, query, group)
+        current = st.session_state[USER]
+        options = matches if current in matches else [current, *matches[:MAX_MATCHES - 1]]
+        chosen = st.selectbox("Customer", options, key=USER, format_func=lambda u: state.user_label(rec, u),
+                              help="Busiest customers first. Type in the box above to search.")
+        if (query or group is not None) and not matches:
+            st.caption("No customer matches; the list shows the current one.")
+        return chosen
 
 
 def model_picker(disabled: bool = False) -> str:

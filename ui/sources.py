@@ -5,6 +5,7 @@ No Streamlit here: listing, slugs, uploads and validation are plain functions (t
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -12,9 +13,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from recsys.artifacts import atomic_write_bytes, has_bundle
-from recsys.data import SUPPORTED_SUFFIXES, ValidationReport, validate_transactions
+from recsys.data import (CSV_SUFFIXES, EXCEL_SUFFIXES, IGNORE, MAPPABLE_COLUMNS, SUPPORTED_SUFFIXES, ValidationReport,
+                         propose_mapping, validate_transactions)
 from recsys.schema import DataError
+from recsys.source_files import (Exclusions, SourceMapping, exclusions_path, mapping_path, source_exclusions,
+                                 source_mapping, write_exclusions, write_mapping)
 
 from ui.settings import DEMO_KEY, Settings
 
@@ -50,8 +56,8 @@ def slugify(name: str) -> str:
 
 def is_data_file(path: Path) -> bool:
     name = path.name
-    return (path.is_file() and not name.startswith((".", "~$"))
-            and name.lower().endswith(SUPPORTED_SUFFIXES))
+    return (path.is_file() and not name.startswith((".", "~$")) and f"{CATALOGUE_TAG}." not in name
+            and name.lower().endswith(SUPPORTED_SUFFIXES))  # a file's catalogue is not a source of its own
 
 
 def list_sources(settings: Settings) -> list[Source]:
@@ -106,10 +112,15 @@ def stage_upload(name: str, data: bytes, data_dir: Path, session: str) -> Path:
     if not data:
         raise ValueError(f"'{name}' is empty")
     for old in folder.glob("*") if folder.is_dir() else []:
-        if old.is_file() and old.name != target.name and not old.name.startswith("."):
-            old.unlink(missing_ok=True)  # only this session's latest upload waits here
+        if old.is_file() and not old.name.startswith((target.name, ".")):
+            old.unlink(missing_ok=True)  # only this session's latest upload (and its mapping) waits here
     _drop_stale_staging(folder.parent, keep=folder)
     atomic_write_bytes(target, data)
+    published = Path(data_dir) / target.name
+    for side in (mapping_path(published), exclusions_path(published), catalogue_of(published)):
+        # a new export of a known file: start from what was decided for it
+        if side is not None and side.is_file() and not (target.parent / side.name).exists():
+            atomic_write_bytes(target.parent / side.name, side.read_bytes())
     return target
 
 
@@ -135,7 +146,8 @@ def _numbered(name: str, i: int) -> str:
 def publish_upload(staged: Path, data_dir: Path) -> Path:
     """Move a validated upload into the data folder under its name, or 'name (2).csv' ... when a file
     of that name is there: an upload never replaces an existing data file (a hard link claims the
-    name atomically, so two sessions publishing the same name at once both keep their file)."""
+    name atomically, so two sessions publishing the same name at once both keep their file). What
+    was decided about it (its mapping, exclusions and catalogue) moves with it, renamed along."""
     staged, folder = Path(staged), Path(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(1, 1000):
@@ -147,11 +159,32 @@ def publish_upload(staged: Path, data_dir: Path) -> Path:
         except OSError:  # no hard links on this file system: check, then move (not race-free)
             if target.exists():
                 continue
+            _move_decisions(staged, target)
             os.replace(staged, target)
             return target
+        _move_decisions(staged, target)
         staged.unlink(missing_ok=True)
         return target
     raise OSError(f"too many files named like '{staged.name}' in the data folder")
+
+
+def _move_decisions(staged: Path, target: Path) -> None:
+    """The staged file's mapping, exclusions and catalogue, moved beside `target` under its name
+    (left-overs of an earlier file of that name are dropped: they were decided for other data)."""
+    for old in (mapping_path(target), exclusions_path(target), catalogue_of(target)):
+        if old is not None:
+            old.unlink(missing_ok=True)
+    cat = catalogue_of(staged)
+    mapping = source_mapping(staged) if mapping_path(staged).is_file() else None
+    if cat is not None:
+        moved = target.with_name(target.name + cat.name[len(staged.name):])
+        os.replace(cat, moved)
+        mapping = dataclasses.replace(mapping, catalogue=moved.name) if mapping else None
+    if mapping is not None:
+        write_mapping(target, mapping)
+        mapping_path(staged).unlink(missing_ok=True)
+    if exclusions_path(staged).is_file():
+        os.replace(exclusions_path(staged), exclusions_path(target))
 
 
 def source_for(sources: list[Source], path: Path) -> Source | None:
@@ -159,12 +192,90 @@ def source_for(sources: list[Source], path: Path) -> Source | None:
     return next((s for s in sources if s.path is not None and s.path.resolve() == path), None)
 
 
-def validate(path: Path) -> ValidationReport:
+def validate(path: Path, progress=None) -> ValidationReport:
     """Every problem of a data file, never an exception: unexpected failures become problems too."""
     try:
-        return validate_transactions(path)
+        return validate_transactions(path, progress=progress)
     except DataError as err:
         return ValidationReport(file=Path(path).name, problems=[err])
     except Exception as exc:  # a reader failing in a way the library did not foresee
         return ValidationReport(file=Path(path).name,
                                 problems=[DataError(f"the file could not be read: {exc}", file=Path(path).name)])
+
+
+# ---- column mapping, catalogue and exclusions of one data file -------------------------------
+
+TARGETS = (IGNORE,) + MAPPABLE_COLUMNS  # what the mapping form offers for each column
+PREVIEW_ROWS = 8
+CATALOGUE_TAG = ".catalogue"  # '<file>.catalogue.csv' beside the data file
+
+
+def can_map(path: Path) -> bool:
+    """CSV and Parquet files have free column names; a workbook is read by its sheets' names."""
+    return not Path(path).name.lower().endswith(EXCEL_SUFFIXES)
+
+
+def preview(path: Path, rows: int = PREVIEW_ROWS) -> pd.DataFrame:
+    """The first rows as written (text), for the mapping form; DataError when unreadable."""
+    path = Path(path)
+    try:
+        if path.name.lower().endswith(CSV_SUFFIXES):
+            return pd.read_csv(path, nrows=rows, dtype=str, keep_default_na=False)
+        import pyarrow.parquet as pq
+
+        batch = next(pq.ParquetFile(path).iter_batches(batch_size=rows), None)
+        return batch.to_pandas().astype(str) if batch is not None else pd.DataFrame()
+    except Exception as exc:
+        raise DataError(f"cannot read the first rows ({type(exc).__name__}: {exc})", file=path.name) from None
+
+
+def proposed_mapping(path: Path, headers: list[str]) -> tuple[dict[str, str], str]:
+    """(header -> target, date order): the saved mapping of this file, else the loader's guess."""
+    saved = source_mapping(path)
+    return propose_mapping(headers, saved.columns if saved else None), saved.dates if saved else "auto"
+
+
+def save_mapping(path: Path, columns: dict[str, str], dates: str, catalogue: Path | None = None) -> Path:
+    """Write `<file>.mapping.toml`: every column's target ('ignore' kept so a name is not re-guessed)."""
+    old = source_mapping(path)
+    cat = catalogue.name if catalogue is not None else (old.catalogue if old else None)
+    return write_mapping(path, SourceMapping(columns=dict(columns), dates=dates, catalogue=cat,
+                                             catalogue_columns=old.catalogue_columns if old else {}))
+
+
+def stage_catalogue(name: str, data: bytes, data_path: Path) -> Path:
+    """Save an uploaded catalogue beside the data file as '<file>.catalogue.<ext>' (atomic)."""
+    base = safe_upload_name(name)
+    ext = next(s for s in SUPPORTED_SUFFIXES if base.lower().endswith(s))
+    if not data:
+        raise ValueError(f"'{name}' is empty")
+    for old in Path(data_path).parent.glob(f"{Path(data_path).name}{CATALOGUE_TAG}.*"):
+        old.unlink(missing_ok=True)
+    target = Path(data_path).with_name(f"{Path(data_path).name}{CATALOGUE_TAG}{ext}")
+    atomic_write_bytes(target, data)
+    return target
+
+
+def catalogue_of(path: Path) -> Path | None:
+    """The catalogue the file's mapping names, if it exists."""
+    try:
+        saved = source_mapping(path)
+    except DataError:
+        return None
+    found = saved.catalogue_path(Path(path).parent) if saved else None
+    return found if found is not None and found.is_file() else None
+
+
+def exclusions_of(path: Path) -> Exclusions:
+    """The saved exclusions of a data file (none when missing or unreadable)."""
+    try:
+        return source_exclusions(path)
+    except DataError:
+        return Exclusions()
+
+
+def save_exclusions(path: Path, exclude: list[str], keep: list[str]) -> Path:
+    """Write `<file>.exclude.txt`: ids to leave out, `!id` for suspects to keep."""
+    exclude_set = {str(i).strip() for i in exclude if str(i).strip()}
+    keep_set = {str(i).strip() for i in keep if str(i).strip()} - exclude_set
+    return write_exclusions(path, Exclusions(frozenset(exclude_set), frozenset(keep_set)))

@@ -18,6 +18,8 @@ from recsys.artifacts import BundleError, current_bundle, read_metadata
 from recsys.config import MODELS, SEGMENTS, TuningConfig
 from recsys.service import SEGMENT_LABELS
 
+from ui.search import IdSearch
+
 
 class ModelKey(NamedTuple):
     bundle_dir: str
@@ -68,39 +70,107 @@ def try_recommender(bundle_dir) -> tuple[Recommender | None, ModelKey | None, st
         return None, None, f"the models in '{Path(bundle_dir).name}' could not be loaded ({type(exc).__name__}: {exc}); retrain them"
 
 
-# ---- derived frames (st.cache_data: computed once per bundle, copied per use) -------------
+# ---- derived frames ------------------------------------------------------------------------
+# Frames as big as the store (a row per customer or item) live in st.cache_resource: one shared,
+# read-only object per bundle, never copied per rerun (st.cache_data pickles a copy on every
+# call: ~1 s for a million customers). Callers must not modify them. Small summaries of them are
+# st.cache_data.
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def users(key: ModelKey) -> pd.DataFrame:
-    """User profiles, busiest first, with a picker label and a readable segment."""
-    df = recommender(key).users().sort_values(["total_purchases", "user_id"], ascending=[False, True])
+    """User profiles, busiest first (ties in training order), with a readable segment (shared: read only)."""
+    df = recommender(key).users()
+    # one stable numeric argsort: a sort by (count, id string) takes ~2 s at a million customers
+    df = df.iloc[np.argsort(-df["total_purchases"].to_numpy(), kind="stable")]
     df["segment"] = df["spending_segment"].map(SEGMENT_LABELS).fillna(df["spending_segment"])
-    df["label"] = df["user_id"] + " · " + df["segment"] + " · " + df["user_type"]
     return df.reset_index(drop=True)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def items(key: ModelKey) -> pd.DataFrame:
+    """Items, most popular first (shared: read only)."""
+    df = recommender(key).items()
+    df = df.iloc[np.argsort(-df["popularity"].to_numpy(), kind="stable")]
+    return df.reset_index(drop=True)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def item_search(key: ModelKey) -> IdSearch:
+    """Every item id, most popular first, searchable by part of the id."""
+    return IdSearch(items(key)["item_id"].to_numpy())
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def item_matches(key: ModelKey, query: str) -> list[str]:
+    """Up to MAX_MATCHES item ids matching a search (computed once per search)."""
+    return item_search(key).find(query)
+
+
+def item_label(rec: Recommender, item_id: str) -> str:
+    """'id · name · price · popularity' of one item, from its row (no catalogue-wide work)."""
+    code = int(rec.item_codes([item_id])[0])
+    if code < 0:
+        return str(item_id)
+    it = rec.state.items
+    name = str(it["item_name"].iat[code]) if "item_name" in it.columns else ""
+    return (f"{item_id}{' · ' + name if name else ''} · price {it['price'].iat[code]:.2f}"
+            f" · popularity {it['popularity'].iat[code]:.2f}")
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def user_search(key: ModelKey) -> IdSearch:
+    """Every customer id, busiest first, searchable by part of the id and by segment."""
+    df = users(key)
+    return IdSearch(df["user_id"].to_numpy(), df["spending_segment"].map({s: i for i, s in enumerate(SEGMENTS)}).to_numpy())
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def user_matches(key: ModelKey, query: str, segment: int | None) -> list[str]:
+    """Up to MAX_MATCHES customer ids matching a search (computed once per search)."""
+    return user_search(key).find(query, segment)
+
+
+def user_label(rec: Recommender, user_id: str) -> str:
+    """'id · segment · type' of one customer, from its profile row (no store-wide work)."""
+    code = rec.user_code(user_id)
+    if code < 0:
+        return str(user_id)
+    prof = rec.state.profiles
+    seg = str(prof["spending_segment"].iat[code])
+    return f"{user_id} · {SEGMENT_LABELS.get(seg, seg)} · {prof['user_type'].iat[code]}"
+
+
+SCATTER_ITEMS = 5000  # items drawn in a scatter: the most popular, then a random sample of the rest
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def items(key: ModelKey) -> pd.DataFrame:
-    """Items, most popular first, with a picker label."""
-    df = recommender(key).items().sort_values(["popularity", "item_id"], ascending=[False, True])
-    df["label"] = (df["item_id"] + " · price " + df["price"].map("{:.2f}".format)
-                   + " · popularity " + df["popularity"].map("{:.2f}".format))
-    return df.reset_index(drop=True)
+def scatter_items(key: ModelKey, n: int = SCATTER_ITEMS) -> pd.DataFrame:
+    """(item_id, price, popularity, unique_buyers) of at most n items: the n/2 most popular and
+    a random sample of the others (a scatter of 200k points would not draw)."""
+    df = items(key)[["item_id", "price", "popularity", "unique_buyers"]]
+    if len(df) <= n:
+        return df
+    rest = df.iloc[n // 2:].sample(n - n // 2, random_state=0)
+    return pd.concat([df.iloc[:n // 2], rest], ignore_index=True)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def customer_types(key: ModelKey) -> pd.DataFrame:
+    """Customers, lines and revenue per customer type (loyal, new)."""
+    return users(key).groupby("user_type").agg(customers=("user_id", "size"), lines=("total_purchases", "sum"),
+                                               revenue=("total_spend", "sum"))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def segment_counts(key: ModelKey) -> pd.Series:
+    """Customers per segment, in segment order."""
+    return users(key)["segment"].value_counts().reindex(SEGMENT_ORDER, fill_value=0)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def price_bounds(key: ModelKey) -> tuple[float, float]:
     prices = recommender(key).items()["price"].to_numpy(np.float64)
     return float(np.floor(prices.min())) if len(prices) else 0.0, float(np.ceil(prices.max())) if len(prices) else 1.0
-
-
-@st.cache_data(max_entries=16, show_spinner="Recommending for every user…")
-def batch_recommendations(key: ModelKey, n: int, model: str, config_toml: str) -> pd.DataFrame:
-    """Top-n for every user under a config, joined with the users' segment and type."""
-    rec = recommender(key)
-    frame = rec.recommend_batch(n=n, model=model, config=TuningConfig.from_toml(config_toml))
-    prof = rec.users()[["user_id", "spending_segment", "user_type", "avg_item_price"]]
-    return frame.merge(prof, on="user_id", how="left")
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

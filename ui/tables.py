@@ -6,6 +6,8 @@ import streamlit as st
 cc = st.column_config
 
 PRICE = cc.NumberColumn("Price", format="%.2f", width="small")
+NAME = cc.TextColumn("Name", width="medium")
+CATEGORY = cc.TextColumn("Category", width="small")
 
 
 # Progress bars need room beside their figure: at width "small" the bar shrank to a dot.
@@ -26,6 +28,8 @@ def confidence(label: str = "Confidence") -> cc.ProgressColumn:
 RECOMMENDATIONS = {  # in display order: the why beside the item, so it is read, not scrolled to
     "rank": cc.NumberColumn("#", width=36, format="%d"),
     "item_id": cc.TextColumn("Item", width=100),
+    "item_name": NAME,
+    "category": CATEGORY,
     "recommendation_reason": cc.TextColumn("Why", width=360),  # fits the longest reason the ranker writes
     "confidence_score": confidence(),
     "relevance_score": cc.NumberColumn("Relevance", format="%.2f", width=70,
@@ -43,6 +47,8 @@ HISTORY = {
 
 SIMILAR = {
     "item_id": cc.TextColumn("Item", width=110),
+    "item_name": NAME,
+    "category": CATEGORY,
     "relevance_score": relevance(),
     "confidence_score": confidence(),
     "item_price": PRICE,
@@ -53,9 +59,31 @@ SIMILAR = {
 POPULAR = {
     "rank": cc.NumberColumn("#", width=36, format="%d"),
     "item_id": cc.TextColumn("Item", width=105),
+    "item_name": NAME,
+    "category": CATEGORY,
     "popularity_score": cc.ProgressColumn("Popularity", min_value=0.0, max_value=1.0, format="%.2f", width=BAR_WIDTH),
     "price": cc.NumberColumn("Price", format="%.2f", width=60),
     "purchase_count": cc.NumberColumn("Lines", format="localized", width=60, help="Sales lines holding the item"),
     "unique_buyers": cc.NumberColumn("Buyers", format="localized", width=62, help="Distinct customers who bought it"),
     "total_quantity": cc.NumberColumn("Units", format="localized", width=60, help="Units sold"),
+    "segment_buyers": cc.NumberColumn("Buyers here", format="localized", width=80,
+                                      help="Distinct customers of this segment who bought it"),
+    "share_of_segment": cc.NumberColumn("Share", format="percent", width=60,
+                                        help="Share of the segment's customers who bought it"),
+    "store_buyers": cc.NumberColumn("All buyers", format="localized", width=72,
+                                    help="Distinct customers of the whole store who bought it"),
+}
+
+TOGETHER = {  # recsys.basket's rules: bought together more often than chance
+    "item_id": cc.TextColumn("Item", width=110),
+    "item_name": cc.TextColumn("Name"),
+    "item_price": PRICE,
+    "together": cc.NumberColumn("Baskets", format="%d", width=70, help="Baskets holding both"),
+    "support": cc.NumberColumn("Support", format="%.4f", width=80, help="Share of all baskets holding both"),
+    "confidence": cc.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="percent", width="small",
+                                    help="P(this item | the other): share of the other's baskets holding this one too"),
+    "lift": cc.NumberColumn("Lift", format="%.2f", width=60,
+                            help="Confidence / the item's own share of baskets: above 1 = more often than chance"),
+    "with_item": cc.TextColumn("With", width=110, help="The basket item of the strongest rule"),
+    "with_items": cc.NumberColumn("Goes with", format="%d", width=75, help="Basket items it is bought with"),
 }

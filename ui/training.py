@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -25,7 +26,10 @@ STAGE_LABELS = {
     "popularity": "Popularity, overall and per segment",
     "repurchase_cycles": "Repurchase cycles",
     "repeat_learner": "Buy-again learner (past windows)",
+    "validation": "Validation window (models refitted)",
+    "hybrid_fit": "Hybrid fitted to the store",
     "calibration": "Confidence calibration",
+    "segment_summary": "Segment summary (sampled customers)",
     "save": "Save the model bundle",
 }
 
@@ -93,7 +97,10 @@ def train_with_progress(source: Source, title: str | None = None):
                       state="complete", expanded=False)
         return job.result
     status.update(label="Training failed", state="error", expanded=True)
-    if isinstance(job.error, EXPECTED_ERRORS):
+    if isinstance(job.error, OSError) and job.error.strerror:  # the reason, not the server's paths
+        name = Path(job.error.filename).name if job.error.filename else source.label
+        status.error(f"Training failed: {job.error.strerror} ({name})")
+    elif isinstance(job.error, EXPECTED_ERRORS):
         status.error(str(job.error))
     else:  # never a traceback on the page; the server log has it
         log.error("training %s failed", source.key, exc_info=job.error)

@@ -7,12 +7,13 @@ import streamlit as st
 from recsys.data import SUPPORTED_SUFFIXES
 
 from ui import shell, state, widgets
-from ui.data_admin import bundle_meta, is_stale, show_validation, shown_path, sources_frame, validation_of
+from ui.data_admin import (bundle_meta, exclusion_editor, is_stale, mapping_form, show_validation, shown_path,
+                           sources_frame, validation_of)
 from ui.knobs import tuned_config_toml
 from ui.overview import CLEANING_COLUMNS, cleaning_frame
 from ui.settings import DEMO_KEY
 from ui.sidebar import SOURCE
-from ui.sources import list_sources, publish_upload, source_for, stage_upload
+from ui.sources import can_map, list_sources, publish_upload, source_for, stage_upload
 from ui.training import train_with_progress
 
 TRAIN_NOW, STAGED, UPLOAD_ID, DONE = "_train_now", "_staged_upload", "_upload_id", "_trained_message"
@@ -73,6 +74,12 @@ with st.container(border=True):
 report = validation_of(source.path) if source.kind == "file" else None
 if report is not None:
     show_validation(report, key="source_report")
+    if can_map(source.path):
+        with st.expander("Columns, dates and catalogue of this file", icon=":material/view_column:",
+                         expanded=not report.ok):
+            if mapping_form(source.path, "src_map"):
+                st.session_state[DONE] = "Mapping saved: retrain to use it"
+                st.rerun()
 if train_clicked or st.session_state.pop(TRAIN_NOW, False):
     if report is not None and not report.ok:
         st.error("The file has problems (above): fix them before training.")
@@ -106,6 +113,10 @@ with st.container(border=True):
     if uploaded is not None and staged and Path(staged).exists():
         up_report = validation_of(Path(staged))
         show_validation(up_report, key="upload_report")
+        if can_map(Path(staged)):
+            with st.expander("Columns, dates and catalogue", icon=":material/view_column:", expanded=True):
+                if mapping_form(Path(staged), "up_map"):
+                    st.rerun()  # validated again with the new mapping
         if up_report.ok:
             st.button("Use this file and train on it", type="primary", key="publish",
                       icon=":material/model_training:", on_click=publish, args=(Path(staged),))
@@ -116,8 +127,19 @@ if ctx.rec is not None and ctx.rec.cleaning_report:
         st.text(f"{ctx.rec.cleaning_report.get('lines_in', 0):,} lines in, "
                 f"{ctx.rec.cleaning_report.get('lines_removed', 0):,} removed, "
                 f"{ctx.rec.cleaning_report.get('lines_out', 0):,} kept")
+        for warning in ctx.rec.cleaning_report.get("warnings", []):
+            st.warning(warning, icon=":material/warning:")
         st.dataframe(cleaning_frame(ctx.rec.cleaning_report), hide_index=True, key="cleaning_report",
                      column_config=CLEANING_COLUMNS)
+    if source.kind == "file" and source.path is not None:
+        with st.expander("Items left out of training", icon=":material/block:"):
+            st.caption("Codes that look like non-products (a placeholder price on most lines, worth more than the "
+                       "whole ticket) are left out by default when the evidence is strong. Change the list here; "
+                       f"it is kept beside the file as `{source.path.name}.exclude.txt` and applied at the next "
+                       "training.")
+            if exclusion_editor(source.path, ctx.rec.cleaning_report, "excl"):
+                st.session_state[DONE] = "Exclusion list saved: retrain to apply it"
+                st.rerun()
 
 with st.container(border=True):
     st.markdown("#### :material/folder_open: Data sources")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from ui import charts, shell, widgets
 from ui import evaluation as ev
+from ui.fit import show_fit
 
 DONE = "_evaluation_done"
 ctx = shell.context()
@@ -89,6 +90,13 @@ cols[-1].metric("Calibration error (ECE)", f"{report.ece:.3f}", border=True, hei
                 delta="lower is better", delta_color="off", delta_arrow="off",
                 help="Expected calibration error of the hybrid's confidence on its top 10: the average gap "
                      "between the stated chance and the observed purchase rate (0 = honest)")
+
+# ---- the fit -------------------------------------------------------------------------------
+if ctx.rec is not None:
+    with st.container(border=True):
+        st.markdown("**The hybrid fitted to this store** · chosen at training time on validation windows "
+                    "cut from the training data; the test window below was read once, after")
+        show_fit(ctx.rec, "ev_fit")
 
 # ---- scores --------------------------------------------------------------------------------
 table = report.table

@@ -2,8 +2,9 @@
 import streamlit as st
 
 from ui import charts, shell, widgets
+from ui.fit import show_fit
 from ui.overview import CLEANING_COLUMNS, cleaning_frame, kpis, thresholds_text, training_facts
-from ui.state import SEGMENT_ORDER, users
+from ui.state import customer_types, segment_counts
 from ui.training import STAGE_LABELS
 
 ctx = shell.require_model()
@@ -24,9 +25,7 @@ with left, st.container(border=True):
     charts.show(charts.weekly_sales(rec.state.weekly_sales, metric), key="weekly_sales")
 with right, st.container(border=True):
     st.markdown("**Loyal and new customers**")
-    prof = users(ctx.key)
-    by_type = prof.groupby("user_type").agg(customers=("user_id", "size"), lines=("total_purchases", "sum"),
-                                            revenue=("total_spend", "sum"))
+    by_type = customer_types(ctx.key)
     charts.show(charts.share_split(by_type.T.rename(index=str.capitalize)), key="loyal_new")
     for t, r in by_type.iterrows():
         st.caption(f"**{t.capitalize()}**: {int(r.customers):,} customers, {int(r.lines):,} lines, "
@@ -35,7 +34,7 @@ with right, st.container(border=True):
 left, right = st.columns([1, 1.2], gap="medium")
 with left, st.container(border=True, height="stretch"):
     st.markdown("**Customers per spending segment**")
-    counts = prof["segment"].value_counts().reindex(SEGMENT_ORDER, fill_value=0)
+    counts = segment_counts(ctx.key)
     colours = charts.segment_colours()
     charts.show(charts.bars(counts.index, counts.values, [colours[s] for s in counts.index],
                             y_title="customers", height=250), key="segment_users")
@@ -47,6 +46,10 @@ with right, st.container(border=True, height="stretch"):
     grid = st.columns(3)
     for i, (label, value) in enumerate(facts):
         grid[i % 3].markdown(f":gray[{label}]  \n**{value}**")
+
+with st.container(border=True):
+    st.markdown("**How the hybrid fits this store**")
+    show_fit(rec, "overview_fit")
 
 left, right = st.columns([1, 1.6], gap="medium")
 with left, st.container(border=True, height="stretch"):
@@ -65,11 +68,11 @@ with right, st.container(border=True, height="stretch"):
         a.metric("Lines read", f"{report.get('lines_in', 0):,}")
         b.metric("Lines removed", f"{report.get('lines_removed', 0):,}")
         c.metric("Lines trained on", f"{report.get('lines_out', 0):,}")
-        # without the examples: they need the width of the Data and training page
+        # the rule and its line count only: items, users and examples need the Data page's width
         st.dataframe(cleaning_frame(report), hide_index=True, key="cleaning", column_config=CLEANING_COLUMNS,
-                     column_order=[c for c in CLEANING_COLUMNS if c != "examples"])
+                     column_order=["action", "reason", "lines"])
         st.caption("Removed lines are not trained on; flagged lines (duplicates, extreme quantities…) are "
-                   "counted here and kept. Examples of each rule: the Data and training page.")
+                   "counted here and kept. Items, customers and examples of each rule: the Data and training page.")
         if report.get("non_product_items"):
             st.caption("Non-product items removed: " + ", ".join(map(str, report["non_product_items"][:30]))
                        + (" …" if len(report["non_product_items"]) > 30 else ""))

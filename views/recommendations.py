@@ -1,7 +1,7 @@
 """Recommendations for one customer, with live knobs, the why of each score and a model comparison."""
 import streamlit as st
 
-from ui import charts, html_charts, knobs, shell, state, tables, widgets
+from ui import catalogue, charts, html_charts, knobs, shell, state, tables, widgets
 from ui.recommend import compare_models, recommendation_frame
 
 ctx = shell.require_model()
@@ -23,7 +23,11 @@ def panel(key: state.ModelKey, user: str, model: str) -> None:
             st.warning(note)
         resp = rec.recommend(user, n=req.n, model=model, timestamp=req.timestamp,
                              exclude_purchased=req.exclude_purchased, config=req.config)
-        frame = recommendation_frame(resp)
+        frame = catalogue.with_names(recommendation_frame(resp), key)
+        if categories := catalogue.categories_of(frame, key):
+            chosen = st.multiselect("Categories", categories, key="rec_categories", placeholder="All categories",
+                                    help="Show only the items of these categories (of this list)")
+            frame = catalogue.filter_by_category(frame, key, chosen)
         profile = resp.user_info
         m = st.columns(4)
         m[0].metric("Request time", f"{resp.processing_time_ms:.1f} ms", border=True,
@@ -49,8 +53,8 @@ def panel(key: state.ModelKey, user: str, model: str) -> None:
                 st.info("No item passes the filters: widen the price range or switch off a filter.")
             else:
                 table = frame.drop(columns=["score_breakdown"])
-                st.dataframe(table, hide_index=True, key="rec_table",
-                             column_config=tables.RECOMMENDATIONS, column_order=list(tables.RECOMMENDATIONS))
+                st.dataframe(table, hide_index=True, key="rec_table", column_config=tables.RECOMMENDATIONS,
+                             column_order=[c for c in tables.RECOMMENDATIONS if c in table.columns])
                 st.download_button("Download this list (CSV)", lambda: table.to_csv(index=False),  # on click only
                                    file_name=f"recommendations-{user}.csv", mime="text/csv",
                                    icon=":material/download:", type="tertiary", on_click="ignore")

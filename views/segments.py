@@ -1,8 +1,9 @@
 """Spending segments: who is in them, what they buy, and how their recommendations differ."""
 import streamlit as st
 
-from ui import charts, shell, state, widgets
-from ui.segments import recommendations_by_segment, segment_filter_on, segment_table, top_items_by_segment
+from ui import catalogue, charts, shell, state, tables, widgets
+from ui.segments import (PRICE_POINTS, price_points, recommendations_by_segment, sample_sizes, sampled_frame,
+                         segment_filter_on, segment_overview, top_items_by_segment)
 
 ctx = shell.require_model()
 rec = ctx.rec
@@ -12,7 +13,7 @@ widgets.header("Segments", "Customers fall into four spending segments by their 
     "The segment filter is off: recommendations may hold items above the segment's price cap (switch it on "
     "among the knobs of the Recommendations page)."))
 
-table, cuts, thresholds = segment_table(rec, state.users(ctx.key))
+table, cuts, thresholds = segment_overview(ctx.key)
 with st.container(border=True):
     st.markdown("**Thresholds** · percentiles " + ", ".join(f"{t:.0%}" for t in thresholds)
                 + " of the customers' average item price")
@@ -38,7 +39,10 @@ with b, st.container(border=True):
     charts.show(charts.bars(segs, table["total_spend"], [colours[s] for s in segs], height=260), key="seg_spend")
 with c, st.container(border=True):
     st.markdown("**Average item price per customer**")
-    charts.show(charts.price_distribution(state.users(ctx.key), cuts), key="seg_price")
+    points = price_points(ctx.key)
+    charts.show(charts.price_distribution(points, cuts), key="seg_price")
+    if len(points) < int(table["customers"].sum()):
+        st.caption(f"Points: a random sample of up to {PRICE_POINTS:,} customers per segment.")
 
 with st.container(border=True):
     head, pick = st.columns([3, 1], vertical_alignment="center")
@@ -49,17 +53,31 @@ with st.container(border=True):
     for col, (seg, frame) in zip(cols, tops.items()):
         with col:
             st.markdown(f"**{seg}**")
-            st.dataframe(frame, hide_index=True, key=f"seg_top_{seg}", column_config={
-                "item_id": st.column_config.TextColumn("Item"),
+            st.dataframe(catalogue.with_names(frame, ctx.key), hide_index=True, key=f"seg_top_{seg}", column_config={
+                "item_id": st.column_config.TextColumn("Item"), "item_name": tables.NAME, "category": tables.CATEGORY,
                 "buyers": st.column_config.NumberColumn("Buyers", format="localized"),
                 "price": st.column_config.NumberColumn("Price", format="%.2f")})
 
+if catalogue.has_categories(ctx.key):
+    with st.container(border=True):
+        st.markdown("**Categories each segment buys** · share of the segment's sales lines")
+        st.dataframe(catalogue.segment_categories(ctx.key), hide_index=True, key="seg_categories",
+                     column_config={"#": st.column_config.NumberColumn(width=36, format="%d")})
+
 with st.container(border=True):
     head, opt = st.columns([3, 1], vertical_alignment="center")
-    head.markdown(f"**How recommendations differ by segment** · {state.MODEL_LABELS[ctx.model]}, top 10 for every customer")
     tuned = opt.toggle("Use my knobs", value=True, key="seg_use_knobs",
                        help="Apply the knobs set on the Recommendations page (else the trained defaults)")
-    summary, sources, favourites = recommendations_by_segment(ctx, 10, tuned)
+    frame = sampled_frame(ctx, tuned)
+    if frame is None:
+        head.markdown("**How recommendations differ by segment**")
+        st.info("These models were trained before the segment summary existed: retrain them (Data and training) "
+                "to see what each segment is recommended.")
+        st.stop()
+    sizes = sample_sizes(frame)
+    head.markdown(f"**How recommendations differ by segment** · {state.MODEL_LABELS[ctx.model]}, top 10 of a random "
+                  f"sample of customers per segment ({', '.join(f'{seg} {n:,}' for seg, n in sizes.items())})")
+    summary, sources, favourites = recommendations_by_segment(frame)
     a, b = st.columns(2, gap="medium")
     with a:
         charts.show(charts.grouped_bars(summary, "segment", {"customer_price": "customers' average item price",
@@ -67,7 +85,7 @@ with st.container(border=True):
                                         "price"), key="seg_rec_price")
     with b:
         charts.show(charts.share_bars(sources, "segment", "model_source"), key="seg_rec_sources")
-    st.markdown("**Items recommended to the most customers of each segment** · share of the segment's "
+    st.markdown("**Items recommended to the most customers of each segment** · share of the sampled "
                 "customers whose list holds the item")
     st.dataframe(favourites, hide_index=True, key="seg_favourites",
                  column_config={"#": st.column_config.NumberColumn(width=36, format="%d")})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.features import unique_inverse_counts, unique_sorted
 from recsys.models.base import Scorer, UserBatch, gather_csr
 
 HALF_LIVES = (7.0, 30.0, 90.0, 365.0)
@@ -43,13 +44,12 @@ def pair_features(users: UserBatch, n_items: int, item_repeat_rate: np.ndarray, 
     row, item, age = users.line_row.astype(np.int64), users.line_item.astype(np.int64), users.line_age_days
     if len(row) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, len(FEATURES)))
-    pairs, inv = np.unique(row * n_items + item, return_inverse=True)
-    inv = inv.ravel()
+    pairs, inv, _ = unique_inverse_counts(row * n_items + item)
     n = len(pairs)
     prow, pitem = pairs // n_items, pairs % n_items
     day = np.floor(age).astype(np.int64)
     lines = np.bincount(inv, minlength=n).astype(np.float64)
-    pair_days = np.unique(inv.astype(np.int64) * 100_000 + day)
+    pair_days = unique_sorted(inv.astype(np.int64) * 100_000 + day)
     days = np.bincount((pair_days // 100_000).astype(np.int64), minlength=n).astype(np.float64)
     decays = [np.bincount(inv, weights=np.power(0.5, age / h), minlength=n) for h in HALF_LIVES]
     last = _group_min(inv, age, n)
@@ -58,7 +58,7 @@ def pair_features(users: UserBatch, n_items: int, item_repeat_rate: np.ndarray, 
     due = last / mean_gap
 
     b = len(users)
-    trips_key = np.unique(row * 100_000 + day)
+    trips_key = unique_sorted(row * 100_000 + day)
     trips = np.bincount(trips_key // 100_000, minlength=b).astype(np.float64)
     recent_key = trips_key[(trips_key % 100_000) < horizon_days]
     trips28 = np.bincount(recent_key // 100_000, minlength=b).astype(np.float64)
@@ -135,7 +135,7 @@ class RepeatModel(Scorer):
 
     def candidates(self, users: UserBatch, k: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Every distinct past item of each user (k is ignored: a user's own items all count)."""
-        pairs = np.unique(users.line_row.astype(np.int64) * self.n_items + users.line_item)
+        pairs = unique_sorted(users.line_row.astype(np.int64) * self.n_items + users.line_item)
         return pairs // self.n_items, pairs % self.n_items
 
     def score(self, users: UserBatch, candidates: np.ndarray, user_avg_price: np.ndarray | None = None,

@@ -1,0 +1,288 @@
+"""Recommendation quality per store: the product's hybrid against its single models and baselines.
+
+    python -m benchmarks.quality [--stores workbook,lowrepeat,tafeng] [--windows N] [--sample-users N]
+                                 [--json out.json] [--write-readme] [--readme-only]
+
+Stores (``benchmarks.datasets``): ``workbook`` (the real workbook in ../shared/data), ``tafeng``
+(fetched on demand into .cache/datasets), ``lowrepeat`` (a synthetic store whose customers rarely
+rebuy, like Ta Feng), ``demo`` (the dashboard's synthetic store).  Every store is cleaned by the
+product's cleaning.
+
+Protocol (``recsys.evaluation``), NDCG@10:
+
+* test window: the last 28 days; loyal customers with lines on both sides of the cutoff, asked at
+  the cutoff, in mode "all" (repeats count) and "new" (items new to the customer); new customers
+  (history = their first basket) where the store has them;
+* validation windows: ``rolling_windows`` inside the training data (never the test window), modes
+  "all" and "new"; their per-user values are pooled over the windows.
+
+Models: the product trained by its default ``recsys.train`` on each split's training frame
+(``recsys.evaluation_report.default_models``: one training serves the hybrid and every single
+model, asked with ``model=``), the baselines buy again (60-day half-life), popularity (baskets)
+and TIFU-KNN (the paper's parameters for Ta Feng; cosine and Euclidean neighbours).  Per scenario: the hybrid against the best baseline, the best other model and
+popularity, as paired-bootstrap 95 % CIs of the NDCG@10 difference.
+
+Results are merged, per store, into ``benchmarks/results/quality.json`` (git-ignored);
+``--write-readme`` regenerates the block between ``<!-- quality:start -->`` and
+``<!-- quality:end -->`` in README.md from that JSON (``--readme-only``: without running).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.datasets import STORES, load_store, repeat_share
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
+README = ROOT / "README.md"
+START, END = "<!-- quality:start -->", "<!-- quality:end -->"
+COMMAND = "python -m benchmarks.quality --stores workbook,lowrepeat,tafeng --write-readme"
+METRIC = "ndcg@10"
+TEST_DAYS = 28
+DEFAULT_WINDOWS = {"workbook": 4, "tafeng": 2, "lowrepeat": 2, "demo": 4}
+HYBRID, POPULARITY = "hybrid", "baseline: popularity"
+BASELINE_PREFIX = "baseline: "
+SCENARIO_LABELS = {("test", "loyal", "all"): "test: loyal, all items",
+                   ("test", "loyal", "new"): "test: loyal, new to the customer",
+                   ("test", "new_customers", "all"): "test: new customers (first basket)",
+                   ("validation", "loyal", "all"): "validation: all items",
+                   ("validation", "loyal", "new"): "validation: new to the customer"}
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def models() -> dict[str, Any]:
+    """The product (one training per split, shared by its models) and the baselines."""
+    from recsys.evaluation import TIFUKNN
+    from recsys.evaluation_report import default_models
+
+    out = default_models()
+    # both neighbour metrics: cosine, and Euclidean as in the authors' code (on Ta Feng's test
+    # window it is stronger on items new to the customer, a tie on its validation window)
+    out["baseline: TIFU-KNN"] = TIFUKNN()
+    out["baseline: TIFU-KNN (Euclidean)"] = TIFUKNN(metric="euclidean")
+    return out
+
+
+def sample_split(split, n: int | None, seed: int = 0):
+    """The split with at most ``n`` of its test users (a fixed random sample; training unchanged)."""
+    if n is None or len(split) <= n:
+        return split
+    idx = np.sort(np.random.default_rng(seed).choice(len(split), n, replace=False))
+    return dataclasses.replace(split, users=split.users[idx], as_of=split.as_of[idx],
+                               truth=tuple(split.truth[i] for i in idx),
+                               known=tuple(split.known[i] for i in idx),
+                               info={**split.info, "sampled_from": len(split)})
+
+
+def evaluate_split(split, modes: tuple[str, ...], key: str) -> dict[str, dict[str, Any]]:
+    """{mode: {model: EvalResult}}: every model fitted once on the split, scored in each mode."""
+    from recsys.evaluation import evaluate_all
+
+    out: dict[str, dict[str, Any]] = {m: {} for m in modes}
+    for name, model in models().items():
+        t0 = time.perf_counter()
+        _, results = evaluate_all({name: model}, splits={key: split}, scenarios=[(key, m) for m in modes],
+                                  k=(10,), return_results=True)
+        for mode in modes:
+            out[mode][name] = results[(name, key, mode)]
+        values = ", ".join(f"{m} {out[m][name][METRIC]:.3f}" for m in modes)
+        say(f"  {split.name}: {name:<22} {values}  ({time.perf_counter() - t0:.0f} s)")
+    return out
+
+
+def _bootstrap(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    from recsys.evaluation import paired_bootstrap
+
+    r = paired_bootstrap(a, b, n_boot=2000, seed=0)
+    return {"diff": r.mean_diff, "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value}
+
+
+def summarise(per_user: dict[str, np.ndarray], n_users_total: int, where: dict[str, Any]) -> dict[str, Any]:
+    """One scenario's row: each model's NDCG@10 and the hybrid's CIs against the best others."""
+    scores = {m: float(v.mean()) if len(v) else float("nan") for m, v in per_user.items()}
+    others = [m for m in scores if m != HYBRID]
+    baselines = [m for m in others if m.startswith(BASELINE_PREFIX)]
+    best_other = max(others, key=lambda m: scores[m])
+    best_baseline = max(baselines, key=lambda m: scores[m])
+    hybrid = per_user[HYBRID]
+    return {**where, "n_users": int(len(hybrid)), "n_users_total": int(n_users_total), METRIC: scores,
+            "best_other": best_other, "best_baseline": best_baseline,
+            "vs_best_other": _bootstrap(hybrid, per_user[best_other]),
+            "vs_best_baseline": _bootstrap(hybrid, per_user[best_baseline]),
+            "vs_popularity": _bootstrap(hybrid, per_user[POPULARITY])}
+
+
+def _per_user(results: dict[str, Any]) -> dict[str, np.ndarray]:
+    users = {m: r.users.astype(str) for m, r in results.items()}
+    first = next(iter(users.values()))
+    assert all(np.array_equal(u, first) for u in users.values()), "models scored different users"
+    return {m: np.asarray(r.per_user[METRIC], dtype=float) for m, r in results.items()}
+
+
+def run_store(name: str, windows: int | None, sample_users: int | None) -> dict[str, Any]:
+    """Every scenario of one store: test window, new customers and validation windows."""
+    from recsys.evaluation import make_loyal_split, make_new_customer_split, rolling_windows
+    from recsys.schema import CUSTOMER_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+
+    t0 = time.perf_counter()
+    df = load_store(name)
+    n_windows = DEFAULT_WINDOWS.get(name, 2) if windows is None else windows
+    loyal = make_loyal_split(df, TEST_DAYS)
+    info = {"lines": len(df), "customers": int(df[USER_ID].nunique()), "items": int(df[ITEM_ID].nunique()),
+            "first_day": str(df[TIMESTAMP].min().date()), "last_day": str(df[TIMESTAMP].max().date()),
+            "cutoff": str(loyal.cutoff.date()), "loyal_test_users": len(loyal),
+            "repeat_share": round(repeat_share(loyal), 4), "windows": n_windows, "sample_users": sample_users}
+    say(f"{name}: {info}")
+    rows = []
+    for mode, res in evaluate_split(sample_split(loyal, sample_users), ("all", "new"), "loyal").items():
+        rows.append(summarise(_per_user(res), len(loyal.view(mode)),
+                              {"split": "test", "scenario": "loyal", "mode": mode}))
+    if CUSTOMER_TYPE in df.columns and (df[CUSTOMER_TYPE] == "new").any():
+        newc = make_new_customer_split(df)
+        if len(newc):
+            res = evaluate_split(sample_split(newc, sample_users), ("all",), "new_customers")["all"]
+            rows.append(summarise(_per_user(res), len(newc),
+                                  {"split": "test", "scenario": "new_customers", "mode": "all"}))
+    pooled: dict[str, dict[str, list]] = {"all": {}, "new": {}}
+    totals = {"all": 0, "new": 0}
+    used = 0
+    for window in rolling_windows(df, n_windows, TEST_DAYS):
+        used += 1
+        for mode, res in evaluate_split(sample_split(window, sample_users), ("all", "new"), "loyal").items():
+            totals[mode] += len(window.view(mode))
+            for model, values in _per_user(res).items():
+                pooled[mode].setdefault(model, []).append(values)
+    for mode in ("all", "new"):
+        if pooled[mode]:
+            per_user = {m: np.concatenate(v) for m, v in pooled[mode].items()}
+            rows.append(summarise(per_user, totals[mode], {"split": "validation", "scenario": "loyal",
+                                                           "mode": mode, "windows": used}))
+    info["windows"] = used
+    info["seconds"] = round(time.perf_counter() - t0, 1)
+    say(f"{name}: done in {info['seconds']:.0f} s")
+    return {"info": info, "rows": rows, "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+def _label(row: dict) -> str:
+    label = SCENARIO_LABELS[(row["split"], row["scenario"], row["mode"])]
+    if row["split"] == "validation":
+        label = label.replace("validation", f"validation ({row['windows']} windows)")
+    return label
+
+
+def _short(model: str) -> str:
+    return model.replace(BASELINE_PREFIX, "")
+
+
+def _ci(b: dict) -> str:
+    return f"{b['diff']:+.3f} [{b['ci_low']:+.3f}, {b['ci_high']:+.3f}]"
+
+
+def _users(row: dict) -> str:
+    n, total = row["n_users"], row["n_users_total"]
+    return f"{n:,}" if n == total else f"{n:,} of {total:,}"
+
+
+def full_table(store: str, result: dict) -> str:
+    """Every model's NDCG@10 in every scenario of one store (the printed output)."""
+    frame = pd.DataFrame({f"{_label(r)} ({_users(r)} users)": r[METRIC] for r in result["rows"]})
+    return f"{store} (NDCG@10)\n" + frame.T.to_string(float_format=lambda x: f"{x:.3f}")
+
+
+def markdown(results: dict[str, dict]) -> str:
+    """The README block: one row per store and scenario."""
+    lines = [f"`{COMMAND}` (NDCG@10; paired bootstrap, 2,000 resamples, of the hybrid's per-user "
+             "difference; validation windows pooled; JSON in `benchmarks/results/quality.json`):", "",
+             "| store | scenario | users | hybrid | best other model | best baseline | popularity "
+             "| hybrid − best other [95% CI] | hybrid − best baseline [95% CI] | hybrid − popularity [95% CI] |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for store, result in results.items():
+        for r in result["rows"]:
+            s = r[METRIC]
+            lines.append(f"| {store} | {_label(r)} | {_users(r)} | {s[HYBRID]:.3f} "
+                         f"| {_short(r['best_other'])} {s[r['best_other']]:.3f} "
+                         f"| {_short(r['best_baseline'])} {s[r['best_baseline']]:.3f} | {s[POPULARITY]:.3f} "
+                         f"| {_ci(r['vs_best_other'])} | {_ci(r['vs_best_baseline'])} | {_ci(r['vs_popularity'])} |")
+    lines.append("")
+    for store, result in results.items():
+        i = result["info"]
+        lines.append(f"- **{store}**: {i['lines']:,} lines, {i['customers']:,} customers, {i['items']:,} items, "
+                     f"{i['first_day']} .. {i['last_day']}; test cutoff {i['cutoff']}, "
+                     f"{i['loyal_test_users']:,} loyal test users; repeat share {i['repeat_share']:.0%} "
+                     f"(distinct items of the test window the customer had bought before); "
+                     f"measured {result['measured_at']}.")
+    return "\n".join(lines)
+
+
+def write_readme(results: dict[str, dict], readme: Path = README) -> None:
+    """Replace the marked block of the README with the table of ``results``."""
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{readme} has no {START} ... {END} block to regenerate")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{markdown(results)}\n{END}{tail}")
+
+
+def _load(path: Path) -> dict[str, dict]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_json(results: dict[str, dict], path: Path) -> None:
+    """Atomic write (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_suffix(".json.tmp")
+    temp.write_text(json.dumps(results, indent=2))
+    temp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore")
+    p = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n")[0])
+    p.add_argument("--stores", default="workbook,lowrepeat,tafeng", help=f"comma-separated: {', '.join(STORES)}")
+    p.add_argument("--windows", type=int, default=None,
+                   help=f"validation windows per store (default {DEFAULT_WINDOWS})")
+    p.add_argument("--sample-users", type=int, default=None,
+                   help="evaluate at most this many test users per split (default: all)")
+    p.add_argument("--json", type=Path, default=RESULTS, help="results file; stores run now replace theirs")
+    p.add_argument("--write-readme", action="store_true", help="regenerate the README's quality block")
+    p.add_argument("--readme-only", action="store_true", help="regenerate the README from --json, run nothing")
+    args = p.parse_args(argv)
+    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    unknown = [s for s in stores if s not in STORES]
+    if unknown:
+        p.error(f"unknown store(s) {unknown}; choose from {', '.join(STORES)}")
+
+    results = _load(args.json)
+    if not args.readme_only:
+        for store in stores:
+            results[store] = run_store(store, args.windows, args.sample_users)
+            _write_json(results, args.json)      # after each store: a later failure keeps it
+            print(full_table(store, results[store]), flush=True)
+        print()
+        print(markdown({s: results[s] for s in stores}))
+    if args.write_readme or args.readme_only:
+        write_readme({s: results[s] for s in STORES if s in results})
+        say(f"README block regenerated from {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
