@@ -2,7 +2,8 @@
 
 Fails on any exception box or traceback, checks that a deep link opened first on a fresh server
 gets the shared sidebar and navigation, and saves a screenshot of each page under
-`screenshots/` (gitignored) to look at.
+`screenshots/` (gitignored) to look at. Also: how long a knob move takes in the browser, and
+eight sessions moving knobs while a retrain replaces the bundle.
 
 Chromium is driven over the DevTools protocol by `benchmarks.browser` (shared with the page
 benchmark): a page is captured only once its script has finished and every widget has rendered.
@@ -11,6 +12,10 @@ Skips cleanly when `chromium` is missing (`apt-get install -y chromium`).
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -252,4 +257,148 @@ def test_basket_page_two_items_change_the_list(store_env, browser, tmp_path):
         by_rank = sorted(second, key=lambda t: int(t.split()[0].lstrip("#")))  # the axis runs bottom-up
         assert by_rank == [f"#{k + 1} {r.item_id}" for k, r in enumerate(lib.recommendations)]
     finally:
+        _stop(proc)
+
+
+# ---- knob latency (issue 12) ----------------------------------------------------------------
+
+KNOB_MOVES = 6
+# Bounds verified on the project's 2-core machine shared with other jobs (load average 5-10):
+# the work of a move (server CPU + the page's main-thread CPU) barely depends on the load and
+# measured 0.15-0.19 s (0.55 s with the Plotly why charts and Streamlit's post-run gc.collect);
+# wall time stretches with the load: median 0.18-0.28 s there, 0.6-0.8 s before. Goal 0.25 s,
+# met on the workbook (python -m benchmarks.bench_browser); the wall bound keeps room for a busy CI.
+KNOB_WORK_BOUND_S = 0.25
+KNOB_WALL_BOUND_S = 0.5
+
+
+def test_a_knob_move_is_answered_in_the_browser_within_the_bounds(store_env, tmp_path):
+    """Slider moved (keyboard) -> the list's table and why charts redrawn, status idle: timed in the page."""
+    proc, base = _start_server(store_env, tmp_path / "streamlit.log")
+    browser = Browser(tmp_path / "chromium-profile")
+    try:
+        browser.instrument()
+        facts = browser.open(f"{base}/recommendations")
+        _assert_clean(facts, "Recommendations", "recommendations")
+        browser.time_slider_move("Upsell factor")  # warm-up: the first rerun of the fragment
+        browser.time_slider_move("Upsell factor", right=False)
+        moves = [browser.time_slider_move("Upsell factor", right=i % 2 == 0, server_pid=proc.pid)
+                 for i in range(KNOB_MOVES)]
+        facts = browser.facts()
+    finally:
+        browser.close()
+        _stop(proc)
+    assert facts["exceptions"] == 0 and not facts["errors"], facts
+    assert all(m["list_changed_s"] is not None for m in moves), "a move did not redraw the list"
+    wall = statistics.median(m["total_s"] for m in moves)
+    work = statistics.median(m["server_cpu_s"] + m["browser_task_cpu_s"] for m in moves)
+    figures = (f"knob move: median {wall:.3f} s wall (server rerun and deltas "
+               f"{statistics.median(m['server_last_s'] for m in moves):.3f} s), work {work:.3f} s CPU "
+               f"(server {statistics.median(m['server_cpu_s'] for m in moves):.3f}, browser "
+               f"{statistics.median(m['browser_task_cpu_s'] for m in moves):.3f}), load average {os.getloadavg()[0]:.1f}")
+    print(figures)
+    assert work < KNOB_WORK_BOUND_S, figures
+    assert wall < KNOB_WALL_BOUND_S, figures
+
+
+# ---- many sessions during a retrain (issue 12) ---------------------------------------------
+
+SESSIONS = 8
+OLD_USERS, NEW_USERS = 300, 420  # the store_env bundle; the retrain's store
+RETRAIN = """
+import sys
+from recsys import train
+from recsys.synthetic import generate_store
+train(generate_store(n_users=%d, n_items=600, n_lines=100_000, seed=5), out_dir=sys.argv[1])  # ~15 s
+""" % NEW_USERS
+CUSTOMERS_JS = """(() => {
+  const m = /([\\d,]+) customers ·/.exec((document.querySelector('[data-testid="stSidebarUserContent"]') || {}).innerText || '');
+  return m ? +m[1].replace(/,/g, '') : null;
+})()"""
+CLICK_OTHER_MODEL_JS = """(() => {
+  const other = [...document.querySelectorAll('[data-testid="stSidebarUserContent"] [data-testid="stRadio"] label:has(input)')]
+    .find(l => !l.querySelector('input:checked'));
+  other.click();
+  return other.innerText;
+})()"""
+
+
+def _live_bundle(bundle_dir: Path) -> str:
+    return (bundle_dir / "CURRENT").read_text().strip()
+
+
+def _observe(tab: Browser, where: str) -> int:
+    """The bundle a tab answers from (its sidebar's customer count), failing on any error box."""
+    facts = tab.facts()
+    assert facts["exceptions"] == 0 and not facts["traceback"], f"{where}: exception on the page"
+    assert not facts["errors"], f"{where}: {facts['errors']}"
+    return tab.js(CUSTOMERS_JS)
+
+
+def test_eight_sessions_keep_answering_while_a_retrain_replaces_the_bundle(store_env, tmp_path):
+    """Eight tabs move knobs (fragment reruns) and switch models (full reruns, which read the live
+    bundle again) while another process retrains the store: no error anywhere, every move is
+    answered, a tab answers from the old bundle while it is still the live one and from the new
+    one once it is (never back), and a new session after the retrain gets the new models."""
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(store_env["RECSYS_ARTIFACTS"], artifacts)
+    bundle_dir = artifacts / "demo"
+    old_bundle = _live_bundle(bundle_dir)
+    proc, base = _start_server({**store_env, "RECSYS_ARTIFACTS": str(artifacts)}, tmp_path / "streamlit.log")
+    first = Browser(tmp_path / "chromium-profile")
+    tabs = [first] + [first.new_tab() for _ in range(SESSIONS - 1)]
+    training = None
+    try:
+        for tab in tabs:
+            tab.instrument()
+            tab.call("Page.navigate", url=f"{base}/recommendations")
+        for i, tab in enumerate(tabs):
+            _assert_clean(tab.wait_settled(90), "Recommendations", f"tab {i}")
+            assert _observe(tab, f"tab {i}") == OLD_USERS
+
+        training = subprocess.Popen([sys.executable, "-c", RETRAIN, str(bundle_dir)], cwd=ROOT,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        seen: list[list[int]] = [[] for _ in tabs]
+        moves_while_training, rounds_after, checked_old = 0, 0, set()
+        started = time.time()
+        while rounds_after < 1:
+            done = training.poll() is not None
+            for i, tab in enumerate(tabs):
+                before = _live_bundle(bundle_dir)
+                if (len(seen[i]) + i) % 3 == 0:  # a full rerun: the sidebar reads the live bundle again
+                    tab.js(CLICK_OTHER_MODEL_JS)
+                    tab.wait_settled(30)
+                # one more or one less item: the list changes whatever the store (an upsell step may not)
+                move = tab.time_slider_move("Items in the list", right=len(seen[i]) % 2 == 0, quiet_s=0.3, timeout=30)
+                assert move["list_changed_s"] is not None, f"tab {i}: the list did not follow the knob: {move}"
+                users = _observe(tab, f"tab {i}")
+                after = _live_bundle(bundle_dir)
+                assert users in (OLD_USERS, NEW_USERS), f"tab {i}: answered from {users} customers"
+                if before == after == old_bundle:
+                    assert users == OLD_USERS, f"tab {i}: left the old bundle while it was still the live one"
+                    checked_old.add(i)
+                seen[i].append(users)
+                moves_while_training += not done
+            rounds_after += done
+            assert time.time() - started < 120, "the retrain did not finish in 2 minutes"
+        out = training.communicate()[0]
+        assert training.returncode == 0, out[-2000:]
+        assert _live_bundle(bundle_dir) != old_bundle
+        print(f"{sum(map(len, seen))} knob moves in {SESSIONS} tabs, {moves_while_training} while the retrain ran "
+              f"({len(checked_old)} tabs checked against the old live bundle); customers seen per tab: {seen}")
+        assert len(checked_old) == SESSIONS, "the retrain ended before every tab moved a knob on the old bundle"
+        for i, users in enumerate(seen):  # old first, then new, never back
+            assert users == sorted(users), f"tab {i} went back to the old bundle: {users}"
+        assert any(NEW_USERS in users for users in seen), "no tab's full rerun picked up the new bundle"
+
+        fresh = first.new_tab()
+        facts = fresh.open(f"{base}/")
+        _assert_clean(facts, "Overview", "a new session after the retrain")
+        assert fresh.js(CUSTOMERS_JS) == NEW_USERS, "a new session does not see the retrained models"
+        fresh.close()
+    finally:
+        if training is not None and training.poll() is None:
+            training.kill()
+        for tab in tabs:
+            tab.close()
         _stop(proc)

@@ -2,21 +2,30 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import fields
 
 import pandas as pd
 
 from recsys import Recommender
+from recsys.service import Recommendation
 
 from ui.knobs import Request
 from ui.state import MODEL_ORDER, SOURCE_LABELS
 
 
+COLUMNS = [f.name for f in fields(Recommendation)]
+
+
 def recommendation_frame(resp) -> pd.DataFrame:
-    """The response as a table: rank first, model sources in words, the breakdown kept for charts."""
-    frame = resp.to_frame()
-    frame.insert(0, "rank", range(1, len(frame) + 1))
-    frame["model_source"] = frame["model_source"].map(lambda s: SOURCE_LABELS.get(s, s))
-    return frame
+    """The response as a table: rank first, model sources in words, the breakdown kept for charts.
+
+    Built column by column from the attributes (on every knob move): `resp.to_frame()` goes
+    through `dataclasses.asdict`, which deep-copies every score breakdown."""
+    recs = resp.recommendations
+    columns = {"rank": list(range(1, len(recs) + 1))}
+    columns.update({name: [getattr(r, name) for r in recs] for name in COLUMNS})
+    columns["model_source"] = [SOURCE_LABELS.get(s, s) for s in columns["model_source"]]
+    return pd.DataFrame(columns, columns=list(columns))
 
 
 def compare_models(rec: Recommender, user: str, req: Request,

@@ -1,7 +1,7 @@
 """Recommendations for one customer, with live knobs, the why of each score and a model comparison."""
 import streamlit as st
 
-from ui import catalogue, charts, knobs, shell, state, tables, widgets
+from ui import catalogue, charts, html_charts, knobs, shell, state, tables, widgets
 from ui.recommend import compare_models, recommendation_frame
 
 ctx = shell.require_model()
@@ -52,10 +52,10 @@ def panel(key: state.ModelKey, user: str, model: str) -> None:
             elif frame.empty:
                 st.info("No item passes the filters: widen the price range or switch off a filter.")
             else:
-                st.dataframe(frame.drop(columns=["score_breakdown"]), hide_index=True, key="rec_table",
-                             column_config=tables.RECOMMENDATIONS,
-                             column_order=[c for c in tables.RECOMMENDATIONS if c in frame.columns])
-                st.download_button("Download this list (CSV)", frame.drop(columns=["score_breakdown"]).to_csv(index=False),
+                table = frame.drop(columns=["score_breakdown"])
+                st.dataframe(table, hide_index=True, key="rec_table", column_config=tables.RECOMMENDATIONS,
+                             column_order=[c for c in tables.RECOMMENDATIONS if c in table.columns])
+                st.download_button("Download this list (CSV)", lambda: table.to_csv(index=False),  # on click only
                                    file_name=f"recommendations-{user}.csv", mime="text/csv",
                                    icon=":material/download:", type="tertiary", on_click="ignore")
                 why(frame)
@@ -87,12 +87,12 @@ def why(frame) -> None:
                 "changed the score (hatched; left of the bar when it lowered it); the diamond is the final score")
     chart, one = st.columns([1.55, 1], gap="medium")
     with chart:
-        charts.show(charts.why_chart(frame), key="why_chart")
+        st.html(html_charts.why_chart(frame))
     with one:
         labels = {i: f"#{r} {i}" for r, i in zip(frame["rank"], frame["item_id"])}
         pick = st.selectbox("Break down one item", list(labels), key="why_item", format_func=labels.get)
         row = frame[frame["item_id"] == pick].iloc[0]
-        charts.show(charts.waterfall(row["score_breakdown"], pick), key="why_waterfall")
+        st.html(html_charts.waterfall(row["score_breakdown"], pick))
 
 
 panel(ctx.key, ctx.user, ctx.model)
