@@ -14,7 +14,7 @@ from ui import state
 from ui.knobs import tuned_config_toml
 
 
-PRICE_POINTS = 1000  # customers per segment drawn as points in the price chart
+PRICE_POINTS = 300  # customers per segment drawn as points in the price chart (SVG points cost the browser)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

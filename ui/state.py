@@ -151,7 +151,7 @@ def user_label(rec: Recommender, user_id: str) -> str:
     return f"{user_id} · {SEGMENT_LABELS.get(seg, seg)} · {prof['user_type'].iat[code]}"
 
 
-SCATTER_ITEMS = 5000  # items drawn in a scatter: the most popular, then a random sample of the rest
+SCATTER_ITEMS = 2000  # items drawn in a scatter: the most popular, then a random sample of the rest
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
