@@ -418,7 +418,11 @@ def measure_pages(artifacts_root: str, source: str = "demo", knob_moves: int = 3
            "RECSYS_CACHE_DIR": str(work / "cache")}
     (work / "data").mkdir(exist_ok=True)
     proc, base = start_server(env, work / "streamlit.log")
-    browser = Browser(work / "profile")
+    try:
+        browser = Browser(work / "profile")
+    except Exception:
+        stop(proc)  # the server must not outlive a browser that did not start
+        raise
     out: dict = {"pages_first_s": {}, "pages_warm_s": {}, "problems": []}
     try:
         for label, key in (("first", "pages_first_s"), ("warm", "pages_warm_s")):

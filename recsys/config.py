@@ -50,10 +50,12 @@ class PopularityConfig:
 @dataclass
 class ALSConfig:
     factors: int = 128
-    # 8, not 15 (`python -m benchmarks.als_settings --size M`): on M's validation window ALS alone scored NDCG@10 0.2199 / 0.2041 / 0.0936 (loyal /
-    # newcomers / new-to-user) against 0.2203 / 0.2046 / 0.0946 at 15, the fitted hybrid
-    # 0.3593 / 0.3209 / 0.1270 against 0.3592 / 0.3220 / 0.1281, at half the CPU (14.9 s against 28.2 s)
-    iterations: int = 8
+    # 5, not 15 (`python -m benchmarks.als_settings --size M --configs 128x15 128x8 128x5`): on M's
+    # validation window ALS alone scored NDCG@10 0.2203 / 0.2046 / 0.0946 (loyal / newcomers /
+    # new-to-user) at 15 iterations, 0.2200 / 0.2042 / 0.0936 at 8, 0.2213 / 0.2050 / 0.0921 at 5; the
+    # fitted hybrid 0.3592 / 0.3220 / 0.1281, 0.3593 / 0.3209 / 0.1270, 0.3595 / 0.3212 / 0.1291; ALS
+    # CPU 28.2 s, 16.0 s, 9.8 s
+    iterations: int = 5
     regularization: float = 1.0
     alpha: float = 1.0
     random_state: int = 42

@@ -692,8 +692,11 @@ def test_the_customer_picker_searches_server_side_and_keeps_a_deep_link(env):
 
 
 def test_the_segments_page_reads_the_stored_sample_and_says_its_size(env, monkeypatch):
+    import streamlit as st
+
     from recsys.service import Recommender
 
+    st.cache_data.clear()  # another test may have left the same summary cached
     calls = []
     original = Recommender.recommend_batch
     monkeypatch.setattr(Recommender, "recommend_batch", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))

@@ -109,6 +109,17 @@ def test_als_item_index_finds_nearly_every_exact_candidate():
     banned[i] = True
     _, other = als.candidates(batch, 100, banned=banned)
     assert len(other) and not banned[other].any()
+    # a request (few users: the probed items gathered) gets what the batch (a loop over clusters) gets
+    import recsys.models.als as als_module
+
+    one = batch_of(sp.csr_matrix((1, 24_000), dtype=np.float32), codes=[7])
+    r1, i1 = als.candidates(one, 100, banned=banned)
+    als_module.FEW_USERS, few = 0, als_module.FEW_USERS
+    try:
+        r2, i2 = als.candidates(one, 100, banned=banned)
+    finally:
+        als_module.FEW_USERS = few
+    assert sorted(i1.tolist()) == sorted(i2.tolist()) and len(i1) == 100
     pool = np.array([[int(exact[0].argmax()), 5, -1]])
     s = als.score(batch_of(sp.csr_matrix((1, 24_000), dtype=np.float32), codes=[0]), pool)[0]
     assert s[:2] == pytest.approx(exact[0, [exact[0].argmax(), 5]], rel=1e-5) and s[2] == 0

@@ -14,22 +14,27 @@ from ui import state
 from ui.knobs import tuned_config_toml
 
 
-PRICE_POINTS = 1000  # customers per segment drawn as points in the price chart
+PRICE_POINTS = 300  # customers per segment drawn as points in the price chart (SVG points cost the browser)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def segment_overview(key: state.ModelKey) -> tuple[pd.DataFrame, list[float], list[float]]:
     """segment_table of a bundle, once per bundle (it reads every customer)."""
-    return segment_table(state.recommender(key), state.users(key))
+    rec = state.recommender(key)
+    return segment_table(rec, rec.state.profiles)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def price_points(key: state.ModelKey, per_segment: int = PRICE_POINTS) -> pd.DataFrame:
     """(segment, avg_item_price) of a random sample of up to `per_segment` customers per segment:
     a chart of a million points would not draw."""
-    users = state.users(key)[["segment", "avg_item_price"]]
-    parts = [part.sample(min(len(part), per_segment), random_state=0) for _, part in users.groupby("segment")]
-    return pd.concat(parts, ignore_index=True) if parts else users
+    prof = state.recommender(key).state.profiles
+    codes, price = prof["segment_code"].to_numpy(), prof["avg_item_price"].to_numpy(np.float64)
+    rng = np.random.default_rng(0)
+    picks = [rng.choice(np.flatnonzero(codes == i), size=min(per_segment, int((codes == i).sum())), replace=False)
+             for i in range(len(SEGMENTS))]  # four segments
+    pick = np.concatenate(picks)
+    return pd.DataFrame({"segment": [SEGMENT_LABELS[SEGMENTS[c]] for c in codes[pick]], "avg_item_price": price[pick]})
 
 
 def segment_table(rec: Recommender, users: pd.DataFrame) -> tuple[pd.DataFrame, list[float], list[float]]:

@@ -84,12 +84,12 @@ def source_picker(sources: list[Source], default_key: str) -> Source:
 def user_picker(key: state.ModelKey) -> str | None:
     """The customer: searched server side (id or part of it, a segment), at most MAX_MATCHES
     options; the current customer (e.g. from a ?user= link) is always among them."""
-    search = state.user_search(key)
-    if not len(search):
+    busiest = state.busiest_users(key)
+    if not busiest:
         return None
     rec = state.recommender(key)
     if st.session_state.get(USER) is None or rec.user_code(st.session_state[USER]) < 0:
-        st.session_state[USER] = search.ids[0]  # the busiest customer
+        st.session_state[USER] = busiest[0]
     with st.sidebar:
         query = st.text_input("Find a customer", key=USER_QUERY, placeholder="customer id, or part of it",
                               help="Matches are searched among every customer, busiest first; "

@@ -18,7 +18,7 @@ from recsys.artifacts import BundleError, current_bundle, read_metadata
 from recsys.config import MODELS, SEGMENTS, TuningConfig
 from recsys.service import SEGMENT_LABELS
 
-from ui.search import IdSearch
+from ui.search import MAX_MATCHES, IdSearch
 
 
 class ModelKey(NamedTuple):
@@ -124,9 +124,22 @@ def user_search(key: ModelKey) -> IdSearch:
     return IdSearch(df["user_id"].to_numpy(), df["spending_segment"].map({s: i for i, s in enumerate(SEGMENTS)}).to_numpy())
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def busiest_users(key: ModelKey, n: int = MAX_MATCHES) -> list[str]:
+    """The n customers with the most purchase lines, busiest first: the picker's list before any
+    search (a partition, not a sort of every customer, nor the search index)."""
+    st_ = recommender(key).state
+    total = st_.profiles["total_purchases"].to_numpy()
+    top = np.argpartition(-total, min(n, len(total)) - 1)[:n] if len(total) > n else np.arange(len(total))
+    top = top[np.lexsort((top, -total[top]))]  # busiest first, ties in training order (as users())
+    return [str(u) for u in st_.user_ids[top]]
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def user_matches(key: ModelKey, query: str, segment: int | None) -> list[str]:
     """Up to MAX_MATCHES customer ids matching a search (computed once per search)."""
+    if not (query or "").strip() and segment is None:
+        return busiest_users(key)
     return user_search(key).find(query, segment)
 
 
@@ -140,7 +153,7 @@ def user_label(rec: Recommender, user_id: str) -> str:
     return f"{user_id} · {SEGMENT_LABELS.get(seg, seg)} · {prof['user_type'].iat[code]}"
 
 
-SCATTER_ITEMS = 5000  # items drawn in a scatter: the most popular, then a random sample of the rest
+SCATTER_ITEMS = 2000  # items drawn in a scatter: the most popular, then a random sample of the rest
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -157,14 +170,15 @@ def scatter_items(key: ModelKey, n: int = SCATTER_ITEMS) -> pd.DataFrame:
 @st.cache_data(max_entries=8, show_spinner=False)
 def customer_types(key: ModelKey) -> pd.DataFrame:
     """Customers, lines and revenue per customer type (loyal, new)."""
-    return users(key).groupby("user_type").agg(customers=("user_id", "size"), lines=("total_purchases", "sum"),
-                                               revenue=("total_spend", "sum"))
+    return recommender(key).state.profiles.groupby("user_type").agg(
+        customers=("user_id", "size"), lines=("total_purchases", "sum"), revenue=("total_spend", "sum"))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def segment_counts(key: ModelKey) -> pd.Series:
     """Customers per segment, in segment order."""
-    return users(key)["segment"].value_counts().reindex(SEGMENT_ORDER, fill_value=0)
+    codes = recommender(key).state.profiles["segment_code"].to_numpy().astype(np.int64)
+    return pd.Series(np.bincount(codes, minlength=len(SEGMENTS))[:len(SEGMENTS)], index=list(SEGMENT_ORDER))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -15,6 +15,7 @@ _controller: ThreadpoolController | None = None
 # then scores the items of the clusters nearest the user instead of the whole catalogue.
 INDEX_MIN_ITEMS = 20_000
 PROBE_SHARE = 0.08     # share of the clusters a user's candidates are drawn from
+FEW_USERS = 4          # batches up to this size gather the probed items instead of looping over clusters
 
 
 def one_blas_thread():
@@ -169,6 +170,8 @@ class ALSModel(Scorer):
         b, p = len(vecs), self.probes(k)
         with one_blas_thread():  # many small products: threads only wait on each other
             probe = top_k_columns(vecs @ self.index_centroids_.T, p)          # (b, p) cluster per slot
+            if b <= FEW_USERS:
+                return self._few_users_candidates(vecs, probe, k, banned)
             best = np.full((b, p, k), -np.inf, dtype=np.float32)
             items = np.full((b, p, k), -1, dtype=np.int64)
             rows, slots = np.divmod(np.arange(b * p), p)
@@ -195,6 +198,27 @@ class ALSModel(Scorer):
         i = np.take_along_axis(items, pick, axis=1).ravel()
         ok = np.isfinite(np.take_along_axis(best, pick, axis=1).ravel()) & (i >= 0)
         return r[ok], i[ok]
+
+    def _few_users_candidates(self, vecs: np.ndarray, probe: np.ndarray, k: int,
+                              banned: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """indexed_candidates for a request or two: the probed clusters' items gathered, one
+        product per user (no loop over clusters)."""
+        from recsys.batches import gather_ranges
+
+        rows, pos = gather_ranges(self.index_ptr_[probe.ravel()], self.index_ptr_[probe.ravel() + 1])
+        rows = rows // probe.shape[1]  # slot -> user
+        scores = np.einsum("ij,ij->i", self.index_factors_[pos], vecs[rows])
+        codes = self.index_items_[pos]
+        if banned is not None:
+            scores = np.where(banned[codes], -np.inf, scores)
+        out_r, out_i = [], []
+        for r in range(len(vecs)):  # at most FEW_USERS rows
+            mine = np.flatnonzero(rows == r)
+            top = mine[top_k_columns(scores[mine][None, :], min(k, len(mine)))[0]] if len(mine) else mine
+            top = top[np.isfinite(scores[top])]
+            out_r.append(np.full(len(top), r, dtype=np.int64))
+            out_i.append(codes[top])
+        return np.concatenate(out_r), np.concatenate(out_i)
 
     def score(self, users: UserBatch, candidates: np.ndarray) -> np.ndarray:
         c = np.maximum(candidates, 0)

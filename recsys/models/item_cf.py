@@ -130,13 +130,17 @@ class ItemCFModel(Scorer):
 
     def neighbours_in_history(self, users: UserBatch, items: np.ndarray) -> np.ndarray:
         """(batch, len(items)) how many of each user's past items list each item as a neighbour."""
+        from recsys.batches import gather_ranges
+
         items = np.atleast_2d(items)
         b, n = items.shape
-        listed_by = self.similarity_t_[np.maximum(items.ravel(), 0)]  # one row per (user, item)
-        entry = np.repeat(np.arange(b * n), np.diff(listed_by.indptr))
+        t = self.similarity_t_
+        flat = np.maximum(items.ravel(), 0)
+        # the rows of "who lists this item", one per (user, item), straight from the CSR arrays
+        entry, pos = gather_ranges(t.indptr[flat].astype(np.int64), t.indptr[flat + 1].astype(np.int64))
         h = users.history
         past = np.repeat(np.arange(b, dtype=np.int64), np.diff(h.indptr)) * self.n_items_ + h.indices
-        hit = np.isin((entry // n).astype(np.int64) * self.n_items_ + listed_by.indices, past)
+        hit = np.isin((entry // n).astype(np.int64) * self.n_items_ + t.indices[pos], past)
         out = np.bincount(entry[hit], minlength=b * n).reshape(b, n).astype(np.float64)
         return np.where(items >= 0, out, 0.0)
 
