@@ -306,10 +306,16 @@ def test_a_knob_move_is_answered_in_the_browser_within_the_bounds(store_env, tmp
 SESSIONS = 8
 OLD_USERS, NEW_USERS = 300, 420  # the store_env bundle; the retrain's store
 RETRAIN = """
-import sys
+import pathlib, sys, time
 from recsys import train
 from recsys.synthetic import generate_store
-train(generate_store(n_users=%d, n_items=600, n_lines=100_000, seed=5), out_dir=sys.argv[1])  # ~15 s
+rec = train(generate_store(n_users=%d, n_items=600, n_lines=100_000, seed=5))  # ~15 s
+# the bundle lands once the test says every tab has answered from the old one (a busy machine
+# must not decide what the test checks)
+flag, deadline = pathlib.Path(sys.argv[2]), time.time() + 240
+while not flag.exists() and time.time() < deadline:
+    time.sleep(0.1)
+rec.save(sys.argv[1], rec.metadata.get("timings_s"))
 """ % NEW_USERS
 CUSTOMERS_JS = """(() => {
   const m = /([\\d,]+) customers ·/.exec((document.querySelector('[data-testid="stSidebarUserContent"]') || {}).innerText || '');
@@ -356,7 +362,8 @@ def test_eight_sessions_keep_answering_while_a_retrain_replaces_the_bundle(store
             _assert_clean(tab.wait_settled(90), "Recommendations", f"tab {i}")
             assert _observe(tab, f"tab {i}") == OLD_USERS
 
-        training = subprocess.Popen([sys.executable, "-c", RETRAIN, str(bundle_dir)], cwd=ROOT,
+        go = tmp_path / "save-now"
+        training = subprocess.Popen([sys.executable, "-c", RETRAIN, str(bundle_dir), str(go)], cwd=ROOT,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         seen: list[list[int]] = [[] for _ in tabs]
         moves_while_training, rounds_after, checked_old = 0, 0, set()
@@ -379,8 +386,10 @@ def test_eight_sessions_keep_answering_while_a_retrain_replaces_the_bundle(store
                     checked_old.add(i)
                 seen[i].append(users)
                 moves_while_training += not done
+            if len(checked_old) == SESSIONS:
+                go.touch()  # every tab answered from the old bundle: let the new one land
             rounds_after += done
-            assert time.time() - started < 120, "the retrain did not finish in 2 minutes"
+            assert time.time() - started < 300, "the retrain did not finish in 5 minutes"
         out = training.communicate()[0]
         assert training.returncode == 0, out[-2000:]
         assert _live_bundle(bundle_dir) != old_bundle
