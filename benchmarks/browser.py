@@ -43,6 +43,9 @@ STEADY_POLLS, POLL_S = 4, 0.25  # a settled page: the same state and text for 4 
 STATE_JS = """(() => {
   const q = s => document.querySelector(s);
   if (!q('[data-testid="stApp"]') || q('[data-testid="stAppSkeleton"]')) return 'loading';
+  // the script's state is on stApp; the status widget may show only an icon (aria-label, not text)
+  const run = q('[data-testid="stApp"]').dataset.testScriptState;
+  if (run === 'running' || run === 'rerunRequested') return 'running';
   const status = q('[data-testid="stStatusWidget"]');
   if (status && /running|connecting/i.test(status.innerText || '')) return 'running';
   if (q('[data-testid="stException"], [data-testid="stAlertContentError"]')) return 'error';
@@ -291,7 +294,8 @@ class Browser:
             time.sleep(0.05)
             t = json.loads(self.js("""JSON.stringify({now: performance.now(), keys: __lat.keys, sends: __lat.sends,
               recvs: __lat.recvs, muts: __lat.muts, list: __lat.list, what: __lat.what.slice(-1),
-              running: /running|connecting/i.test((document.querySelector('[data-testid="stStatusWidget"]') || {}).innerText || '')})"""))
+              running: /running|rerunRequested/.test(document.querySelector('[data-testid="stApp"]').dataset.testScriptState)
+                       || /running|connecting/i.test((document.querySelector('[data-testid="stStatusWidget"]') || {}).innerText || '')})"""))
             if not t["keys"] or not t["sends"] or not t["recvs"] or t["running"]:
                 continue
             last = max([t["recvs"][-1][0]] + t["muts"][-1:])

@@ -52,7 +52,7 @@ def panel(key: state.ModelKey, user: str, model: str) -> None:
             elif frame.empty:
                 st.info("No item passes the filters: widen the price range or switch off a filter.")
             else:
-                table = frame.drop(columns=["score_breakdown"])
+                table = frame.drop(columns=["score_breakdown"] + _blank_columns(frame))
                 st.dataframe(table, hide_index=True, key="rec_table", column_config=tables.RECOMMENDATIONS,
                              column_order=[c for c in tables.RECOMMENDATIONS if c in table.columns])
                 st.download_button("Download this list (CSV)", lambda: table.to_csv(index=False),  # on click only
@@ -79,6 +79,12 @@ def panel(key: state.ModelKey, user: str, model: str) -> None:
                                                     "models": st.column_config.ListColumn("Recommended by"),
                                                     "n_models": st.column_config.NumberColumn("Lists", format="%d"),
                                                     "item_price": tables.PRICE})
+
+
+def _blank_columns(frame) -> list[str]:
+    """Name and category columns with nothing in them (a store without a catalogue): not shown."""
+    return [c for c in ("item_name", "category")
+            if c in frame.columns and not (frame[c].fillna("").astype(str).str.strip() != "").any()]
 
 
 def why(frame) -> None:
