@@ -85,7 +85,8 @@ def basket_stats(source: Any) -> BasketStats:
         product &= ~items["excluded"].to_numpy(bool)
     # N as training counted it (by ticket where the data has tickets)
     n = int(state.summary.get("baskets") or n_from_lines)
-    names = items["item_name"].to_numpy(dtype=object) if "item_name" in items.columns else None
+    names = items["item_name"].to_numpy(dtype=object) \
+        if "item_name" in items.columns and (items["item_name"].astype(str) != "").any() else None
     stats = BasketStats(index=pd.Index(state.item_ids), baskets=max(n, 1), item_baskets=counts, product=product,
                         price=items["price"].to_numpy(np.float64), names=names)
     _CACHE[id(state)] = stats

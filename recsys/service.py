@@ -352,7 +352,7 @@ class Recommender:
 
         cfg = config or self.config
         items = self.state.items
-        names = [c for c in ("item_name", "category") if c in items.columns]
+        names = [c for c, v in (("item_name", self._item_name), ("category", self._item_category)) if (v != "").any()]
         if segment is None:
             p = cfg.popularity
             score = popularity_score(self.state.popularity_parts, p.purchase_weight, p.buyers_weight, p.quantity_weight)
