@@ -1,6 +1,7 @@
 """The hybrid's fit to the store: the chosen blend and its validation evidence (Overview, Evaluation)."""
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from recsys import Recommender
@@ -29,9 +30,11 @@ def show_fit(rec: Recommender, key: str) -> None:
                                            "hybrid (fitted, in sample)": "Hybrid (in sample)"})
         shown["customers"] = shown["customers"].map(VIEW_WORDS).fillna(shown["customers"])
         shown["best single"] = shown["best single"].map(SOURCE_LABELS).fillna(shown["best single"])
-        numbers = {c: st.column_config.NumberColumn(c, format="%.3f") for c in shown.columns
-                   if c not in ("customers", "users", "best single")}
-        st.dataframe(shown, hide_index=True, key=f"{key}_validation", column_config=numbers)
+        for c in shown.columns:  # a model that cannot make a list (buy again without past items) shows a dash
+            if c not in ("customers", "users", "best single"):
+                shown[c] = [("—" if v != v else f"{v:+.3f}" if c.startswith(("hybrid -", "CI")) else f"{v:.3f}")
+                            for v in pd.to_numeric(shown[c], errors="coerce")]
+        st.dataframe(shown, hide_index=True, key=f"{key}_validation")
         st.caption("NDCG@10 on the last 28 days of the training data, with the models refitted on what came "
                    "before. *Hybrid (fitted)* is cross-validated over customers (weights chosen on the other "
                    "half); the CI is a paired bootstrap of it against the best single model.")

@@ -62,7 +62,7 @@ def training_facts(rec: Recommender) -> tuple[list[tuple[str, str]], dict[str, f
     facts = [
         ("Trained at", str(meta.get("trained_at", "?")).replace("T", " ")[:16] + " UTC"),
         ("Data source", "synthetic demo store (in memory)" if source == "dataframe" else Path(source).name),
-        ("Hybrid weights", " · ".join(f"{k} {v:g}" for k, v in info["hybrid_weights"].items())),
+        ("Hybrid weights", " · ".join(f"{k} {v:.2f}" for k, v in info["hybrid_weights"].items())),
         ("ALS factors", str(info["als"]["factors"])),
         ("Item-CF neighbour pairs", f"{info['item_cf']['neighbours']:,}"),
         ("Confidence calibrated", "yes" if info["calibrated"] else "no: relevance stands in"),

@@ -70,6 +70,13 @@ if job is not None:
 if DONE in st.session_state:
     st.toast(st.session_state.pop(DONE), icon=":material/task_alt:")
 
+# ---- the fit -------------------------------------------------------------------------------
+if ctx.rec is not None:
+    with st.container(border=True):
+        st.markdown("**The hybrid fitted to this store** · chosen at training time on validation windows "
+                    "cut from the training data; the report's test window is read once, after")
+        show_fit(ctx.rec, "ev_fit")
+
 if saved is None:
     st.info("Run the evaluation to see how the models compare on this data.", icon=":material/info:")
     st.stop()
@@ -90,13 +97,6 @@ cols[-1].metric("Calibration error (ECE)", f"{report.ece:.3f}", border=True, hei
                 delta="lower is better", delta_color="off", delta_arrow="off",
                 help="Expected calibration error of the hybrid's confidence on its top 10: the average gap "
                      "between the stated chance and the observed purchase rate (0 = honest)")
-
-# ---- the fit -------------------------------------------------------------------------------
-if ctx.rec is not None:
-    with st.container(border=True):
-        st.markdown("**The hybrid fitted to this store** · chosen at training time on validation windows "
-                    "cut from the training data; the test window below was read once, after")
-        show_fit(ctx.rec, "ev_fit")
 
 # ---- scores --------------------------------------------------------------------------------
 table = report.table
