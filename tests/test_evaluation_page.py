@@ -88,7 +88,8 @@ def test_the_page_runs_the_evaluation_on_demand_and_keeps_it(page_env, monkeypat
     at = open_page()
     assert_clean(at)
     assert [t.value for t in at.title] == ["Evaluation"]
-    assert not report_file.exists() and not at.get("plotly_chart")  # nothing runs until asked
+    # nothing runs until asked: only the fit training recorded is shown
+    assert not report_file.exists() and [c.key for c in at.get("plotly_chart")] == ["ev_fit_weights"]
     assert any("Run the evaluation" in i.value for i in at.info)
 
     at.button(key="ev_run").click().run()
@@ -97,7 +98,7 @@ def test_the_page_runs_the_evaluation_on_demand_and_keeps_it(page_env, monkeypat
     shown = table(at, "ndcg@10")
     assert {"Hybrid", "Baseline: buy again", "Baseline: popularity"} <= set(shown["model"])
     assert len(shown) == 7 * 3  # 5 models + 2 baselines, 3 scenario x mode
-    assert len(at.get("plotly_chart")) >= 5  # scores, significance, segments, reliability, what-if
+    assert len(at.get("plotly_chart")) >= 6  # the fit, scores, significance, segments, reliability, what-if
     assert {"hybrid better", "noise"} & set(table(at, "verdict")["verdict"])
     assert len(at.metric) == 4 and at.metric[-1].label.startswith("Calibration")
 
