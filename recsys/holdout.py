@@ -59,6 +59,15 @@ def _ids_isin(col: pd.Series, values: np.ndarray) -> np.ndarray:
     return col.astype(str).isin(values).to_numpy(dtype=bool)
 
 
+def _codes_in(col: pd.Series, index: pd.Index) -> np.ndarray:
+    """index.get_indexer(col.astype(str)), through the categories of a Categorical."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        mapped = index.get_indexer(col.cat.categories.astype(str))
+        return np.where(codes >= 0, mapped[np.maximum(codes, 0)], index.get_indexer(["nan"])[0])
+    return index.get_indexer(col.astype(str))
+
+
 def make_holdout(df: pd.DataFrame, config: TuningConfig, horizon_days: float = 28, max_users: int = 3000,
                  max_lines: int = 2_000_000, seed: int = 0) -> Holdout | None:
     """Refit the models on the data before the last `horizon_days` and collect the window's truth.
@@ -76,13 +85,14 @@ def make_holdout(df: pd.DataFrame, config: TuningConfig, horizon_days: float = 2
     users = np.intersect1d(before_users, _unique_ids(user_col[~in_before]))
     if len(users) < 10 or df[S.ITEM_ID][in_before].nunique() < 20:
         return None
+    in_window = ~in_before  # the window after the cutoff (in_before may shrink to a sample below)
     rng = np.random.default_rng(seed)
     if int(in_before.sum()) > max_lines:
         # on big stores a user sample keeps this stage a fraction of the main training
         keep = rng.choice(before_users, size=min(len(before_users), max(max_users * 10, 1000)), replace=False)
         in_before = in_before & _ids_isin(user_col, keep)
         users = np.intersect1d(users, keep)
-    before, after = df[in_before], df[~in_before]
+    before = df[in_before]
     users = np.sort(rng.choice(users, size=min(len(users), max_users), replace=False))
     sub = fit_state(before, config)
     if config.repeat.learned and config.repeat.windows > 0:
@@ -91,8 +101,10 @@ def make_holdout(df: pd.DataFrame, config: TuningConfig, horizon_days: float = 2
     user_index, item_index = pd.Index(sub.user_ids), pd.Index(sub.item_ids)
     codes = user_index.get_indexer(users).astype(np.int64)
     codes = np.sort(codes[codes >= 0])
-    u = user_index.get_indexer(after[S.USER_ID].astype(str))
-    i = item_index.get_indexer(after[S.ITEM_ID].astype(str))
+    # the window's lines only (not the unsampled customers' earlier ones), through the categories:
+    # at 20M lines a str copy of every row's ids cost ~2.4 GiB of peak memory
+    u = _codes_in(df[S.USER_ID][in_window], user_index)
+    i = _codes_in(df[S.ITEM_ID][in_window], item_index)
     ok = (u >= 0) & (i >= 0) & np.isin(u, codes)
     truth = np.unique(u[ok].astype(np.int64) * sub.n_items + i[ok])
     cutoff_s = int(pd.Timestamp(cutoff).value // 1_000_000_000)

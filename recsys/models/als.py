@@ -16,6 +16,7 @@ _controller: ThreadpoolController | None = None
 INDEX_MIN_ITEMS = 20_000
 PROBE_SHARE = 0.08     # share of the clusters a user's candidates are drawn from
 FEW_USERS = 4          # batches up to this size gather the probed items instead of looping over clusters
+ROWS_PER_STEP = 512    # users per step of the indexed candidates and the pool's scores (bounds their buffers)
 
 
 def one_blas_thread():
@@ -167,6 +168,11 @@ class ALSModel(Scorer):
 
     def indexed_candidates(self, vecs: np.ndarray, k: int, banned: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(rows, items): the top k of each user among the items of its best-scoring clusters."""
+        if len(vecs) > ROWS_PER_STEP:  # a validation window asks for thousands at once: bounded buffers
+            parts = [self.indexed_candidates(vecs[lo:lo + ROWS_PER_STEP], k, banned)
+                     for lo in range(0, len(vecs), ROWS_PER_STEP)]
+            return (np.concatenate([r + lo for (r, _), lo in zip(parts, range(0, len(vecs), ROWS_PER_STEP))]),
+                    np.concatenate([i for _, i in parts]))
         b, p = len(vecs), self.probes(k)
         with one_blas_thread():  # many small products: threads only wait on each other
             probe = top_k_columns(vecs @ self.index_centroids_.T, p)          # (b, p) cluster per slot
@@ -224,9 +230,12 @@ class ALSModel(Scorer):
         c = np.maximum(candidates, 0)
         if "als" in users.derived:  # the catalogue's scores are there already
             s = np.take_along_axis(users.derived["als"], c, axis=1)
-        else:  # the pool's items only: (batch, pool) dot products
+        else:  # the pool's items only: (batch, pool) dot products, in steps of rows (bounded memory)
             vecs = self.vectors(users)
-            s = np.matmul(np.take(self.item_factors_, c, axis=0), vecs[:, :, None])[..., 0]
+            s = np.empty(c.shape, dtype=np.float32)
+            for lo in range(0, len(c), ROWS_PER_STEP):
+                s[lo:lo + ROWS_PER_STEP] = np.matmul(np.take(self.item_factors_, c[lo:lo + ROWS_PER_STEP], axis=0),
+                                                     vecs[lo:lo + ROWS_PER_STEP, :, None])[..., 0]
         return np.where(candidates >= 0, s, 0.0)
 
     def similar_items(self, item: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
