@@ -16,6 +16,8 @@ import pytest
 
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import assert_clean, new_app, table  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 PAGES = {
@@ -86,36 +88,15 @@ def env(tmp_path_factory):
             os.environ[k] = v
 
 
-def new_app(page: str | None = None, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    return at
 
 
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+def rec_table(at: AppTest) -> pd.DataFrame:
+    return table(at, "recommendation_reason")
 
 
 def _param(at: AppTest, key: str):
     value = at.query_params.get(key)
     return value[-1] if isinstance(value, list) else value
-
-
-def table(at: AppTest, column: str) -> pd.DataFrame:
-    """The first table showing `column` (AppTest knows no keys of plain st.dataframe elements)."""
-    for d in at.dataframe:
-        if column in d.value.columns:
-            return d.value
-    raise AssertionError(f"no table with a {column!r} column on the page")
-
-
-def rec_table(at: AppTest) -> pd.DataFrame:
-    return table(at, "recommendation_reason")
 
 
 def test_a_fresh_machine_trains_the_demo_store_on_first_start(env, tmp_path, monkeypatch):

@@ -11,6 +11,9 @@ import pytest
 
 from streamlit.testing.v1 import AppTest
 
+import apptest_helpers  # noqa: E402
+from apptest_helpers import assert_clean, table  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 sys.path.insert(0, str(ROOT))
@@ -87,25 +90,7 @@ def fast_training(monkeypatch):
 
 
 def new_app(page: str | None = None, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    return at
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def table(at: AppTest, column: str) -> pd.DataFrame:
-    for d in at.dataframe:
-        if column in d.value.columns:
-            return d.value
-    raise AssertionError(f"no table with a {column!r} column on the page")
+    return apptest_helpers.new_app(page, timeout=TIMEOUT, **query)
 
 
 def test_upload_map_columns_train_and_the_mapping_is_remembered(env, fast_training):
