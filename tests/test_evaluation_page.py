@@ -16,10 +16,11 @@ import pytest
 
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import assert_clean, new_app, table  # noqa: E402
+
 pytest.importorskip("recsys.evaluation_report")
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 PAGE = "views/evaluation.py"
 TIMEOUT = 120
 
@@ -61,23 +62,7 @@ def page_env(tmp_path_factory):
 
 
 def open_page(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    return at.switch_page(PAGE).run()
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def table(at: AppTest, column: str) -> pd.DataFrame:
-    for d in at.dataframe:
-        if column in d.value.columns:
-            return d.value
-    raise AssertionError(f"no table with a {column!r} column on the page")
+    return new_app(PAGE, timeout=TIMEOUT, **query)
 
 
 def test_the_page_runs_the_evaluation_on_demand_and_keeps_it(page_env, monkeypatch):
