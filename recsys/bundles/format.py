@@ -31,19 +31,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-
-class BundleError(RuntimeError):
-    """A bundle is missing, damaged or from an incompatible version."""
-
+from recsys.errors import BundleError
 
 # Classes whose objects a bundle may hold: "<module>.<qualname>". Extend with `register`.
 ALLOWED_CLASSES: set[str] = {
-    "recsys.state.TrainedState",
+    "recsys.bundles.state.TrainedState",
     "recsys.models.als.ALSModel",
+    "recsys.models.item_index.ItemIndex",
     "recsys.models.item_cf.ItemCFModel",
     "recsys.models.popularity.PopularityModel",
     "recsys.models.repeat.RepeatModel",
-    "recsys.calibration.Calibrator",
+    "recsys.serving.confidence.Calibrator",
 }
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SPARSE_PARTS = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices", "indptr"),
@@ -115,7 +113,7 @@ class _Writer:
             return self._container(obj, path)
         raise TypeError(f"{path}: a {class_name(type(obj))} cannot be saved in a model bundle; store "
                         "arrays, DataFrames, sparse matrices, plain values or an allowlisted recsys "
-                        "class (recsys.bundle_format.register)")
+                        "class (recsys.bundles.format.register)")
 
     def _container(self, obj: Any, path: str) -> Any:
         if id(obj) in self._open:
@@ -343,7 +341,7 @@ class _Reader:
         try:
             arr = np.load(target, mmap_mode="r" if big else None, allow_pickle=False)
         except ValueError as exc:
-            raise BundleError(f"{path}: '{target}' is not a plain array file ({exc}); retrain") from exc
+            raise BundleError(f"{path}: '{name}' is not a plain array file ({exc}); retrain") from None
         if isinstance(arr, np.memmap):  # a plain ndarray view; the map stays open through .base
             arr = arr.view(np.ndarray)
         elif self.mmap:
@@ -407,5 +405,7 @@ def read_tree(tree: Any, folder: Path, files: set[str], mmap: bool = True, root:
         return _Reader(Path(folder), set(files), mmap).decode(tree, root)
     except BundleError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
-        raise BundleError(f"the bundle manifest is malformed ({type(exc).__name__}: {exc}); retrain") from exc
+    except OSError as exc:  # its message would name a server path
+        raise BundleError(f"a file of the bundle is unreadable ({exc.strerror or type(exc).__name__}); retrain") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError(f"the bundle manifest is malformed ({type(exc).__name__}: {exc}); retrain") from None

@@ -1,13 +1,17 @@
-"""What training learns, in one picklable object that the bundle stores."""
+"""What training learns, in one object the bundle stores (recsys.bundles.format encodes it, no pickle)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.bundles.store import save_bundle
+from recsys.config import TuningConfig
 from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel
 
 
@@ -38,9 +42,8 @@ class TrainedState:
     data_end: pd.Timestamp
     weekly_sales: pd.DataFrame       # week, customer_type, revenue, lines, baskets
     weekly_item_sales: pd.DataFrame  # week, item_id, lines (top items only)
-    repeat_default: sp.csr_matrix | None = None  # learned repeat probabilities at the end of the data
-    calibrator: Any = None           # recsys.calibration.Calibrator or None
-    # the hybrid's top-10 of a random sample of each segment's customers (recsys.segment_summary)
+    calibrator: Any = None           # recsys.serving.confidence.Calibrator or None
+    # the hybrid's top-10 of a random sample of each segment's customers (recsys.serving.segment_summary)
     segment_sample: pd.DataFrame | None = None
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -51,3 +54,30 @@ class TrainedState:
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Trained:
+    """What a training run produces and a bundle holds: the state, the config it is served with
+    (the fitted hybrid's weights included), what training noted, and the cleaning report."""
+
+    state: TrainedState
+    config: TuningConfig
+    metadata: dict[str, Any] = field(default_factory=dict)
+    cleaning_report: dict[str, Any] = field(default_factory=dict)
+    bundle_name: str = ""  # the bundle it was last saved as
+
+    def save(self, out_dir: str | Path, timings: dict[str, float] | None = None) -> Path:
+        """Write the bundle (atomically; CURRENT moves to it last) and note it in the metadata."""
+        meta = dict(self.metadata)
+        meta.update(trained_at=meta.get("trained_at") or now_iso(), config=self.config.to_dict(),
+                    counts=self.state.summary, date_range=[str(self.state.data_start), str(self.state.data_end)])
+        if timings:
+            meta["timings_s"] = dict(timings)
+        path = save_bundle(out_dir, {"state": self.state, "cleaning_report": self.cleaning_report}, meta)
+        self.metadata, self.bundle_name = meta, path.name
+        return path

@@ -3,7 +3,7 @@
 Layout of an artifacts folder:
     CURRENT                 name of the live bundle (replaced atomically)
     bundle-<stamp>/         metadata.json   format, version, sha256 of manifest.json, what training noted
-                            manifest.json   the state's tree (recsys.bundle_format) + size and sha256 of each file
+                            manifest.json   the state's tree (recsys.bundles.format) + size and sha256 of each file
                             0000-*.npy ...  arrays, Parquet frames, LightGBM text models
                             seal.json       size/mtime/ctime/inode of each file when last hashed
 A crash while saving leaves CURRENT pointing at the previous, complete bundle. Loading never runs
@@ -20,54 +20,43 @@ import re
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recsys.bundle_format import BundleError, read_tree, write_tree
+from recsys.atomic import atomic_write_text, file_sha256
+from recsys.bundles.format import read_tree, write_tree
+from recsys.errors import BundleError
+from recsys.version import __version__
 
 FORMAT = "recsys-bundle"
-FORMAT_VERSION = 3  # 3: manifest + .npy/Parquet/LightGBM text (2 was one joblib pickle)
+# 4: the library in subpackages (class names), the repeat model keeps its default probabilities,
+# the ALS item index is an object of its own; 3: manifest + .npy/Parquet/LightGBM text; 2: one pickle
+FORMAT_VERSION = 4
 MANIFEST_FILE = "manifest.json"
 META_FILE = "metadata.json"
 SEAL_FILE = "seal.json"  # stamps of the files when last hashed (not part of the manifest)
 POINTER = "CURRENT"
 BUNDLE_NAME = re.compile(r"bundle-[0-9A-Za-z-]+")
 BUNDLE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # flat names inside a bundle folder
+POINTER_BYTES = 256  # a bundle name is ~60 bytes: anything longer is not a pointer
 
-__all__ = ["BundleError", "FORMAT", "FORMAT_VERSION", "atomic_write_bytes", "atomic_write_text",
-           "current_bundle", "has_bundle", "load_bundle", "read_metadata", "save_bundle"]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["FORMAT", "FORMAT_VERSION", "LoadedBundle", "current_bundle", "has_bundle", "load_bundle",
+           "read_metadata", "save_bundle"]
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+@dataclass
+class LoadedBundle:
+    """What `load_bundle` read: the payload, the metadata and the name of the bundle they came from
+    (CURRENT is read once, so all three belong to the same bundle even if it moves meanwhile)."""
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    name: str
 
 
 def save_bundle(out_dir: str | Path, payload: dict[str, Any], metadata: dict[str, Any], keep: int = 2) -> Path:
     """Write a new bundle next to the old ones, then switch CURRENT to it."""
-    from recsys import __version__
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # names sort in the order bundles were written (pruning keeps the newest by name)
@@ -102,22 +91,37 @@ def _prune(out: Path, keep: int, current: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def current_bundle(out_dir: str | Path) -> Path:
-    """The folder CURRENT points at; BundleError when there is none."""
-    out = Path(out_dir)
-    pointer = out / POINTER
-    if not pointer.exists():
-        raise BundleError(f"no trained models in '{out}': run `python -m recsys train` first")
+def read_pointer(out_dir: str | Path) -> str | None:
+    """The bundle name CURRENT holds, as written (None when there is no pointer); BundleError when
+    it is not a bundle name of this folder. Errors name the bundle, never a server path."""
+    pointer = Path(out_dir) / POINTER
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{pointer} is unreadable ({exc}); retrain") from exc
+        with open(pointer, "rb") as fh:
+            raw = fh.read(POINTER_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise BundleError(f"the pointer to the live bundle (CURRENT) is unreadable ({exc.strerror}); retrain") from None
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise BundleError("the pointer to the live bundle (CURRENT) is not text; retrain") from None
     # only a bare bundle name: never a path out of the folder ('../x', '/etc', 'a/b')
-    if not BUNDLE_NAME.fullmatch(name):
-        raise BundleError(f"{pointer} names {name[:80]!r}, not a bundle of this folder; retrain")
+    if len(raw) > POINTER_BYTES or not BUNDLE_NAME.fullmatch(name):
+        raise BundleError(f"the pointer to the live bundle (CURRENT) names {name[:60]!r}, not a bundle of this "
+                          "folder; retrain")
+    return name
+
+
+def current_bundle(out_dir: str | Path) -> Path:
+    """The folder CURRENT points at (CURRENT read once); BundleError when there is none."""
+    out = Path(out_dir)
+    name = read_pointer(out)
+    if name is None:
+        raise BundleError(f"no trained models in '{out}': run `python -m recsys train` first")
     path = out / name
     if not (path / META_FILE).is_file():
-        raise BundleError(f"bundle '{path}' named in {pointer} is missing or incomplete; retrain")
+        raise BundleError(f"bundle '{name}' named by CURRENT is missing or incomplete; retrain")
     return path
 
 
@@ -130,23 +134,28 @@ def has_bundle(out_dir: str | Path) -> bool:
 
 
 def read_metadata(out_dir: str | Path) -> dict[str, Any]:
-    path = current_bundle(out_dir)
+    """The metadata of the live bundle (CURRENT read once)."""
+    return _metadata_of(current_bundle(out_dir))
+
+
+def _metadata_of(path: Path) -> dict[str, Any]:
     try:
         meta = json.loads((path / META_FILE).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BundleError(f"metadata of bundle '{path}' is unreadable: {exc}") from exc
-    if meta.get("format") != FORMAT:
-        raise BundleError(f"'{path}' is not a bundle written by recsys")
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"the metadata of bundle '{path.name}' is unreadable ({type(exc).__name__}); retrain") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BundleError(f"'{path.name}' is not a bundle written by recsys")
     if meta.get("format_version") != FORMAT_VERSION:
         raise BundleError(
-            f"bundle '{path}' has format version {meta.get('format_version')} (written by recsys "
+            f"bundle '{path.name}' has format version {meta.get('format_version')} (written by recsys "
             f"{meta.get('library_version')}); this recsys reads version {FORMAT_VERSION}: retrain the models")
     return meta
 
 
-def load_bundle(out_dir: str | Path, mmap: bool = True, verify: str = "sealed") -> tuple[dict[str, Any], dict[str, Any]]:
-    """(payload, metadata) of the current bundle, after checking its format and files.
+def load_bundle(out_dir: str | Path, mmap: bool = True, verify: str = "sealed") -> LoadedBundle:
+    """The payload and metadata of the current bundle, after checking its format and files.
 
+    CURRENT is read once: a pointer that moves while this runs never mixes two bundles.
     mmap: arrays are memory-mapped read-only (read on first touch, shared between processes).
     verify: "full" checks every file's sha256 (reads every byte: ~0.6 s for 300 MB here);
     "sealed" checks the sha256 only of files changed since the seal, i.e. whose size, mtime,
@@ -156,15 +165,15 @@ def load_bundle(out_dir: str | Path, mmap: bool = True, verify: str = "sealed") 
     """
     if verify not in ("sealed", "full"):
         raise ValueError(f"verify must be 'sealed' or 'full', not {verify!r}")
-    meta = read_metadata(out_dir)
     path = current_bundle(out_dir)
-    manifest_file = path / MANIFEST_FILE
+    meta = _metadata_of(path)
     try:
-        raw = manifest_file.read_bytes()
+        raw = (path / MANIFEST_FILE).read_bytes()
     except OSError as exc:
-        raise BundleError(f"'{manifest_file}' is unreadable ({exc}); retrain") from exc
+        raise BundleError(f"bundle '{path.name}': '{MANIFEST_FILE}' is unreadable ({exc.strerror}); retrain") from None
     if hashlib.sha256(raw).hexdigest() != meta.get("manifest_sha256"):
-        raise BundleError(f"'{manifest_file}' does not match its metadata (damaged or replaced); retrain")
+        raise BundleError(f"bundle '{path.name}': '{MANIFEST_FILE}' does not match its metadata (damaged or replaced); "
+                          "retrain")
     try:
         manifest = json.loads(raw)
         files, tree = manifest["files"], manifest["tree"]
@@ -172,11 +181,14 @@ def load_bundle(out_dir: str | Path, mmap: bool = True, verify: str = "sealed") 
     except BundleError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BundleError(f"'{manifest_file}' is malformed ({exc}); retrain") from exc
-    payload = read_tree(tree, path, set(files), mmap=mmap, root="payload")
+        raise BundleError(f"bundle '{path.name}': '{MANIFEST_FILE}' is malformed ({type(exc).__name__}); retrain") from None
+    try:
+        payload = read_tree(tree, path, set(files), mmap=mmap, root="payload")
+    except BundleError as exc:
+        raise BundleError(f"bundle '{path.name}': {exc}") from None
     if not isinstance(payload, dict):
-        raise BundleError(f"bundle '{path}' holds no payload; retrain")
-    return payload, meta
+        raise BundleError(f"bundle '{path.name}' holds no payload; retrain")
+    return LoadedBundle(payload, meta, path.name)
 
 
 def _file_stamp(path: Path) -> list[int]:
@@ -203,11 +215,13 @@ def _check_files(folder: Path, files: dict[str, Any], seal: dict[str, Any]) -> N
     for name, entry in files.items():
         target = folder / name
         if not BUNDLE_FILE.fullmatch(name) or not target.is_file() or target.stat().st_size != entry["bytes"]:
-            raise BundleError(f"'{target}' does not match its metadata (missing, truncated or replaced); retrain")
+            raise BundleError(f"bundle '{folder.name}': file '{name[:80]}' does not match its metadata (missing, "
+                              "truncated or replaced); retrain")
         if seal.get(name) == _file_stamp(target):
             continue
         if file_sha256(target) != entry["sha256"]:
-            raise BundleError(f"'{target}' does not match its metadata (damaged or replaced); retrain")
+            raise BundleError(f"bundle '{folder.name}': file '{name}' does not match its metadata (damaged or "
+                              "replaced); retrain")
         hashed = True
     if hashed:
         try:  # the next load need not hash them again (a read-only folder: it will)

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.schema import CATEGORY, ITEM_ID, ITEM_NAME, LIST_PRICE, DataError
+from recsys.errors import DataError
+from recsys.io.schema import CATEGORY, ITEM_ID, ITEM_NAME, LIST_PRICE
 
 CATALOGUE_PRICE = "price"
 CATALOGUE_ALIASES: dict[str, tuple[str, ...]] = {

@@ -10,9 +10,15 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from recsys.cleaning_checks import (SuspectRules, non_product_suspects, on_placeholder_price, placeholder_prices,
-                                    price_quantity_warning)
-from recsys.schema import (
+from recsys.errors import DataError
+from recsys.io.cleaning_checks import (
+    SuspectRules,
+    non_product_suspects,
+    on_placeholder_price,
+    placeholder_prices,
+    price_quantity_warning,
+)
+from recsys.io.schema import (
     CUSTOMER_TYPE,
     ITEM_ID,
     PRICE,
@@ -22,9 +28,8 @@ from recsys.schema import (
     TICKET_ID,
     TIMESTAMP,
     USER_ID,
-    DataError,
 )
-from recsys.source_files import Exclusions
+from recsys.io.source_files import Exclusions
 
 EXAMPLES_PER_STEP = 5
 
@@ -104,7 +109,7 @@ def clean_transactions(
     `zero_price_is_non_product=False` only those that also match a pattern). Pattern items with a
     real price ('OPEN DEPT TOL0043') are kept and flagged.
     `exclude_items`: ids to leave out (a list, or an exclusion file; `!id` keeps a suspect).
-    Suspect non-product codes with strong evidence (`recsys.cleaning_checks`) are removed too
+    Suspect non-product codes with strong evidence (`recsys.io.cleaning_checks`) are removed too
     unless `exclude_suspects=False` or kept by `!id`; weaker suspects are only flagged.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]

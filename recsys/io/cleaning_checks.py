@@ -13,8 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.features import unique_sorted
-from recsys.schema import ITEM_ID, LINE_VALUE, PRICE, QUANTITY, TICKET_AMOUNT, TICKET_ID, USER_ID
+from recsys.arrays import unique_sorted
+from recsys.io.schema import (
+    ITEM_ID,
+    LINE_VALUE,
+    PRICE,
+    QUANTITY,
+    TICKET_AMOUNT,
+    TICKET_ID,
+    USER_ID,
+)
 
 PRICE_QTY_R = 0.5        # |within-item correlation| of price and quantity that is not a coincidence
 MIN_VARYING_LINES = 30   # lines whose quantity differs from their item's mean, for the check to speak

@@ -11,6 +11,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from recsys.errors import AmbiguousDates
+
 AUTO, DAY_FIRST, MONTH_FIRST = "auto", "dayfirst", "monthfirst"
 DATE_ORDERS = (AUTO, DAY_FIRST, MONTH_FIRST)
 
@@ -19,14 +21,6 @@ EXCEL_SERIAL_RANGE = (20_000.0, 80_000.0)
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 # Leading "a<sep>b<sep>year": the two fields whose order is in question.
 _SLASHED = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})(?!\d)"
-
-
-class AmbiguousDates(ValueError):
-    """Every value reads as day-first and as month-first; `example` is one of them."""
-
-    def __init__(self, example: str):
-        super().__init__(example)
-        self.example = example
 
 
 def check_order(order: str | None) -> str:
@@ -115,3 +109,25 @@ def naive_ns(values: pd.Series) -> pd.Series:
     if getattr(values.dtype, "tz", None) is not None:
         values = values.dt.tz_localize(None)
     return values.astype("datetime64[ns]")
+
+
+SECONDS_PER_DAY = 86_400.0
+
+
+def to_seconds(ts: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+    """Datetimes as int64 seconds since the epoch, whatever the datetime unit."""
+    return np.asarray(pd.to_datetime(ts).astype("datetime64[s]").astype(np.int64))
+
+
+def timestamp_seconds(value: object) -> int:
+    """One date or datetime (a string, a datetime, a numpy or pandas timestamp) as int64 seconds
+    since the epoch. Any date of years 1-9999 works; anything else is a ValueError naming it."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ValueError(f"timestamp {value!r} is not a date or datetime") from exc
+    if stamp is pd.NaT:
+        raise ValueError(f"timestamp {value!r} is not a date or datetime")
+    if stamp.tzinfo is not None:  # the store's times are naive local times
+        stamp = stamp.tz_localize(None)
+    return int(np.datetime64(stamp.to_datetime64(), "s").astype(np.int64))

@@ -1,12 +1,12 @@
 """Load point-of-sale lines into the canonical frame, validate them, cache them and clean them.
 
 `load_transactions` reads the store's workbook (sheets `Loyal Customers` / `New Customers`), a CSV
-or a Parquet file and returns the frame described in `recsys.schema`, not yet cleaned. A column
-map (`column_map`, or `<file>.mapping.toml` beside the file; `recsys.source_files`) says which
-column is which; `line_value` gives price = value / quantity; dates are read by `recsys.dates`;
-a catalogue (`recsys.catalogue`) adds item_name, category and list_price.
+or a Parquet file and returns the frame described in `recsys.io.schema`, not yet cleaned. A column
+map (`column_map`, or `<file>.mapping.toml` beside the file; `recsys.io.source_files`) says which
+column is which; `line_value` gives price = value / quantity; dates are read by `recsys.io.dates`;
+a catalogue (`recsys.io.catalogue`) adds item_name, category and list_price.
 `validate_transactions` collects every problem instead of stopping at the first one.
-`clean_transactions` (in `recsys.cleaning`, re-exported here) removes returns, non-product items
+`clean_transactions` (in `recsys.io.cleaning`) removes returns, non-product items
 and incomplete lines and accounts for every line it drops in a `CleaningReport`.
 """
 from __future__ import annotations
@@ -26,12 +26,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from recsys.catalogue import join_catalogue, read_catalogue
-from recsys.cleaning import CleaningReport, CleaningStep, clean_transactions  # noqa: F401  (the public API)
-from recsys.cleaning_checks import price_quantity_warning
-from recsys.dates import AUTO, DAY_FIRST, MONTH_FIRST, AmbiguousDates, check_order, parse_date_column
-from recsys.source_files import SourceMapping, source_mapping
-from recsys.schema import (
+from recsys.errors import AmbiguousDates, DataError
+from recsys.io.catalogue import join_catalogue, read_catalogue
+from recsys.io.cleaning_checks import price_quantity_warning
+from recsys.io.dates import AUTO, DAY_FIRST, MONTH_FIRST, check_order, parse_date_column
+from recsys.io.schema import (
     CANONICAL_COLUMNS,
     CATEGORY,
     CUSTOMER_TYPE,
@@ -48,8 +47,8 @@ from recsys.schema import (
     TICKET_ID,
     TIMESTAMP,
     USER_ID,
-    DataError,
 )
+from recsys.io.source_files import SourceMapping, source_mapping
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +194,7 @@ def load_transactions(
 
     `column_map` ({'<your column>': '<canonical name>'}), `dates` ('auto', 'dayfirst',
     'monthfirst') and `catalogue` (a file of item id, name, category, price) default to what is
-    saved beside the file in `<file>.mapping.toml` (see `recsys.source_files`)."""
+    saved beside the file in `<file>.mapping.toml` (see `recsys.io.source_files`)."""
     path = Path(path).expanduser()
     _check_file(path)
     options = read_options(path, column_map, dates, catalogue, catalogue_columns)

@@ -1,7 +1,5 @@
-"""The canonical transaction frame and the error raised for bad input."""
+"""The canonical transaction frame: its columns and what each holds."""
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 # Canonical columns of a transaction frame, one row per point-of-sale line.
 USER_ID = "user_id"          # str
@@ -25,26 +23,3 @@ OPTIONAL_COLUMNS = (TICKET_ID, CUSTOMER_TYPE, TICKET_AMOUNT)
 CANONICAL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 ITEM_COLUMNS = (ITEM_NAME, CATEGORY, LIST_PRICE)  # present only when the source has them, in this order
 CUSTOMER_TYPES = ("loyal", "new")
-
-
-@dataclass
-class DataError(ValueError):
-    """Bad input, located as precisely as we can: file, sheet, column, row."""
-
-    message: str
-    file: str | None = None
-    sheet: str | None = None
-    column: str | None = None
-    row: int | None = None  # 1-based row as a spreadsheet user sees it (header = row 1)
-
-    def __str__(self) -> str:
-        where = []
-        if self.file:
-            where.append(f"file '{self.file}'")
-        if self.sheet:
-            where.append(f"sheet '{self.sheet}'")
-        if self.column:
-            where.append(f"column '{self.column}'")
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        return (", ".join(where) + ": " if where else "") + self.message

@@ -17,9 +17,9 @@ from typing import Iterable
 
 import tomli_w
 
-from recsys.artifacts import atomic_write_text
-from recsys.dates import check_order
-from recsys.schema import DataError
+from recsys.atomic import atomic_write_text
+from recsys.errors import DataError
+from recsys.io.dates import check_order
 
 MAPPING_SUFFIX = ".mapping.toml"
 EXCLUDE_SUFFIX = ".exclude.txt"

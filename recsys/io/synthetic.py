@@ -1,4 +1,4 @@
-"""A synthetic grocery store in the canonical transaction schema (see :mod:`recsys.schema`).
+"""A synthetic grocery store in the canonical transaction schema (see :mod:`recsys.io.schema`).
 
 Generative story
 ----------------
@@ -55,7 +55,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recsys.schema import (
+from recsys.io.schema import (
     CUSTOMER_TYPE,
     CUSTOMER_TYPES,
     ITEM_ID,
@@ -469,7 +469,7 @@ def generate_store(n_users: int = 2000, n_items: int = 3000, n_lines: int = 200_
                    favourite_share: float = DEFAULT_FAVOURITE_SHARE) -> pd.DataFrame:
     """A deterministic synthetic store (same arguments -> identical frame).
 
-    Returns the canonical columns of :mod:`recsys.schema`, sorted by timestamp, with
+    Returns the canonical columns of :mod:`recsys.io.schema`, sorted by timestamp, with
     about ``n_lines`` rows (within a few per cent).  ``user_id``, ``item_id``,
     ``ticket_id`` and ``customer_type`` are ``Categorical`` columns with ``str``
     categories.  A share ``new_customer_share`` of the users are new customers.

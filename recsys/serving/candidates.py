@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recsys.arrays import unique_sorted
+from recsys.bundles.state import TrainedState
 from recsys.config import TuningConfig
-from recsys.features import unique_sorted
-from recsys.models import UserBatch
-from recsys.models.base import PAD
-from recsys.state import TrainedState
+from recsys.models import PAD, Scorer, UserBatch
 
 SOURCES = ("repeat", "als", "item_cf", "popularity")
 
@@ -43,6 +42,11 @@ def pack_pairs(rows: np.ndarray, items: np.ndarray, n_rows: int, n_items: int) -
     return CandidatePool(out)
 
 
+def models_of(state: TrainedState) -> dict[str, Scorer]:
+    """Each source's model."""
+    return {"repeat": state.repeat, "als": state.als, "item_cf": state.item_cf, "popularity": state.popularity}
+
+
 def sources_for(model: str, config: TuningConfig) -> tuple[str, ...]:
     """The sources a model's list draws on: its own, plus best-sellers so a list is never short."""
     if model != "hybrid":
@@ -52,6 +56,13 @@ def sources_for(model: str, config: TuningConfig) -> tuple[str, ...]:
     return used if "popularity" in used else used + ("popularity",)
 
 
+def candidate_sizes(config: TuningConfig) -> dict[str, int]:
+    """How many candidates each source puts forward (0: all of a user's past items)."""
+    c = config.candidates
+    # popularity: `c.popularity` best-sellers overall and as many of the user's segment
+    return {"repeat": 0, "als": c.als, "item_cf": c.item_cf, "popularity": 2 * c.popularity}
+
+
 def select_candidates(state: TrainedState, batch: UserBatch, sources: tuple[str, ...], config: TuningConfig,
                       banned: np.ndarray | None = None, exclude_history: bool = False) -> CandidatePool:
     """The pool of each user: the union of what every source puts forward.
@@ -59,16 +70,11 @@ def select_candidates(state: TrainedState, batch: UserBatch, sources: tuple[str,
     The pool is not filtered here (the filter stage removes and counts); when a request bans
     items (`banned`, an (n_items,) mask) or the user's past items (`exclude_history`), each
     source also puts forward its best allowed items, so the pool stays full after filtering."""
-    sizes = {"als": config.candidates.als, "item_cf": config.candidates.item_cf,
-             "popularity": config.candidates.popularity}
-    past_rows, past_items = state.repeat.candidates(batch)
-    models = {"als": state.als, "item_cf": state.item_cf, "popularity": state.popularity}
-    rows, items = [], []
-    for name in sources:
-        r, i = (past_rows, past_items) if name == "repeat" else models[name].candidates(batch, sizes[name])
-        rows.append(r)
-        items.append(i)
+    models, sizes = models_of(state), candidate_sizes(config)
+    found = {name: models[name].candidates(batch, sizes[name]) for name in sources}
+    rows, items = [r for r, _ in found.values()], [i for _, i in found.values()]
     if banned is not None or exclude_history:
+        past_rows = found["repeat"][0] if "repeat" in found else models["repeat"].candidates(batch, 0)[0]
         extra = int(np.bincount(past_rows).max()) if exclude_history and len(past_rows) else 0
         for name in sources:
             if name != "repeat":

@@ -5,19 +5,22 @@ Nothing here touches the whole catalogue per user except ALS's one matrix produc
 candidate top-k); every other array is (batch, pool)."""
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
 
-from recsys import ranking
-from recsys.candidates import CandidatePool, select_candidates, sources_for
-from recsys.config import MODELS, TuningConfig
-from recsys.features import unique_sorted
+from recsys.arrays import gather_csr
+from recsys.bundles.state import TrainedState
+from recsys.config import TuningConfig
 from recsys.models import UserBatch
-from recsys.models.base import gather_csr
-from recsys.ranking import CandidateFacts, HardFilters
-from recsys.state import TrainedState
+from recsys.serving import ranking
+from recsys.serving.candidates import (
+    CandidatePool,
+    models_of,
+    select_candidates,
+    sources_for,
+)
+from recsys.serving.ranking import CandidateFacts, HardFilters
 
 
 @dataclass
@@ -59,16 +62,10 @@ def blend(scores: dict[str, np.ndarray], weights: dict[str, float | np.ndarray])
     return sum(parts.values()), parts
 
 
-def newcomer_rows(batch: UserBatch, max_trips: int) -> np.ndarray:
-    """Per row: at most `max_trips` shopping days in the history."""
-    days = unique_sorted(batch.line_row * 100_000 + np.floor(batch.line_age_days).astype(np.int64))
-    return np.bincount(days // 100_000, minlength=len(batch)) <= max_trips
-
-
 def hybrid_weights(batch: UserBatch, config: TuningConfig, discovery: bool = False) -> dict[str, np.ndarray]:
     """Per row: the newcomer blend for users with few trips so far, else the loyal one (the
     discovery blend when the user's own items are excluded)."""
-    newcomer = newcomer_rows(batch, config.newcomers.max_trips)
+    newcomer = batch.newcomer
     loyal = (config.discovery if discovery else config.weights).as_dict()
     new = config.newcomers.weights.as_dict()
     w = {m: np.where(newcomer, new[m], loyal[m]) for m in loyal}
@@ -111,46 +108,31 @@ class RequestPipeline:
         return (self.item_price < (-np.inf if lo is None else lo)) | (self.item_price > (np.inf if hi is None else hi))
 
     def candidates(self, batch: UserBatch, model: str, config: TuningConfig, hard: HardFilters) -> CandidatePool:
-        if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
         return select_candidates(self.state, batch, sources_for(model, config), config,
                                  self.banned_items(config, hard), hard.exclude_purchased)
 
-    def scores(self, batch: UserBatch, pool: CandidatePool, model: str, config: TuningConfig,
-               avg_price: np.ndarray) -> dict[str, np.ndarray]:
+    def scores(self, batch: UserBatch, pool: CandidatePool, model: str, config: TuningConfig) -> dict[str, np.ndarray]:
         """Raw (batch, pool) scores of every model the list needs."""
-        st = self.state
+        models = models_of(self.state)
         needed = [m for m in sources_for(model, config) if model == "hybrid" or m == model]
-        out = {}
-        for m in needed:
-            if m == "repeat":
-                repeat = copy.copy(st.repeat)  # request-time knobs on a shallow copy
-                repeat.learned, repeat.half_life_days = config.repeat.learned, config.repeat.half_life_days
-                # one basket says too little for the learned model: newcomers get the plain decay
-                simple = newcomer_rows(batch, config.newcomers.max_trips)
-                precomputed = st.repeat_default if batch.default_as_of else None
-                out[m] = repeat.score(batch, pool.items, avg_price, simple_rows=simple, precomputed=precomputed)
-            else:
-                out[m] = {"als": st.als, "item_cf": st.item_cf, "popularity": st.popularity}[m].score(batch, pool.items)
-        return out
+        return {m: models[m].score(batch, pool.items, config) for m in needed}
 
-    def facts(self, batch: UserBatch, items: np.ndarray, avg_price: np.ndarray) -> CandidateFacts:
+    def facts(self, batch: UserBatch, items: np.ndarray) -> CandidateFacts:
         st = self.state
         count, days_since = history_facts(batch, items, st.n_items)
         cycle = gather_csr(st.user_item_cycle, items, rows=batch.codes)
         cycle = np.where(cycle > 0, cycle, self.item_cycle[np.maximum(items, 0)])
         return CandidateFacts(items=items, price=self.item_price[np.maximum(items, 0)],
-                              user_avg_price=np.asarray(avg_price, dtype=np.float64)[:, None],
+                              user_avg_price=batch.avg_price[:, None],
                               segment=batch.segments, count=count, days_since=days_since, cycle_days=cycle)
 
-    def run(self, batch: UserBatch, model: str, n: int, config: TuningConfig, hard: HardFilters,
-            avg_price: np.ndarray) -> RankedLists:
+    def run(self, batch: UserBatch, model: str, n: int, config: TuningConfig, hard: HardFilters) -> RankedLists:
         """Every stage for a batch: the top-n of each user."""
         pool = self.candidates(batch, model, config, hard)
-        raw = self.scores(batch, pool, model, config, avg_price)
+        raw = self.scores(batch, pool, model, config)
         weights = hybrid_weights(batch, config, hard.exclude_purchased) if model == "hybrid" else {model: 1.0}
         blended, parts = blend(raw, weights)
-        facts = self.facts(batch, pool.items, avg_price)
+        facts = self.facts(batch, pool.items)
         keep, removed = ranking.filter_candidates(facts, config.rerank, hard, self.state.segment_caps)
         # level 2 sees the best `candidate_pool` survivors of the blend
         width = min(max(config.rerank.candidate_pool, n), pool.items.shape[1])

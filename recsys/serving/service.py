@@ -1,146 +1,96 @@
-"""The Recommender: a thin facade over the request pipeline (recsys.pipeline) and the
-precomputed arrays of a TrainedState. It turns ids into codes, runs the stages, and shapes
-the answers (reasons, confidence, breakdown)."""
+"""The Recommender: a thin facade over the ranking core (recsys.serving.lists) and the
+precomputed arrays of a TrainedState. It turns ids into codes, asks the core, and shapes the
+answers (one user with reasons and the score breakdown; many users as a long frame)."""
 from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
-from recsys import explain
-from recsys.batches import BatchBuilder, ExtraLines
+from recsys.arrays import top_n
+from recsys.bundles.state import Trained, TrainedState, now_iso
+from recsys.bundles.store import load_bundle
 from recsys.config import MODELS, SEGMENTS, TuningConfig
-from recsys.features import to_seconds
-from recsys.models.base import top_n
-from recsys.pipeline import RankedLists, RequestPipeline
-from recsys.ranking import HardFilters
-from recsys.state import TrainedState
+from recsys.errors import BundleError, UnknownItemError, UnknownUserError
+from recsys.models.popularity import popularity_score
+from recsys.serving import explain, together
+from recsys.serving.answers import (
+    Recommendation,
+    RecommendationResponse,
+    SimilarItemsResponse,
+)
+from recsys.serving.batches import as_of_array
+from recsys.serving.evidence import validation_frame, weights_frame
+from recsys.serving.lists import ListMaker, ListRequest, Lists
+from recsys.serving.segment_summary import LIST_SIZE, segment_recommendations
 
 SEGMENT_LABELS = explain.SEGMENT_LABELS
-# (batch, n_items) floats one batch chunk may hold (ALS's candidate product): ~16 MiB
-BATCH_CELLS = 4_000_000
-
-
-class UnknownItemError(KeyError):
-    def __str__(self) -> str:
-        return f"unknown item id {self.args[0]!r}"
-
-
-class UnknownUserError(KeyError):
-    def __str__(self) -> str:
-        return f"unknown user id {self.args[0]!r}"
-
-
-@dataclass
-class Recommendation:
-    item_id: str
-    relevance_score: float
-    confidence_score: float
-    item_price: float
-    recommendation_reason: str
-    model_source: str
-    score_breakdown: dict[str, float] = field(default_factory=dict)
-    item_name: str = ""
-    category: str = ""
-
-
-@dataclass
-class RecommendationResponse:
-    user_id: str
-    user_info: dict[str, Any]
-    recommendations: list[Recommendation]
-    primary_model: str
-    fallback_used: bool
-    processing_time_ms: float
-    generated_at: str
-    as_of: str = ""
-    filtered: dict[str, int] = field(default_factory=dict)
-    candidates_considered: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(r) for r in self.recommendations],
-                            columns=[f for f in Recommendation.__dataclass_fields__])
-
-
-@dataclass
-class SimilarItemsResponse:
-    item_id: str
-    similar_items: list[dict[str, Any]]
-    processing_time_ms: float
-    model: str = "item_cf"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _item_text(items: pd.DataFrame, column: str) -> np.ndarray:
-    """A text column of the item table ('' for every item when the data has none)."""
-    if column not in items.columns:
-        return np.full(len(items), "", dtype=object)
-    return items[column].fillna("").astype(str).to_numpy(dtype=object)
 
 
 class Recommender:
     """Answers recommendation questions from a trained state and a tuning config."""
 
     def __init__(self, state: TrainedState, config: TuningConfig | None = None,
-                 metadata: dict[str, Any] | None = None, cleaning_report: dict[str, Any] | None = None) -> None:
+                 metadata: dict[str, Any] | None = None, cleaning_report: dict[str, Any] | None = None,
+                 bundle_name: str = "") -> None:
         self.state = state
         self.config = (config or TuningConfig()).validate()
         self.metadata = metadata or {}
         self.cleaning_report = cleaning_report or {}
+        self.bundle_name = bundle_name  # the bundle this was loaded from ('' when trained in this process)
         self._user_index = pd.Index(state.user_ids)
         self._item_index = pd.Index(state.item_ids)
-        self.batches = BatchBuilder(state)
-        self.pipeline = RequestPipeline(state)
-        self._item_price = self.pipeline.item_price
-        self._item_cycle = self.pipeline.item_cycle
-        self._item_name = _item_text(state.items, "item_name")
-        self._item_category = _item_text(state.items, "category")
+        self.core = ListMaker(state)
+        self.builder = self.core.builder
+        self._item_price = self.core.pipeline.item_price
+        self._item_cycle = self.core.pipeline.item_cycle
+        self._item_name = self.core.item_name
+        self._item_category = self.core.item_category
         self._profile_columns = {c: state.profiles[c].to_numpy() for c in state.profiles.columns}
 
     # ---- persistence -------------------------------------------------------------------
-    def save(self, out_dir: str | Path, timings: dict[str, float] | None = None) -> Path:
-        from recsys.artifacts import save_bundle
+    @classmethod
+    def from_trained(cls, trained: Trained, bundle_name: str = "") -> "Recommender":
+        """The Recommender of what a training run produced (recsys.training.runner.train)."""
+        return cls(trained.state, trained.config, trained.metadata, trained.cleaning_report, bundle_name)
 
-        meta = dict(self.metadata)
-        meta.update(trained_at=meta.get("trained_at") or _now_iso(), config=self.config.to_dict(),
-                    counts=self.state.summary,
-                    date_range=[str(self.state.data_start), str(self.state.data_end)])
-        if timings:
-            meta["timings_s"] = dict(timings)
-        payload = {"state": self.state, "cleaning_report": self.cleaning_report}
-        path = save_bundle(out_dir, payload, meta)
-        self.metadata = meta
+    def save(self, out_dir: str | Path, timings: dict[str, float] | None = None) -> Path:
+        trained = Trained(self.state, self.config, self.metadata, self.cleaning_report)
+        path = trained.save(out_dir, timings)
+        self.metadata, self.bundle_name = trained.metadata, path.name
         return path
 
     @classmethod
     def load(cls, out_dir: str | Path, config: TuningConfig | None = None) -> "Recommender":
-        from recsys.artifacts import BundleError, load_bundle
-
-        payload, meta = load_bundle(out_dir)
-        state = payload.get("state")
+        loaded = load_bundle(out_dir)
+        state = loaded.payload.get("state")
         if not isinstance(state, TrainedState):
-            raise BundleError(f"bundle in '{out_dir}' holds no trained state; retrain")
-        return cls(state, config or TuningConfig.from_dict(meta.get("config", {})), meta,
-                   payload.get("cleaning_report"))
+            raise BundleError(f"bundle '{loaded.name}' holds no trained state; retrain")
+        return cls(state, config or TuningConfig.from_dict(loaded.metadata.get("config", {})), loaded.metadata,
+                   loaded.payload.get("cleaning_report"), loaded.name)
+
+    @classmethod
+    def open(cls, out_dir: str | Path) -> "Recommender":
+        """Load the live bundle and warm it for serving: one request through every stage (the
+        first client does not pay for it) and the bought-together counts. A bundle that loads yet
+        cannot answer is a BundleError that says so, with the reason in one line."""
+        rec = cls.load(out_dir)
+        try:
+            if rec.state.n_users:
+                rec.recommend(rec.state.user_ids[0], n=1)
+            together.basket_stats(rec.state)
+        except Exception as exc:
+            raise BundleError(f"the models in bundle '{rec.bundle_name}' do not work with this version of recsys "
+                              f"({type(exc).__name__}: {exc}); retrain them") from None
+        return rec
 
     def with_config(self, config: TuningConfig) -> "Recommender":
         """The same trained state under other request-time knobs (no retraining)."""
-        return Recommender(self.state, config, self.metadata, self.cleaning_report)
+        return Recommender(self.state, config, self.metadata, self.cleaning_report, self.bundle_name)
 
     # ---- lookups -----------------------------------------------------------------------
     def user_code(self, user_id: Any) -> int:
@@ -166,151 +116,92 @@ class Recommender:
 
     def as_of_seconds(self, timestamp: Any | None) -> int:
         """The as-of time in seconds; default: just after the last sale in the data."""
-        if timestamp is None:
-            return self.batches.default_as_of
-        try:
-            return int(to_seconds(pd.DatetimeIndex([pd.Timestamp(timestamp)]))[0])
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"timestamp {timestamp!r} is not a date or datetime") from exc
-
-    def _avg_price_for(self, codes: np.ndarray) -> np.ndarray:
-        return self.batches.avg_price_for(codes)
-
-    def line_batch(self, codes: np.ndarray, as_of: np.ndarray, extra: ExtraLines | None = None,
-                   segments: np.ndarray | None = None, config: TuningConfig | None = None):
-        """The UserBatch of known codes (-1 = unknown) at per-user as-of times, plus extra lines."""
-        return self.batches.build(codes, as_of, config or self.config, extra, segments)
+        return self.builder.as_of(timestamp)
 
     # ---- recommendations -----------------------------------------------------------------
-    def _confidence(self, lists: RankedLists, fallback: np.ndarray) -> np.ndarray:
-        cal = self.state.calibrator
-        if cal is None:
-            return lists.relevance
-        from recsys.calibration import candidate_features
-
-        return cal.predict(candidate_features(lists, fallback)).reshape(lists.relevance.shape)
-
     def recommend(self, user_id: Any, n: int = 5, model: str = "hybrid", timestamp: Any | None = None,
                   exclude_purchased: bool = False, price_min: float | None = None, price_max: float | None = None,
                   history: Iterable[Any] | pd.DataFrame | None = None, config: TuningConfig | None = None,
                   segment: str | None = None) -> RecommendationResponse:
         """Top-n recommendations for one user (known, folded in from `history`, or unknown).
 
+        Items of `history` the models never saw are left out and named in `ignored_items`.
         `segment` sets the spending segment of a user the models never saw (default: from the
         history's average price, or `rerank.default_segment`)."""
         t0 = time.perf_counter()
         cfg = (config or self.config).validate()
-        if n < 1:
-            raise ValueError("n must be at least 1")
-        if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-        if segment is not None and segment not in SEGMENTS:
-            raise ValueError(f"unknown segment {segment!r}; choose one of {', '.join(SEGMENTS)}")
-        if price_min is not None and price_max is not None and price_min > price_max:
-            raise ValueError(f"price_min {price_min} is above price_max {price_max}")
+        request = ListRequest(n, model, exclude_purchased, price_min, price_max, segment)
         as_of = self.as_of_seconds(timestamp)
         code = self.user_code(user_id)
-        extra, seg, avg = None, None, None
+        extra, seg, avg, ignored = None, None, None, []
         if history is not None:
-            lines, avg_hist = self.batches.history_lines(history, as_of, cfg)
-            if len(lines):
-                extra = lines
+            given = self.builder.history_lines(history, as_of, cfg)
+            ignored = given.ignored
+            if len(given.lines):
+                extra = given.lines
                 if code < 0:
-                    avg = np.array([avg_hist])
-                    seg = np.array([np.searchsorted(self.state.segment_cuts, avg_hist, side="right")], dtype=np.int8)
-        fallback = code < 0 and extra is None
-        if fallback:
-            # cold start: popularity within the default segment (or the asked price range)
-            model_used = "popularity"
-            seg = np.array([SEGMENTS.index(cfg.rerank.default_segment)], dtype=np.int8)
-            avg = np.array([self.batches.median_price])
-        else:
-            model_used = model
-        if segment is not None and code < 0:
-            seg = np.array([SEGMENTS.index(segment)], dtype=np.int8)
-        codes = np.array([code])
-        batch = self.batches.build(codes, np.array([as_of]), cfg, extra, seg)
-        avg = avg if avg is not None else self._avg_price_for(codes)
-        hard = HardFilters(price_min, price_max, exclude_purchased)
-        lists = self.pipeline.run(batch, model_used, n, cfg, hard, avg)
-        conf = self._confidence(lists, np.array([fallback]))
-        neighbours = self.state.item_cf.neighbours_in_history(batch, lists.items) \
-            if "item_cf" in lists.parts else np.zeros(lists.items.shape)
-        sources = explain.sources_of(lists, model_used)
+                    avg = np.array([given.avg_price])
+                    seg = np.array([self.builder.segment_of_price(given.avg_price)])
+        (lists,) = self.core.lists(np.array([code]), np.array([as_of]), request, cfg, extra, avg, seg)
+        ranked = lists.ranked
         recs = []
-        for j in np.flatnonzero(lists.valid[0]):  # the n items of one user
-            item = int(lists.items[0, j])
+        for j in np.flatnonzero(ranked.valid[0]):  # the n items of one user
+            item = int(ranked.items[0, j])
             recs.append(Recommendation(
-                item_id=str(self.state.item_ids[item]), relevance_score=round(float(lists.relevance[0, j]), 6),
-                confidence_score=round(float(conf[0, j]), 6), item_price=round(float(self._item_price[item]), 4),
-                recommendation_reason=explain.reason(lists, 0, j, sources[0, j], int(batch.segments[0]),
-                                                     neighbours[0, j]),
-                model_source=str(sources[0, j]), score_breakdown=explain.breakdown(lists, 0, j),
+                item_id=str(self.state.item_ids[item]), relevance_score=round(float(ranked.relevance[0, j]), 6),
+                confidence_score=round(float(lists.confidence[0, j]), 6),
+                item_price=round(float(self._item_price[item]), 4),
+                recommendation_reason=str(lists.reasons[0, j]), model_source=str(lists.sources[0, j]),
+                score_breakdown=explain.breakdown(ranked, 0, j),
                 item_name=str(self._item_name[item]), category=str(self._item_category[item])))
         return RecommendationResponse(
-            user_id=str(user_id), user_info=self._user_info(user_id, code, batch, avg),
-            recommendations=recs, primary_model=model_used, fallback_used=bool(fallback),
-            processing_time_ms=round((time.perf_counter() - t0) * 1000, 3), generated_at=_now_iso(),
-            as_of=str(np.datetime64(as_of, "s")).replace("T", " "), filtered=lists.filtered,
-            candidates_considered=int(lists.pool_sizes[0]))
-
-    def _as_of_array(self, n_users: int, timestamps: Any | None) -> np.ndarray:
-        if timestamps is None or np.ndim(timestamps) == 0:
-            return np.full(n_users, self.as_of_seconds(timestamps), dtype=np.int64)
-        return to_seconds(pd.DatetimeIndex(pd.to_datetime(list(timestamps))))
+            user_id=str(user_id), user_info=self._user_info(user_id, code, lists), recommendations=recs,
+            primary_model=lists.model, fallback_used=lists.fallback,
+            processing_time_ms=round((time.perf_counter() - t0) * 1000, 3), generated_at=now_iso(),
+            as_of=str(np.datetime64(as_of, "s")).replace("T", " "), filtered=ranked.filtered,
+            candidates_considered=int(ranked.pool_sizes[0]), ignored_items=ignored)
 
     def recommend_batch(self, user_ids: Iterable[Any] | None = None, n: int = 10, model: str = "hybrid",
                         timestamps: Any | None = None, exclude_purchased: bool = False,
-                        config: TuningConfig | None = None, chunk: int = 512, with_confidence: bool = True) -> pd.DataFrame:
-        """Top-n for many known users at once: a long frame (user_id, rank, item_id, scores, source)."""
+                        config: TuningConfig | None = None, chunk: int = 512, with_confidence: bool = True,
+                        with_reasons: bool = True) -> pd.DataFrame:
+        """Top-n for many users at once: a long frame (user_id, rank, item_id, item_name, category,
+        relevance, confidence, price, source, reason), best first per user, the users in the order
+        given. Users the models never saw get best-sellers, as in `recommend`."""
         cfg = (config or self.config).validate()
+        request = ListRequest(n, model, exclude_purchased)
         ids = np.asarray(self.state.user_ids if user_ids is None else [str(u) for u in user_ids], dtype=object)
         codes = self._user_index.get_indexer(ids).astype(np.int64)
-        if (codes < 0).any():
-            missing = ids[codes < 0][:5].tolist()
-            raise ValueError(f"{int((codes < 0).sum())} unknown user id(s), e.g. {missing}; use recommend() with a history")
-        as_of = self._as_of_array(len(codes), timestamps)
-        frames = []
-        for c, lists in self.batch_results(codes, as_of, model, n, cfg, exclude_purchased, chunk):
-            conf = self._confidence(lists, np.zeros(len(c), bool)) if with_confidence else lists.relevance
-            source = explain.sources_of(lists, model)
-            r, j = np.nonzero(lists.valid)
-            items = lists.items[r, j]
-            frames.append(pd.DataFrame({
-                "user_id": self.state.user_ids[c][r], "rank": j + 1, "item_id": self.state.item_ids[items],
-                "relevance_score": lists.relevance[r, j], "confidence_score": conf[r, j],
-                "item_price": self._item_price[items], "model_source": source[r, j],
-            }))
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return self.core.frame(ids, codes, as_of_array(len(codes), timestamps, self.builder), request, cfg, chunk,
+                               with_confidence, with_reasons)
 
-    def batch_results(self, codes: np.ndarray, as_of: np.ndarray, model: str, n: int, cfg: TuningConfig,
-                      exclude_purchased: bool = False, chunk: int = 512) -> Iterable[tuple[np.ndarray, RankedLists]]:
-        """(codes, ranked lists) per chunk of known users: the batch hot path."""
-        # ALS without an item index forms a (chunk, n_items) product; with one, only (chunk, pool) arrays
-        width = self.state.n_items if getattr(self.state.als, "index_items_", None) is None else 1
-        chunk = max(8, min(chunk, BATCH_CELLS // max(width, 1)))
-        hard = HardFilters(exclude_purchased=exclude_purchased)
-        for lo in range(0, len(codes), chunk):  # chunks bound memory: ALS's (chunk, n_items) product
-            c, a = codes[lo:lo + chunk], as_of[lo:lo + chunk]
-            batch = self.batches.build(c, a, cfg)
-            yield c, self.pipeline.run(batch, model, n, cfg, hard, self._avg_price_for(c))
+    def segment_recommendations(self, user_ids: Iterable[Any], model: str = "hybrid", n: int = LIST_SIZE,
+                                config: TuningConfig | None = None) -> pd.DataFrame:
+        """The top-n of known customers with their segment and own average price (the Segments page)."""
+        codes = self.user_codes(user_ids)
+        return segment_recommendations(self.core, (config or self.config).validate(), codes[codes >= 0], model, n)
 
-    def _user_info(self, user_id: Any, code: int, batch, avg: np.ndarray) -> dict[str, Any]:
+    def _user_info(self, user_id: Any, code: int, lists: Lists) -> dict[str, Any]:
         if code >= 0:
             p = {k: v[code] for k, v in self._profile_columns.items()}
             return {"user_id": str(user_id), "user_type": p["user_type"], "spending_segment": p["spending_segment"],
                     "total_purchases": int(p["total_purchases"]), "unique_items": int(p["unique_items"]),
                     "avg_item_price": round(float(p["avg_item_price"]), 4),
                     "last_purchase_date": str(pd.Timestamp(p["last_purchase"]).date())}
+        batch = lists.batch
         seg = SEGMENTS[int(batch.segments[0])]
         hist = batch.history
         return {"user_id": str(user_id), "user_type": "unknown" if hist.nnz == 0 else "new", "spending_segment": seg,
                 "total_purchases": int(len(batch.line_item)), "unique_items": int(hist.nnz),
-                "avg_item_price": round(float(avg[0]), 4), "last_purchase_date": None}
+                "avg_item_price": round(float(batch.avg_price[0]), 4), "last_purchase_date": None}
 
     def similar_items(self, item_id: Any, n: int = 5, model: str = "item_cf") -> SimilarItemsResponse:
-        """Items most often bought with this one (item-CF), or nearest in ALS space (model='als')."""
+        """Items most often bought with this one (item-CF), or nearest in ALS space (model='als').
+
+        confidence = P(the item is in a basket | the query item is): the bought-together measure."""
         t0 = time.perf_counter()
+        if model not in ("item_cf", "als"):
+            raise ValueError(f"similar items come from 'item_cf' or 'als', not {model!r}")
         code = self.item_code(item_id)
         scorer = self.state.item_cf if model == "item_cf" else self.state.als
         idx, sims = scorer.similar_items(code, n)
@@ -321,35 +212,26 @@ class Recommender:
             idx = np.r_[idx, more[fill]][:n]
             sims = np.r_[sims, np.clip(more_s[fill], 0, None) * (sims.min() if len(sims) else 1.0)][:n]
         counts = self.state.item_cf.co_purchase_counts(code, idx)
-        baskets = self.state.items["purchase_count"].to_numpy()
+        conf = together.confidence(together.basket_stats(self.state), code, counts)
         top = float(sims.max()) if len(sims) and sims.max() > 0 else 1.0
-        out = []
-        for i, s, c in zip(idx, sims, counts):  # n items
-            # confidence: P(bought in the same basket | the query item was bought)
-            support = float(c) / max(float(baskets[code]), 1.0)
-            out.append({"item_id": str(self.state.item_ids[i]), "relevance_score": round(float(max(s, 0) / top), 6),
-                        "confidence_score": round(min(1.0, support), 6),
-                        "item_price": round(float(self._item_price[i]), 4), "co_purchase_count": int(c)})
+        out = [{"item_id": str(self.state.item_ids[i]), "relevance_score": round(float(max(s, 0) / top), 6),
+                "confidence_score": round(float(c), 6), "item_price": round(float(self._item_price[i]), 4),
+                "co_purchase_count": int(k)}
+               for i, s, c, k in zip(idx, sims, conf, counts)]  # n items
         return SimilarItemsResponse(item_id=str(item_id), similar_items=out, model=model,
                                     processing_time_ms=round((time.perf_counter() - t0) * 1000, 3))
 
     def bought_together(self, item_id: Any, n: int = 10, **thresholds: Any) -> pd.DataFrame:
-        """Items in the same baskets more often than chance: support, confidence, lift (recsys.basket)."""
-        from recsys.basket import bought_together
-
-        return bought_together(self, item_id, n=n, **thresholds)
+        """Items in the same baskets more often than chance: support, confidence, lift (recsys.serving.together)."""
+        return together.bought_together(self.state, item_id, n=n, **thresholds)
 
     def complete_basket(self, item_ids: Iterable[Any], n: int = 10, **thresholds: Any) -> pd.DataFrame:
-        """What a basket of these items is most often completed with (recsys.basket)."""
-        from recsys.basket import complete_basket
-
-        return complete_basket(self, item_ids, n=n, **thresholds)
+        """What a basket of these items is most often completed with (recsys.serving.together)."""
+        return together.complete_basket(self.state, item_ids, n=n, **thresholds)
 
     def popular_items(self, n: int = 10, segment: str | None = None, config: TuningConfig | None = None) -> pd.DataFrame:
         """Top items by weighted popularity overall, or by distinct buyers within a segment (then
         the counts are the segment's own: its buyers and their share of the segment)."""
-        from recsys.features import popularity_score
-
         cfg = config or self.config
         items = self.state.items
         names = [c for c, v in (("item_name", self._item_name), ("category", self._item_category)) if (v != "").any()]
@@ -383,7 +265,7 @@ class Recommender:
     def user_profile(self, user_id: Any) -> dict[str, Any]:
         code = self.user_code(user_id)
         if code < 0:
-            raise KeyError(f"unknown user id {user_id!r}")
+            raise UnknownUserError(str(user_id))
         p = self.state.profiles.iloc[code].to_dict()
         p.pop("segment_code", None)
         for k in ("first_purchase", "last_purchase"):
@@ -394,7 +276,7 @@ class Recommender:
         """The user's purchase lines, newest first."""
         code = self.user_code(user_id)
         if code < 0:
-            raise KeyError(f"unknown user id {user_id!r}")
+            raise UnknownUserError(str(user_id))
         st = self.state
         lo, hi = st.line_ptr[code], st.line_ptr[code + 1]
         sl = slice(lo, hi)
@@ -440,8 +322,6 @@ class Recommender:
 
     def hybrid_fit_tables(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         """(fitted weights per list kind, validation NDCG@10 per model with CIs), or None."""
-        from recsys.fitting import validation_frame, weights_frame
-
         fit = self.hybrid_fit()
         return (weights_frame(fit), validation_frame(fit)) if fit else None
 

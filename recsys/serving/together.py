@@ -19,18 +19,13 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from recsys.features import unique_sorted
-from recsys.service import UnknownItemError
-from recsys.state import TrainedState
+from recsys.arrays import unique_sorted
+from recsys.bundles.state import TrainedState
+from recsys.errors import UnknownItemsError
 
 SORTS = ("lift", "confidence", "together")
 COLUMNS = ["item_id", "item_price", "together", "support", "confidence", "lift"]
 BASKET_COLUMNS = COLUMNS + ["with_item", "with_items"]
-
-
-class UnknownItemsError(UnknownItemError):
-    def __str__(self) -> str:
-        return f"unknown item id(s) {', '.join(map(repr, self.args[0]))}"
 
 
 @dataclass
@@ -102,13 +97,18 @@ def _codes(stats: BasketStats, item_ids: Iterable[Any]) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def confidence(stats: BasketStats, code: int, together: np.ndarray) -> np.ndarray:
+    """confidence(code -> other) = baskets holding both / baskets holding `code`, for each count."""
+    return np.minimum(np.asarray(together, np.float64) / max(float(stats.item_baskets[code]), 1.0), 1.0)
+
+
 def _rules(state: TrainedState, stats: BasketStats, code: int) -> dict[str, np.ndarray]:
     """Every known rule code → other (one row of the co-purchase counts), as arrays."""
     co = state.item_cf.co_counts_
     lo, hi = co.indptr[code], co.indptr[code + 1]
     others, together = co.indices[lo:hi].astype(np.int64), co.data[lo:hi].astype(np.float64)
-    n, base = float(stats.baskets), max(float(stats.item_baskets[code]), 1.0)
-    conf = np.minimum(together / base, 1.0)
+    n = float(stats.baskets)
+    conf = confidence(stats, code, together)
     prior = np.maximum(stats.item_baskets[others], 1.0) / n
     return {"code": others, "together": together, "support": together / n, "confidence": conf,
             "lift": conf / prior, "antecedent": np.full(len(others), code, dtype=np.int64)}

@@ -1,5 +1,5 @@
 """The hybrid fits itself to the store: on the training run's own validation window (see
-recsys.holdout), the weights of the candidate sources are chosen by NDCG@10, separately for
+recsys.training.validation), the weights of the candidate sources are chosen by NDCG@10, separately for
 loyal customers and for newcomers (loyal customers cut down to their last basket).
 
 A store too small to learn from gets a rule instead: its measured repeat share picks between a
@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from recsys.batches import BatchBuilder
-from recsys.candidates import SOURCES
+from recsys.arrays import gather_ranges
 from recsys.config import HybridWeights, TuningConfig
-from recsys.holdout import Holdout
-from recsys.pipeline import RequestPipeline, newcomer_rows, normalise_scores
-from recsys.ranking import HardFilters, filter_candidates
+from recsys.evaluation.significance import paired_bootstrap
+from recsys.serving.batches import BatchBuilder
+from recsys.serving.candidates import SOURCES
+from recsys.serving.pipeline import RequestPipeline, normalise_scores
+from recsys.serving.ranking import HardFilters, filter_candidates
+from recsys.training.validation import Holdout
 
 K = 10
 GRID_STEPS = 8            # weights in multiples of 1/8 on the simplex of the four sources
@@ -105,30 +107,32 @@ def build_view(holdout: Holdout, config: TuningConfig, name: str, chunk: int = 2
 def _view_chunk(holdout: Holdout, config: TuningConfig, name: str, codes: np.ndarray):
     """(norm per source, hit, n_truth) of some validation users, their pools cut to each source's best."""
     st = holdout.state
+    # every source scores every candidate: none may be left out of the pool for a zero weight
     everything = config.replace(weights={m: 1.0 for m in SOURCES}, newcomers={"weights": {m: 1.0 for m in SOURCES}})
     builder, pipe = BatchBuilder(st), RequestPipeline(st)
     as_of = np.full(len(codes), holdout.cutoff, dtype=np.int64)
     if name == "newcomers":
         batch = builder.build(np.full(len(codes), -1), as_of, everything, extra=holdout.last_baskets(codes),
-                              segments=st.profiles["segment_code"].to_numpy(np.int8)[codes])
+                              segments=st.profiles["segment_code"].to_numpy(np.int8)[codes],
+                              avg_price=builder.avg_price_for(codes))
     else:
         batch = builder.build(codes, as_of, everything)
     hard = HardFilters(exclude_purchased=name == "new_to_user")
-    avg = builder.avg_price_for(codes)
     pool = pipe.candidates(batch, "hybrid", everything, hard)
-    raw = pipe.scores(batch, pool, "hybrid", everything, avg)
-    keep, _ = filter_candidates(pipe.facts(batch, pool.items, avg), everything.rerank, hard, st.segment_caps)
+    raw = pipe.scores(batch, pool, "hybrid", everything)
+    keep, _ = filter_candidates(pipe.facts(batch, pool.items), everything.rerank, hard, st.segment_caps)
     truth = holdout.truth_of(codes)
     if name == "new_to_user":
         # the truth of discovery lists: what they bought in the window and never before
         past = np.unique(batch.line_row * st.n_items + batch.line_item)
         truth = truth[~np.isin(truth, past)]
-    n_truth = np.bincount((truth // st.n_items).astype(np.int64), minlength=len(codes))
+    # items the refitted models never saw are new to every customer: they count in both truths
+    n_truth = np.bincount((truth // st.n_items).astype(np.int64), minlength=len(codes)) + holdout.unseen_of(codes)
     served = n_truth > 0
     if name != "newcomers":
         # customers with a single trip get the newcomer blend when served: they are fitted there
         # (their last basket is their whole history), not here
-        served &= ~newcomer_rows(batch, config.newcomers.max_trips)
+        served &= ~batch.newcomer
     rows = np.flatnonzero(served)
     if not len(rows):
         return None
@@ -183,8 +187,6 @@ def repeat_share(holdout: Holdout) -> float:
     if not len(holdout.truth):
         return 0.0
     users = holdout.truth // st.n_items
-    from recsys.batches import gather_ranges
-
     rows, idx = gather_ranges(st.line_ptr[users], st.line_ptr[users + 1])
     past = np.unique(users[rows] * st.n_items + st.line_item[idx])
     return float(np.isin(holdout.truth, past).mean())
@@ -196,8 +198,6 @@ def rule_weights(share: float) -> HybridWeights:
 
 def fit_hybrid(holdout: Holdout | None, config: TuningConfig) -> HybridFit:
     """Choose the hybrid's weights for this store from its validation window."""
-    from recsys.evaluation import paired_bootstrap
-
     if holdout is None:
         # nothing to measure the store by: the blend that leans on no single signal
         return HybridFit("rule: too little history for a validation window", DISCOVERY_LED.as_dict(),
@@ -205,7 +205,7 @@ def fit_hybrid(holdout: Holdout | None, config: TuningConfig) -> HybridFit:
     share = repeat_share(holdout)
     grid = simplex_grid()
     views = {name: build_view(holdout, config, name) for name in ("loyal", "new_to_user", "newcomers")}
-    loyal, newcomers = views["loyal"], views["newcomers"]
+    loyal = views["loyal"]
     if loyal is None or len(loyal.n_truth) < MIN_USERS:
         w = rule_weights(share)
         return HybridFit(f"rule: fewer than {MIN_USERS} validation customers (repeat share {share:.0%})",
@@ -238,26 +238,3 @@ def apply_fit(config: TuningConfig, fit: HybridFit) -> TuningConfig:
     """The config whose hybrid weights are the fitted ones (the sliders start from them)."""
     return config.replace(weights=fit.weights, newcomers={"weights": fit.newcomer_weights},
                           discovery=fit.discovery_weights)
-
-
-def weights_frame(fit: dict[str, Any]) -> "pd.DataFrame":
-    """The fitted blends as a table: one row per list kind, one column per source."""
-    import pandas as pd
-
-    rows = {"loyal customers": fit["weights"], "newcomers (one trip)": fit["newcomer_weights"],
-            "discovery (exclude purchased)": fit.get("discovery_weights", {})}
-    return pd.DataFrame.from_dict(rows, orient="index").reindex(columns=list(SOURCES)).rename_axis("list")
-
-
-def validation_frame(fit: dict[str, Any]) -> "pd.DataFrame":
-    """NDCG@10 of every model on the training run's validation window, one row per group of
-    customers, with the paired-bootstrap CI of the fitted hybrid against the best single model."""
-    import pandas as pd
-
-    rows = []
-    for view, figures in fit.get("validation", {}).items():
-        sig = fit.get("significance", {}).get(view, {})
-        rows.append({"customers": view.replace("_", "-"), "users": fit.get("users", {}).get(view), **figures,
-                     "best single": sig.get("against"), "hybrid - best": sig.get("diff"),
-                     "CI low": sig.get("ci_low"), "CI high": sig.get("ci_high")})
-    return pd.DataFrame(rows)

@@ -1,107 +1,40 @@
-"""Confidence scores: the calibrated probability that a recommended item is bought.
-
-At training time the pipeline holds out the last `horizon_days` of the data, trains the same
-models on what came before, recommends to a sample of users at the cutoff and fits a logistic
-model of "bought within the horizon" on a few facts of each recommendation.
-"""
+"""Calibration of the confidence scores: at training time, the validation window's users are
+asked at its cutoff (through the same ranking core as every request) and a logistic model of
+"bought within the horizon" is fitted on a few facts of each recommendation (see
+recsys.serving.confidence for the model and its features)."""
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from recsys.config import TuningConfig
-    from recsys.holdout import Holdout
-    from recsys.pipeline import RankedLists
+from recsys.config import TuningConfig
+from recsys.serving.confidence import Calibrator, candidate_features
+from recsys.serving.lists import ListMaker, ListRequest
+from recsys.training.validation import Holdout
 
-FEATURES = ("relevance", "log_rank", "bought_before", "log_count", "due", "repeat_part", "fallback", "recent")
-
-
-def candidate_features(lists: "RankedLists", fallback: np.ndarray) -> np.ndarray:
-    """(batch * n, len(FEATURES)) facts of each recommended item, in row-major order."""
-    relevance = lists.relevance
-    b, n = relevance.shape
-    rank = np.broadcast_to(np.arange(1, n + 1), (b, n))
-    repeat = lists.parts.get("repeat", np.zeros((b, n)))
-    f = lists.facts
-    days = np.nan_to_num(f.days_since, nan=365.0)
-    cols = [relevance, np.log1p(rank), f.bought.astype(float), np.log1p(f.count), f.due().astype(float), repeat,
-            np.broadcast_to(fallback[:, None], (b, n)).astype(float), np.exp(-days / 30.0)]
-    return np.stack([np.asarray(c, dtype=np.float64).reshape(b, n) for c in cols], axis=-1).reshape(b * n, -1)
+LIST_SIZE = 20   # items per list the calibrator learns from
+MIN_LABELS = 5   # of each outcome: fewer, no calibrator
 
 
-@dataclass
-class Calibrator:
-    """Logistic regression over candidate facts, stored as plain arrays."""
-
-    coef: np.ndarray
-    intercept: float
-    mean: np.ndarray
-    scale: np.ndarray
-    n_train: int = 0
-    base_rate: float = 0.0
-
-    @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50) -> "Calibrator":
-        """L2-penalised logistic regression by Newton steps (8 features: no need for sklearn)."""
-        mean, scale = x.mean(axis=0), x.std(axis=0)
-        scale[scale == 0] = 1.0
-        z = np.c_[(x - mean) / scale, np.ones(len(x))]
-        y = np.asarray(y, dtype=np.float64)
-        w = np.zeros(z.shape[1])
-        w[-1] = np.log(max(y.mean(), 1e-6) / max(1 - y.mean(), 1e-6))
-        penalty = np.full(z.shape[1], l2)
-        penalty[-1] = 0.0  # the intercept is not shrunk
-
-        def loss(w: np.ndarray) -> float:
-            zw = z @ w
-            # log(1 + e^zw) - y zw, computed without overflow
-            return float(np.sum(np.logaddexp(0.0, zw) - y * zw) + 0.5 * np.sum(penalty * w * w))
-
-        current = loss(w)
-        for _ in range(iterations):
-            p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -30.0, 30.0)))
-            grad = z.T @ (p - y) + penalty * w
-            hess = (z.T * (p * (1 - p))) @ z + np.diag(penalty) + 1e-9 * np.eye(len(w))
-            step = np.linalg.solve(hess, grad)
-            # backtracking: a full Newton step can overshoot when a feature nearly separates the classes
-            t = 1.0
-            while t > 1e-4 and loss(w - t * step) > current:
-                t /= 2
-            if t <= 1e-4:
-                break
-            w = w - t * step
-            current = loss(w)
-            if np.abs(t * step).max() < 1e-8:
-                break
-        return cls(coef=w[:-1], intercept=float(w[-1]), mean=mean, scale=scale, n_train=len(y),
-                   base_rate=float(y.mean()))
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
-
-
-def fit_calibrator(holdout: "Holdout | None", config: "TuningConfig", n: int = 20) -> Calibrator | None:
+def fit_calibrator(holdout: Holdout | None, config: TuningConfig, n: int = LIST_SIZE) -> Calibrator | None:
     """Learn confidence = P(bought within the horizon) from the validation window's users, asked
     at its cutoff for both the buy-again and the discovery lists. None when there is too little."""
-    from recsys.service import Recommender
-
     if holdout is None or not len(holdout.codes):
         return None
-    rec = Recommender(holdout.state, config)
+    core = ListMaker(holdout.state)
     n_items = holdout.state.n_items
-    as_of = np.full(len(holdout.codes), holdout.cutoff, dtype=np.int64)
+    codes = holdout.codes
+    as_of = np.full(len(codes), holdout.cutoff, dtype=np.int64)
     xs, ys = [], []
     for exclude in (False, True):
-        for c, lists in rec.batch_results(holdout.codes, as_of, "hybrid", n, config, exclude):
-            keys = (c[:, None] * n_items + lists.items).ravel()
-            valid = lists.valid.ravel()
-            xs.append(candidate_features(lists, np.zeros(len(c), bool))[valid])
-            ys.append(np.isin(keys[valid], holdout.truth))
+        request = ListRequest(n, "hybrid", exclude)
+        for lo, parts in core.lists_in_chunks(codes, as_of, request, config, reasons=False):
+            for part in parts:  # validation users are all known: one part, never the fallback
+                c = codes[lo + part.rows]
+                keys = (c[:, None] * n_items + part.ranked.items).ravel()
+                valid = part.ranked.valid.ravel()
+                xs.append(candidate_features(part.ranked, np.zeros(len(c), bool))[valid])
+                ys.append(np.isin(keys[valid], holdout.truth))
     x, y = np.concatenate(xs), np.concatenate(ys)
-    if y.sum() < 5 or (~y).sum() < 5:
+    if y.sum() < MIN_LABELS or (~y).sum() < MIN_LABELS:
         return None
     return Calibrator.fit(x, y.astype(int))

@@ -11,10 +11,19 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import schema as S
-from recsys.config import SEGMENTS, SegmentConfig, SignalConfig
-
-SECONDS_PER_DAY = 86_400.0
+from recsys.arrays import (
+    distinct_count,
+    group_mean,
+    group_median,
+    order_by,
+    unique_inverse_counts,
+    unique_sorted,
+)
+from recsys.config import SEGMENTS, SegmentConfig, SignalConfig, TuningConfig
+from recsys.io import schema as S
+from recsys.io.dates import to_seconds
+from recsys.models.data import TrainingData
+from recsys.models.popularity import popularity_score
 
 
 @dataclass
@@ -54,24 +63,6 @@ class Encoded:
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(values, sort=False)
     return codes.astype(np.int32), np.asarray(uniques.astype(str), dtype=object)
-
-
-def to_seconds(ts: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
-    """Datetimes as int64 seconds since the epoch, whatever the datetime unit."""
-    return np.asarray(pd.to_datetime(ts).astype("datetime64[s]").astype(np.int64))
-
-
-def order_by(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
-    """np.lexsort((minor, major)) for non-negative integer codes `major` and integer `minor`: one
-    stable radix argsort of a packed int64 key where both fit (3-4x faster on 20M lines)."""
-    if len(major) == 0:
-        return np.arange(0)
-    lo, span = int(minor.min()), int(minor.max()) - int(minor.min())
-    bits = max(span.bit_length(), 1)
-    if int(major.min()) < 0 or int(major.max()).bit_length() + bits > 62:
-        return np.lexsort((minor, major))
-    key = (major.astype(np.int64) << bits) | (minor.astype(np.int64) - lo)
-    return np.argsort(key, kind="stable")
 
 
 def encode(df: pd.DataFrame) -> Encoded:
@@ -137,30 +128,15 @@ def _latest_line(item: np.ndarray, time: np.ndarray, n_items: int) -> np.ndarray
     return out
 
 
-def _group_mean(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    sums = np.bincount(codes, weights=values, minlength=n)
-    counts = np.bincount(codes, minlength=n)
-    return sums / np.maximum(counts, 1)
-
-
 def line_signals(enc: Encoded, cfg: SignalConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per line: spending ratio, quantity ratio and the combined confidence weight."""
-    user_avg_price = _group_mean(enc.user, enc.price, enc.n_users)
-    item_avg_units = _group_mean(enc.item, enc.quantity, enc.n_items)
+    user_avg_price = group_mean(enc.user, enc.price, enc.n_users)
+    item_avg_units = group_mean(enc.item, enc.quantity, enc.n_items)
     spending = enc.price / np.where(user_avg_price > 0, user_avg_price, 1.0)[enc.user]
     qty = enc.quantity / np.where(item_avg_units > 0, item_avg_units, 1.0)[enc.item]
     weight = cfg.spending_weight * spending + cfg.quantity_weight * qty
     weight = np.clip(weight, cfg.clip_min, cfg.clip_max)
     return spending.astype(np.float32), qty.astype(np.float32), weight.astype(np.float32)
-
-
-def interaction_matrix(enc: Encoded, weight: np.ndarray, log_transform: bool = True) -> sp.csr_matrix:
-    """User x item confidence: summed line weights, log1p-damped so staples do not swamp ALS."""
-    m = sp.csr_matrix((weight.astype(np.float32), (enc.user, enc.item)), shape=(enc.n_users, enc.n_items))
-    m.sum_duplicates()
-    if log_transform:
-        m.data = np.log1p(m.data).astype(np.float32)
-    return m
 
 
 def segment_codes(avg_price: np.ndarray, thresholds: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +150,7 @@ def user_profiles(enc: Encoded, seg_cfg: SegmentConfig) -> pd.DataFrame:
     n = enc.n_users
     spend = enc.price.astype(np.float64) * enc.quantity
     lines = np.bincount(enc.user, minlength=n)
-    avg_price = _group_mean(enc.user, enc.price.astype(np.float64), n)
+    avg_price = group_mean(enc.user, enc.price.astype(np.float64), n)
     ptr = enc.user_ptr
     has = lines > 0
     first = np.where(has, enc.time[np.minimum(ptr[:-1], max(enc.n_lines - 1, 0))], 0)
@@ -195,51 +171,6 @@ def user_profiles(enc: Encoded, seg_cfg: SegmentConfig) -> pd.DataFrame:
     })
 
 
-def distinct_count(group: np.ndarray, other: np.ndarray, n_groups: int) -> np.ndarray:
-    """Number of distinct `other` values per group code (a vectorised nunique)."""
-    span = int(other.max()) + 1 if len(other) else 1
-    pairs = unique_sorted(group.astype(np.int64) * span + other)
-    return np.bincount((pairs // span).astype(np.int64), minlength=n_groups)
-
-
-def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
-    """True where a sorted array starts a new run of equal values."""
-    starts = np.empty(len(sorted_values), dtype=bool)
-    if len(sorted_values):
-        starts[0] = True
-        np.not_equal(sorted_values[1:], sorted_values[:-1], out=starts[1:])
-    return starts
-
-
-def _is_sorted(values: np.ndarray) -> bool:
-    return bool(len(values) < 2 or (values[1:] >= values[:-1]).all())
-
-
-def unique_sorted(values: np.ndarray) -> np.ndarray:
-    """np.unique(values) by one sort and a run mask. numpy >= 2.3's np.unique goes through a hash
-    table that is ~30x slower on the 2-20M int64 keys of a big store (25 s against 0.7 s at 20M)."""
-    s = values if _is_sorted(values) else np.sort(values)
-    return s[_run_starts(s)]
-
-
-def unique_inverse_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """np.unique(values, return_inverse=True, return_counts=True), by one stable argsort."""
-    if _is_sorted(values):
-        order, s = None, values
-    else:
-        order = np.argsort(values, kind="stable")
-        s = values[order]
-    starts = _run_starts(s)
-    ids = np.cumsum(starts) - 1
-    if order is None:
-        inverse = ids
-    else:
-        inverse = np.empty(len(values), dtype=np.int64)
-        inverse[order] = ids
-    counts = np.diff(np.r_[np.flatnonzero(starts), len(s)])
-    return s[starts], inverse, counts
-
-
 def popularity_components(enc: Encoded) -> dict[str, np.ndarray]:
     """Per item: purchase count (lines), distinct buyers, units sold."""
     return {
@@ -247,19 +178,6 @@ def popularity_components(enc: Encoded) -> dict[str, np.ndarray]:
         "unique_buyers": distinct_count(enc.item, enc.user, enc.n_items).astype(np.float64),
         "total_quantity": np.bincount(enc.item, weights=enc.quantity, minlength=enc.n_items),
     }
-
-
-def popularity_score(components: dict[str, np.ndarray], purchase_w: float, buyers_w: float, quantity_w: float) -> np.ndarray:
-    """Weighted popularity in [0, 1]: each component scaled by its maximum."""
-    def scaled(x: np.ndarray) -> np.ndarray:
-        top = x.max() if len(x) else 0.0
-        return x / top if top > 0 else np.zeros_like(x)
-
-    total = purchase_w + buyers_w + quantity_w
-    if total <= 0:
-        raise ValueError("popularity weights must not all be zero")
-    return (purchase_w * scaled(components["purchase_count"]) + buyers_w * scaled(components["unique_buyers"])
-            + quantity_w * scaled(np.maximum(components["total_quantity"], 0))) / total
 
 
 def segment_buyers(enc: Encoded, user_segment: np.ndarray) -> np.ndarray:
@@ -343,34 +261,31 @@ def repurchase_cycles(enc: Encoded, min_gaps: int = 2) -> Cycles:
     same = np.r_[False, pair[1:] == pair[:-1]]
     gaps = np.diff(d, prepend=0)[same].astype(np.float64)
     gap_pair = pair[same]
-    user = (gap_pair // enc.n_items).astype(np.int64)
     item = (gap_pair % enc.n_items).astype(np.int64)
 
-    item_days = _group_median(item, gaps, enc.n_items)
+    item_days = group_median(item, gaps, enc.n_items)
     buyers = np.bincount((unique_sorted(pair) % enc.n_items).astype(np.int64), minlength=enc.n_items)
     repeaters = np.bincount((unique_sorted(gap_pair) % enc.n_items).astype(np.int64), minlength=enc.n_items)
     repeat_rate = repeaters / np.maximum(buyers, 1)
 
     upairs, inverse, counts = unique_inverse_counts(gap_pair)
-    med = _group_median(inverse, gaps, len(upairs))
+    med = group_median(inverse, gaps, len(upairs))
     keep = counts >= min_gaps
     ui = sp.csr_matrix((med[keep].astype(np.float32), ((upairs[keep] // enc.n_items), (upairs[keep] % enc.n_items))),
                        shape=(enc.n_users, enc.n_items))
-    del user
     return Cycles(item_days=item_days, item_repeat_rate=repeat_rate, user_item_days=ui)
 
 
-def _group_median(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Median of values per code (nan where a code has none), by one sort."""
-    out = np.full(n, np.nan)
-    if len(values) == 0:
-        return out
-    order = np.lexsort((values, codes))
-    c, v = codes[order], values[order]
-    start = np.searchsorted(c, np.arange(n))
-    end = np.searchsorted(c, np.arange(n), side="right")
-    has = end > start
-    lo = v[np.minimum((start + end - 1) // 2, len(v) - 1)]
-    hi = v[np.minimum((start + end) // 2, len(v) - 1)]
-    out[has] = ((lo + hi) / 2)[has]
-    return out
+def training_data(enc: Encoded, weight: np.ndarray, user_segment: np.ndarray, prices: np.ndarray,
+                  parts: dict[str, np.ndarray], seg_buyers: np.ndarray, config: TuningConfig) -> TrainingData:
+    """The one input every model fits on, from the encoded lines and the store-wide facts
+    (repurchase cycles join later, once computed: `dataclasses.replace`)."""
+    p = config.popularity
+    buyers_share = parts["unique_buyers"] / max(parts["unique_buyers"].max(), 1) if len(parts["unique_buyers"]) \
+        else parts["unique_buyers"]
+    ranked_by = popularity_score(parts, p.purchase_weight, p.buyers_weight, p.quantity_weight) \
+        if p.model_by == "weighted" else buyers_share
+    return TrainingData(
+        n_users=enc.n_users, n_items=enc.n_items, user=enc.user, item=enc.item, time=enc.time, basket=enc.basket,
+        weight=weight, log_transform=config.signals.log_transform, user_segment=np.asarray(user_segment, np.int8),
+        item_price=prices, item_popularity=ranked_by, item_buyers_share=buyers_share, segment_buyers=seg_buyers)

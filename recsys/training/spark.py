@@ -17,11 +17,11 @@ What runs where:
   for serving, the spending-segment cut points (three quantiles of one value per user), the
   dashboard's weekly charts, and two bounded learners that read the bundle's own arrays: the
   buy-again classifier (a few thousand sampled users per window) and the confidence calibrator
-  (a user sample above 2M lines, see `recsys.holdout.make_holdout`).
+  (a user sample above 2M lines, see `recsys.training.validation.make_holdout`).
 
-Serving never touches Spark: the result is a `recsys.state.TrainedState` saved with
-`Recommender.save`, which the dashboard and the CLI load like any other bundle (its metadata says
-`engine: spark`). Spark in local mode on two cores is many times slower than the local engine:
+Serving never touches Spark: the result is the same `recsys.bundles.state.Trained` as the local
+engine's, saved the same way, which the dashboard and the CLI load like any other bundle (its
+metadata says `engine: spark`). Spark in local mode on two cores is many times slower than the local engine:
 use it when the data does not fit one machine, with `--spark-master` pointing at a cluster.
 """
 from __future__ import annotations
@@ -36,20 +36,19 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import features as F
-from recsys import schema as S
+from recsys.bundles.state import Trained, TrainedState
 from recsys.config import SEGMENTS, TuningConfig
-from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel
-from recsys.state import TrainedState
-from recsys.training import (TOP_TREND_ITEMS, Progress, StageTimer, _quiet, finish_training, item_table, load_and_clean,
-                             weekly_item_sales, weekly_sales)
+from recsys.errors import SparkUnavailable
+from recsys.io import schema as S
+from recsys.io.dates import to_seconds
+from recsys.models import ALSModel, ItemCFModel, PopularityModel, TrainingData
+from recsys.training import features as F
+from recsys.training.fit import assemble_state, repeat_model, with_cycles
+from recsys.training.progress import Progress, StageTimer, quiet
+from recsys.training.runner import finish_training, load_and_clean
 
 DEFAULT_MASTER = "local[2]"
 PYSPARK_MISSING = "the Spark engine needs pyspark: pip install -r requirements-spark.txt"
-
-
-class SparkUnavailable(ImportError):
-    """pyspark cannot be imported (an optional extra)."""
 
 
 def require_pyspark() -> None:
@@ -109,7 +108,7 @@ def _csr(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int,
 
 
 def spark_line_signals(lines, config: TuningConfig):
-    """Lines with their confidence weight `w` (Spark SQL), as in `recsys.features.line_signals`."""
+    """Lines with their confidence weight `w` (Spark SQL), as in `recsys.training.features.line_signals`."""
     from pyspark.sql import functions as f
 
     s = config.signals
@@ -123,7 +122,7 @@ def spark_line_signals(lines, config: TuningConfig):
 
 
 def spark_profiles(lines):
-    """Per-user aggregates of `recsys.features.user_profiles`."""
+    """Per-user aggregates of `recsys.training.features.user_profiles`."""
     from pyspark.sql import functions as f
 
     return lines.groupBy("u").agg(
@@ -211,8 +210,9 @@ def _factors(frame: pd.DataFrame, n: int, k: int) -> np.ndarray:
 
 
 def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageTimer,
-                    als_reg_param: float | None = None) -> TrainedState:
-    """Every signal and model of `recsys.training.fit_state`, with the aggregations, ALS and item-CF in Spark."""
+                    als_reg_param: float | None = None) -> tuple[TrainedState, TrainingData]:
+    """Every signal and model of `recsys.training.fit.fit_state`, with the aggregations, ALS and
+    item-CF in Spark: (the state, the facts the repeat learner refits on)."""
     from pyspark.sql import functions as f
 
     with timer.stage("features", "Spark SQL: signals, profiles, item statistics and segments"):
@@ -220,7 +220,7 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
         loyal_line = (np.asarray(df[S.CUSTOMER_TYPE].astype(str)) == "loyal") if S.CUSTOMER_TYPE in df.columns \
             else np.ones(len(df), dtype=bool)
         # F.encode sorts the lines by (user, time): the same order for the per-line flag
-        loyal_line = loyal_line[np.lexsort((F.to_seconds(df[S.TIMESTAMP]), pd.factorize(df[S.USER_ID])[0]))]
+        loyal_line = loyal_line[np.lexsort((to_seconds(df[S.TIMESTAMP]), pd.factorize(df[S.USER_ID])[0]))]
         lines = spark_line_signals(_lines_frame(spark, enc, loyal_line), config).cache()
         n_u, n_i = enc.n_users, enc.n_items
         weight = _collect(lines.select("lid", "w")).sort_values("lid")["w"].to_numpy(np.float32)
@@ -256,6 +256,12 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
         seg_buyers = np.zeros((len(SEGMENTS), n_i))
         seg_buyers[seg_buyers_df["seg"].to_numpy(np.int64), seg_buyers_df["i"].to_numpy(np.int64)] = \
             seg_buyers_df["n"].to_numpy(np.float64)
+        parts = {
+            "purchase_count": _dense(stats, "i", "purchase_count", n_i),
+            "unique_buyers": _dense(stats, "i", "unique_buyers", n_i),
+            "total_quantity": _dense(stats, "i", "total_quantity", n_i),
+        }
+        data = F.training_data(enc, weight, seg, prices, parts, seg_buyers, config)
     with timer.stage("als", f"Spark ALS: {config.als.factors} factors, {config.als.iterations} iterations"):
         if als_reg_param is None:
             # Spark scales regParam by each user's (item's) number of ratings (ALS-WR); implicit does
@@ -264,71 +270,43 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
         # Spark's default of 10 blocks a side suits a cluster; in local mode one per core is faster
         blocks = spark.sparkContext.defaultParallelism if spark.sparkContext.master.startswith("local") else 10
         uf, vf = spark_als(user_items, config, als_reg_param, blocks=max(int(blocks), 1))
-        als = ALSModel(**vars(config.als))
-        als.user_factors_ = _factors(uf, n_u, config.als.factors)
-        als.item_factors_ = _factors(vf, n_i, config.als.factors)
-        als._precompute()
+        als = ALSModel(**vars(config.als)).set_factors(_factors(uf, n_u, config.als.factors),
+                                                       _factors(vf, n_i, config.als.factors))
     with timer.stage("item_cf", f"Spark item-item CF: top {config.item_cf.top_k} neighbours"):
         nb = _collect(spark_item_cf(lines, config.item_cf.top_k, config.item_cf.shrinkage))
         rows, cols = nb["i"].to_numpy(np.int64), nb["j"].to_numpy(np.int64)
         item_cf = ItemCFModel(**vars(config.item_cf)).set_neighbours(
             _csr(rows, cols, nb["sim"].to_numpy(np.float64), (n_i, n_i)),
-            _csr(rows, cols, nb["cn"].to_numpy(np.float64), (n_i, n_i)))
+            _csr(rows, cols, nb["cn"].to_numpy(np.float64), (n_i, n_i)),
+            _dense(stats, "i", "basket_count", n_i, dtype=np.int64))
     with timer.stage("popularity", "popularity overall and per segment"):
-        parts = {
-            "purchase_count": _dense(stats, "i", "purchase_count", n_i),
-            "unique_buyers": _dense(stats, "i", "unique_buyers", n_i),
-            "total_quantity": _dense(stats, "i", "total_quantity", n_i),
-        }
-        p = config.popularity
-        pop_score = F.popularity_score(parts, p.purchase_weight, p.buyers_weight, p.quantity_weight)
-        buyers_share = parts["unique_buyers"] / max(parts["unique_buyers"].max(), 1)
-        model_pop = pop_score if p.model_by == "weighted" else buyers_share
-        popularity = PopularityModel(segment_share=p.segment_share).fit(model_pop, seg_buyers)
+        popularity = PopularityModel(segment_share=config.popularity.segment_share).fit(data)
     with timer.stage("repurchase_cycles", "Spark SQL: repurchase cycles"):
         gaps, item_days_df, pair_df = spark_repurchase_cycles(lines)
         item_days_df, pair_df = _collect(item_days_df), _collect(pair_df)
         gaps.unpersist()
         item_days = _dense(item_days_df, "i", "cycle_days", n_i, fill=np.nan)
         repeaters = _dense(item_days_df, "i", "repeaters", n_i)
-        repeat_rate = repeaters / np.maximum(parts["unique_buyers"], 1)
-        user_item_cycle = _csr(pair_df["u"].to_numpy(np.int64), pair_df["i"].to_numpy(np.int64),
-                               pair_df["med"].to_numpy(np.float64), (n_u, n_i))
-        rc = config.repeat
-        repeat = RepeatModel(half_life_days=rc.half_life_days, learned=rc.learned, horizon_days=rc.horizon_days).fit(
-            repeat_rate, item_days, buyers_share, prices)
+        cycles = F.Cycles(item_days=item_days, item_repeat_rate=repeaters / np.maximum(parts["unique_buyers"], 1),
+                          user_item_days=_csr(pair_df["u"].to_numpy(np.int64), pair_df["i"].to_numpy(np.int64),
+                                              pair_df["med"].to_numpy(np.float64), (n_u, n_i)))
+        data = with_cycles(data, cycles)
+        repeat = repeat_model(config).fit(data)
     lines.unpersist()
     user_items.unpersist()
-    items = item_table(enc, prices, parts, pop_score, item_days, repeat_rate,
-                       _dense(stats, "i", "basket_count", n_i))
-    top_items = np.argsort(-pop_score, kind="stable")[:TOP_TREND_ITEMS]
-    start, end = pd.to_datetime(enc.time.min(), unit="s"), pd.to_datetime(enc.time.max(), unit="s")
-    user_type = profiles["user_type"].to_numpy()
-    summary = {
-        "users": n_u, "items": n_i, "lines": enc.n_lines,
-        "baskets": int(len(F.unique_sorted(enc.basket))),
-        "revenue": float(np.sum(enc.price.astype(np.float64) * enc.quantity)),
-        "loyal_users": int((user_type == "loyal").sum()), "new_users": int((user_type == "new").sum()),
-        "date_start": str(start), "date_end": str(end),
-    }
-    return TrainedState(
-        user_ids=enc.user_ids, item_ids=enc.item_ids, profiles=profiles, items=items,
-        popularity_parts=parts, segment_buyers=seg_buyers, segment_caps=caps, segment_cuts=cuts,
-        line_ptr=enc.user_ptr, line_item=enc.item, line_time=enc.time, line_weight=weight,
-        line_price=enc.price, line_quantity=enc.quantity, user_item_cycle=user_item_cycle,
-        als=als, item_cf=item_cf, popularity=popularity, repeat=repeat, data_start=start, data_end=end,
-        weekly_sales=weekly_sales(enc), weekly_item_sales=weekly_item_sales(enc, top_items), summary=summary,
-    )
+    state = assemble_state(enc, weight, profiles, profiles["user_type"].to_numpy(), parts, seg_buyers, caps, cuts,
+                           prices, cycles, als, item_cf, popularity, repeat, config)
+    return state, data.without_lines()
 
 
 def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir: str | None = None,
                 master: str = DEFAULT_MASTER, progress: Progress | None = None, calibrate: bool = True,
-                als_reg_param: float | None = None, spark=None):
+                als_reg_param: float | None = None, spark=None) -> Trained:
     """Load, clean, learn every model with Spark, and save the bundle when out_dir is given.
 
-    `data`: a workbook, CSV or Parquet path (read by `recsys.data.load_transactions`) or a
+    `data`: a workbook, CSV or Parquet path (read by `recsys.io.loading.load_transactions`) or a
     canonical frame. `master`: a Spark master URL (`local[2]`, `spark://host:7077`, `yarn`...).
-    `spark`: an existing SparkSession to use (then it is not stopped). Returns the Recommender."""
+    `spark`: an existing SparkSession to use (then it is not stopped). Returns what training made."""
     require_pyspark()
     try:
         import pyspark
@@ -336,7 +314,7 @@ def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, ou
         raise SparkUnavailable(f"{PYSPARK_MISSING} ({exc})") from exc
 
     config = (config or TuningConfig()).validate()
-    timer = StageTimer(progress or _quiet)
+    timer = StageTimer(progress or quiet)
     meta: dict[str, Any] = {"engine": "spark", "spark_master": master, "spark_version": pyspark.__version__}
     df, report = load_and_clean(data, timer, meta)
     own = spark is None
@@ -346,13 +324,13 @@ def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, ou
             with timer.stage("spark_start", f"starting Spark ({master})"):
                 spark = _spark_session(master, local_dir=local_dir)
                 spark.sparkContext.setCheckpointDir(os.path.join(local_dir, "checkpoints"))
-        state = fit_state_spark(spark, df, config, timer, als_reg_param)
+        state, facts = fit_state_spark(spark, df, config, timer, als_reg_param)
     finally:
         if own and spark is not None:
             spark.stop()
         if local_dir:
             shutil.rmtree(local_dir, ignore_errors=True)
-    return finish_training(state, df, report, config, timer, meta, out_dir, calibrate)
+    return finish_training(state, facts, df, report, config, timer, meta, out_dir, calibrate)
 
 
 __all__ = ["train_spark", "fit_state_spark", "DEFAULT_MASTER"]

@@ -1,6 +1,10 @@
 """The validation window every training run cuts from its own data: the models refitted on
 what came before the last `horizon_days`, and what each customer bought after. The hybrid's
-fit and the confidence calibration both read it (one refit, shared)."""
+fit and the confidence calibration both read it (one refit, shared).
+
+The truth is every distinct item a customer bought in the window, as in the test protocol
+(recsys.evaluation): items the refitted models never saw cannot be recommended but still count
+in the ideal DCG, so NDCG means the same here and there."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,10 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
-from recsys.batches import ExtraLines, gather_ranges
+from recsys.arrays import gather_ranges
+from recsys.bundles.state import TrainedState
 from recsys.config import TuningConfig
-from recsys.state import TrainedState
+from recsys.io import schema as S
+from recsys.serving.batches import ExtraLines
+from recsys.training.fit import fit_state
+from recsys.training.repeat_learner import learn_repeat
 
 
 @dataclass
@@ -21,7 +28,8 @@ class Holdout:
     state: TrainedState       # fitted on the lines before the cutoff
     cutoff: int               # seconds: the validation users are asked at this time
     codes: np.ndarray         # (users,) codes in `state` of users who bought on both sides
-    truth: np.ndarray         # sorted codes * n_items + item of what they bought in the window
+    truth: np.ndarray         # sorted codes * n_items + item of what they bought in the window (known items)
+    unseen: np.ndarray        # (users,) distinct items each bought in the window that `state` never saw
 
     def truth_of(self, codes: np.ndarray) -> np.ndarray:
         """Sorted row * n_items + item keys of the window's purchases of the (distinct) user
@@ -30,6 +38,11 @@ class Holdout:
         row = pd.Index(codes).get_indexer(self.truth // n)
         ok = row >= 0
         return np.sort(row[ok].astype(np.int64) * n + self.truth[ok] % n)
+
+    def unseen_of(self, codes: np.ndarray) -> np.ndarray:
+        """Per code: distinct items bought in the window that the models never saw (never
+        recommendable, still part of the truth)."""
+        return self.unseen[np.searchsorted(self.codes, codes)]
 
     def last_baskets(self, codes: np.ndarray) -> ExtraLines:
         """Each user's last basket (shopping day) before the cutoff, as call-time lines by batch row:
@@ -73,8 +86,6 @@ def make_holdout(df: pd.DataFrame, config: TuningConfig, horizon_days: float = 2
     """Refit the models on the data before the last `horizon_days` and collect the window's truth.
 
     None when the data has too little history on both sides of the cutoff."""
-    from recsys.training import fit_state, learn_repeat
-
     end = df[S.TIMESTAMP].max()
     cutoff = end - pd.Timedelta(days=horizon_days)
     # masks and id columns, not copies of the frame: at 20M lines a copy of the 'before' part and
@@ -94,10 +105,11 @@ def make_holdout(df: pd.DataFrame, config: TuningConfig, horizon_days: float = 2
         users = np.intersect1d(users, keep)
     before = df[in_before]
     users = np.sort(rng.choice(users, size=min(len(users), max_users), replace=False))
-    sub = fit_state(before, config)
+    sub, data = fit_state(before, config)
     if config.repeat.learned and config.repeat.windows > 0:
         # fewer windows than the served model: this only has to rank like it, at a third of the cost
-        learn_repeat(sub, config.replace(repeat={"windows": min(config.repeat.windows, 4)}), max_precompute_lines=0)
+        learn_repeat(sub, data, config.replace(repeat={"windows": min(config.repeat.windows, 4)}),
+                     max_precompute_lines=0)
     user_index, item_index = pd.Index(sub.user_ids), pd.Index(sub.item_ids)
     codes = user_index.get_indexer(users).astype(np.int64)
     codes = np.sort(codes[codes >= 0])
@@ -105,7 +117,12 @@ def make_holdout(df: pd.DataFrame, config: TuningConfig, horizon_days: float = 2
     # at 20M lines a str copy of every row's ids cost ~2.4 GiB of peak memory
     u = _codes_in(df[S.USER_ID][in_window], user_index)
     i = _codes_in(df[S.ITEM_ID][in_window], item_index)
-    ok = (u >= 0) & (i >= 0) & np.isin(u, codes)
+    asked = (u >= 0) & np.isin(u, codes)
+    ok = asked & (i >= 0)
     truth = np.unique(u[ok].astype(np.int64) * sub.n_items + i[ok])
+    new = asked & (i < 0)  # items first sold in the window: their own ids, counted once per customer
+    new_items = pd.factorize(df[S.ITEM_ID][in_window].to_numpy()[new])[0].astype(np.int64)
+    pairs = np.unique(u[new].astype(np.int64) * (len(new_items) + 1) + new_items)
+    unseen = np.bincount(np.searchsorted(codes, pairs // (len(new_items) + 1)), minlength=len(codes))
     cutoff_s = int(pd.Timestamp(cutoff).value // 1_000_000_000)
-    return Holdout(state=sub, cutoff=cutoff_s, codes=codes, truth=truth)
+    return Holdout(state=sub, cutoff=cutoff_s, codes=codes, truth=truth, unseen=unseen)

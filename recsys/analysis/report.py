@@ -10,9 +10,24 @@ import numpy as np
 import pandas as pd
 
 from recsys.config import KNOB_RANGES, TuningConfig
-from recsys.evaluation import (BuyAgain, EvalResult, Popularity, Split, compare, evaluate_all,
-                               expected_calibration_error, make_loyal_split, make_new_customer_split,
-                               reliability_table, rolling_windows)
+from recsys.evaluation.baselines import BuyAgain, Popularity
+from recsys.evaluation.metrics import expected_calibration_error, reliability_table
+from recsys.evaluation.protocol import (
+    EvalResult,
+    compare,
+    evaluate_all,
+    score_recommendations,
+)
+from recsys.evaluation.splits import (
+    Split,
+    make_loyal_split,
+    make_new_customer_split,
+    rolling_windows,
+)
+from recsys.io.cleaning import clean_transactions
+from recsys.io.loading import load_transactions
+from recsys.serving.service import Recommender
+from recsys.training.runner import train
 
 OUR_MODELS = ("hybrid", "als", "item_cf", "repeat", "popularity")
 
@@ -41,17 +56,16 @@ class _Trainer:
         self.config, self.calibrate = config, calibrate
         self._cache: dict[int, Any] = {}
 
-    def __call__(self, train_df: pd.DataFrame):
-        from recsys.training import train
-
+    def __call__(self, train_df: pd.DataFrame) -> Recommender:
         key = id(train_df)
         if key not in self._cache:
-            self._cache[key] = (train_df, train(train_df, self.config, calibrate=self.calibrate))
+            trained = train(train_df, self.config, calibrate=self.calibrate)
+            self._cache[key] = (train_df, Recommender.from_trained(trained))
         return self._cache[key][1]
 
 
 class RecommenderModel:
-    """Adapter for recsys.evaluation: fit = train on the split; recommend = recommend_batch."""
+    """Adapter for recsys.evaluation.protocol: fit = train on the split; recommend = recommend_batch."""
 
     def __init__(self, model: str = "hybrid", config: TuningConfig | None = None, calibrate: bool = False,
                  trainer: _Trainer | None = None) -> None:
@@ -77,7 +91,7 @@ class RecommenderModel:
 
     def frame(self, user_ids: Sequence[str], as_of: Any, n: int, exclude_purchased: bool,
               config: TuningConfig | None = None, with_confidence: bool = False) -> pd.DataFrame:
-        known = self.rec_._user_index.get_indexer([str(u) for u in user_ids]) >= 0
+        known = self.rec_.user_codes(user_ids) >= 0
         ids = [str(u) for u, k in zip(user_ids, known) if k]
         stamps = np.asarray(as_of)[known] if as_of is not None else None
         return self.rec_.recommend_batch(ids, n=n, model=self.model, timestamps=stamps, config=config or self.rec_.config,
@@ -93,8 +107,6 @@ def default_models(config: TuningConfig | None = None, calibrate: bool = False) 
 
 
 def _clean(data: str | pd.DataFrame) -> pd.DataFrame:
-    from recsys.data import clean_transactions, load_transactions
-
     df = load_transactions(data) if not isinstance(data, pd.DataFrame) else data
     return clean_transactions(df)[0]
 
@@ -186,8 +198,6 @@ def segment_table(model: RecommenderModel, res: EvalResult, metric: str = "ndcg@
 
 def knob_sweep(model: RecommenderModel, split: Split, name: str, n: int = 10) -> pd.DataFrame:
     """NDCG@10 and the average price of the lists as one knob moves (no retraining)."""
-    from recsys.evaluation import score_recommendations
-
     section, key, values = SWEEPS[name]
     base = model.rec_.config  # the trained one: the hybrid's fitted weights are the starting point
     if name.startswith("budget_tolerance"):

@@ -1,22 +1,24 @@
-"""Nearest-neighbour evaluation baselines with the interface of :class:`recsys.evaluation.BuyAgain`.
+"""Evaluation baselines, implemented independently of the product's models, each with
+`fit(train_df)` and `recommend(user_ids, as_of, n, exclude=None)`:
 
-:class:`TIFUKNN` (Hu et al., "Modeling Personalized Item Frequency Information for Next-basket
-Recommendation", SIGIR 2020) is a strong baseline for items new to the customer on stores whose
-customers rarely rebuy.  Each user is a vector over items built from their baskets:
+- `Popularity`: the most-bought items (by distinct buyers or baskets);
+- `BuyAgain`: the user's own items by recency-decayed purchase count, filled with popularity;
+- `TIFUKNN` (Hu et al., "Modeling Personalized Item Frequency Information for Next-basket
+  Recommendation", SIGIR 2020): a strong baseline for items new to the customer on stores whose
+  customers rarely rebuy. Each user is a vector over items built from their baskets:
 
-* the baskets, oldest first, are cut into ``g = ceil(n / m)`` groups of ``m`` consecutive baskets
-  counted from the most recent one (the oldest group holds the remainder);
-* a group's vector is ``1/|group| * sum_j r_b ** (age of basket j in the group) * basket_j``
-  (a basket is the 0/1 vector of its distinct items; the group's latest basket has age 0);
-* the user's vector is ``1/g * sum_i r_g ** (age of group i) * group_i`` (latest group: age 0).
+  * the baskets, oldest first, are cut into ``g = ceil(n / m)`` groups of ``m`` consecutive baskets
+    counted from the most recent one (the oldest group holds the remainder);
+  * a group's vector is ``1/|group| * sum_j r_b ** (age of basket j in the group) * basket_j``
+    (a basket is the 0/1 vector of its distinct items; the group's latest basket has age 0);
+  * the user's vector is ``1/g * sum_i r_g ** (age of group i) * group_i`` (latest group: age 0).
 
-A user's scores are ``alpha * own vector + (1 - alpha) * mean of the vectors of the k nearest
-users`` (cosine similarity of the user vectors, or Euclidean distance as in the authors' code;
-``grouping="count"`` follows that code's grouping too: see :func:`basket_weights`), so the neighbours bring items the user never
-bought.  Everything is sparse matrix algebra; neighbours are found for the asked users only, a
-chunk of users at a time (memory ``chunk x users``).  Lists are filled with popular items.
-
-Also available from :mod:`recsys.evaluation` (``recsys.evaluation.TIFUKNN``).
+  A user's scores are ``alpha * own vector + (1 - alpha) * mean of the vectors of the k nearest
+  users`` (cosine similarity of the user vectors, or Euclidean distance as in the authors' code;
+  ``grouping="count"`` follows that code's grouping too: see `basket_weights`), so the neighbours
+  bring items the user never bought. Everything is sparse matrix algebra; neighbours are found for
+  the asked users only, a chunk of users at a time (memory ``chunk x users``). Lists are filled
+  with popular items.
 """
 from __future__ import annotations
 
@@ -27,10 +29,127 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .evaluation import _baskets, _check_columns, _PopularityRanking
-from .schema import ITEM_ID, TIMESTAMP, USER_ID
+from recsys.evaluation.splits import baskets_of, check_columns
+from recsys.io.schema import ITEM_ID, TICKET_ID, TIMESTAMP, USER_ID
 
-__all__ = ["TIFUKNN", "basket_weights"]
+__all__ = ["BuyAgain", "Popularity", "TIFUKNN", "basket_weights"]
+
+
+def _popularity_counts(train: pd.DataFrame, by: str) -> pd.Series:
+    g = train.groupby(ITEM_ID, sort=False)
+    if by == "buyers":
+        return g[USER_ID].nunique()
+    if by == "lines":
+        return g.size()
+    if by == "baskets":
+        return g[TICKET_ID].nunique() if TICKET_ID in train.columns else g[TIMESTAMP].nunique()
+    if by == "quantity":
+        return g["quantity"].sum()
+    raise ValueError(f"unknown popularity measure {by!r} (buyers, lines, baskets, quantity)")
+
+
+class _PopularityRanking:
+    """Items ranked by a popularity count (ties: more lines first, then item id)."""
+
+    def __init__(self, train: pd.DataFrame, by: str = "buyers"):
+        counts = _popularity_counts(train, by)
+        lines = train.groupby(ITEM_ID, sort=False).size().reindex(counts.index)
+        frame = pd.DataFrame({"c": counts.to_numpy(dtype=float), "l": lines.to_numpy(dtype=float),
+                              "id": counts.index.astype(str)})
+        frame = frame.sort_values(["c", "l", "id"], ascending=[False, False, True], kind="mergesort")
+        self.items = frame["id"].to_numpy(dtype=object)
+        self.rank = pd.Series(np.arange(len(self.items)), index=pd.Index(self.items))
+
+    def top(self, n: int, exclude: Iterable | None = None, already: Iterable | None = None) -> list:
+        skip = set(exclude or ()) | set(already or ())
+        if not skip:
+            return list(self.items[:n])
+        out = []
+        for x in self.items:
+            if x not in skip:
+                out.append(x)
+                if len(out) == n:
+                    break
+        return out
+
+
+class Popularity:
+    """Most popular items of the training frame, the same list for everyone (minus ``exclude``).
+
+    ``by``: "buyers" (distinct users, the default), "lines", "baskets" or "quantity".
+    """
+
+    def __init__(self, by: str = "buyers"):
+        self.by = by
+        self.name = f"popularity({by})"
+
+    def fit(self, train: pd.DataFrame) -> "Popularity":
+        check_columns(train, (USER_ID, ITEM_ID))
+        self.ranking_ = _PopularityRanking(train, self.by)
+        return self
+
+    def recommend(self, user_ids: Sequence[str], as_of: Any = None, n: int = 10,
+                  exclude: Sequence[Iterable] | None = None) -> list[list[str]]:
+        return [self.ranking_.top(n, exclude[i] if exclude is not None else None) for i in range(len(user_ids))]
+
+
+class BuyAgain:
+    """The user's own past items, by purchase count with exponential recency decay.
+
+    Each past line of the user (timestamp <= as-of) weighs ``0.5 ** (age_days / half_life_days)``
+    relative to the as-of time; items are ranked by total weight, ties broken by popularity
+    (distinct buyers in the training frame).  The list is filled with popular items.  Users
+    unknown to the training frame get popularity only.
+    """
+
+    def __init__(self, half_life_days: float = 60, popularity_by: str = "buyers", fill: bool = True):
+        self.half_life_days = half_life_days
+        self.popularity_by = popularity_by
+        self.fill = fill
+        self.name = f"buy_again(hl={half_life_days:g})"
+
+    def fit(self, train: pd.DataFrame) -> "BuyAgain":
+        check_columns(train, (USER_ID, ITEM_ID, TIMESTAMP))
+        self.popularity_ = _PopularityRanking(train, self.popularity_by)
+        items = pd.Index(self.popularity_.items)  # code = popularity rank
+        codes = items.get_indexer(train[ITEM_ID].astype(str))
+        order = np.argsort(train[USER_ID].to_numpy(), kind="mergesort")
+        users = train[USER_ID].to_numpy()[order]
+        self.items_ = items.to_numpy(dtype=object)
+        self.codes_ = codes[order]
+        self.times_ = train[TIMESTAMP].to_numpy().astype("datetime64[ns]")[order]
+        uniq, start = np.unique(users, return_index=True)
+        end = np.append(start[1:], len(users))
+        self.user_slices_ = {u: (s, e) for u, s, e in zip(uniq, start, end)}
+        return self
+
+    def scores(self, user_id: str, as_of: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(item codes, decayed counts) of the user's history before/at ``as_of``."""
+        s, e = self.user_slices_.get(user_id, (0, 0))
+        codes, times = self.codes_[s:e], self.times_[s:e]
+        if as_of is not None:
+            keep = times <= np.datetime64(pd.Timestamp(as_of), "ns")
+            codes, times = codes[keep], times[keep]
+            age = (np.datetime64(pd.Timestamp(as_of), "ns") - times) / np.timedelta64(1, "D")
+        else:
+            age = np.zeros(len(times))
+        w = np.power(0.5, age / self.half_life_days)
+        uniq, inv = np.unique(codes, return_inverse=True)
+        return uniq, np.bincount(inv, weights=w, minlength=len(uniq))
+
+    def recommend(self, user_ids: Sequence[str], as_of: Any = None, n: int = 10,
+                  exclude: Sequence[Iterable] | None = None) -> list[list[str]]:
+        as_of_arr = [None] * len(user_ids) if as_of is None else list(as_of)
+        out = []
+        for i, u in enumerate(user_ids):
+            ex = set(exclude[i]) if exclude is not None else set()
+            codes, score = self.scores(u, as_of_arr[i])
+            order = np.lexsort((codes, -score))  # codes are popularity ranks: ties -> more popular
+            own = [x for x in self.items_[codes[order]] if x not in ex][:n]
+            if self.fill and len(own) < n:
+                own += self.popularity_.top(n - len(own), ex, own)
+            out.append(own)
+        return out
 
 
 def basket_weights(n_baskets: np.ndarray, rank: np.ndarray, group_size: int, within_decay: float,
@@ -86,14 +205,14 @@ class TIFUKNN:
                      f"k={k},alpha={alpha:g},{grouping},{metric})")
 
     def fit(self, train: pd.DataFrame) -> "TIFUKNN":
-        _check_columns(train, (USER_ID, ITEM_ID, TIMESTAMP))
+        check_columns(train, (USER_ID, ITEM_ID, TIMESTAMP))
         self.popularity_ = _PopularityRanking(train, self.popularity_by)
         self.items_ = self.popularity_.items           # column = popularity rank: ties -> popular
         item_index = pd.Index(self.items_)
         item = item_index.get_indexer(train[ITEM_ID].astype(str))
         user, users = pd.factorize(train[USER_ID].astype(str))
         self.user_index_ = pd.Index(users)
-        basket, _ = pd.factorize(_baskets(train))
+        basket, _ = pd.factorize(baskets_of(train))
         ts = train[TIMESTAMP].to_numpy().astype("datetime64[ns]").astype(np.int64)
 
         # one row per basket: its user and time; ranked per user, oldest first
