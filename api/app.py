@@ -1,7 +1,8 @@
 """The FastAPI app: `create_app(artifacts)`; run it with `python -m recsys serve`.
 
-Every route reads the live bundle once (`holder.current`) and answers from it; bad input is a
-422 and an unknown user or item a 404, each with a one-line `detail`, never a 500.
+Every route reads the live bundle once (`holder.current`) and answers from it through the
+library; bad input is a 422 and an unknown user or item a 404 (the library's own errors, mapped
+here), each with a one-line `detail`, never a 500.
 """
 from __future__ import annotations
 
@@ -17,21 +18,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
-from recsys import TuningConfig, __version__
-from recsys.artifacts import BundleError
-from recsys.service import UnknownItemError
-
 from api import schemas as S
 from api.holder import BundleHolder, Served
+from recsys import TuningConfig, __version__
+from recsys.errors import BundleError, UnknownItemError, UnknownUserError
 
 PREFIX = "/api/v1"
 BUNDLE_HEADER = "X-Recsys-Bundle"
 # sections whose knobs act only when the models are trained: an override would silently do nothing
 TRAINING_SECTIONS = ("signals", "segments", "als", "item_cf")
-
-
-class NotFound(LookupError):
-    """An unknown user or item: a 404."""
 
 
 def cors_origins() -> list[str]:
@@ -62,14 +57,6 @@ def request_config(served: Served, overrides: dict[str, dict[str, Any]] | None) 
         return served.rec.config.replace(**overrides).validate()
     except (TypeError, KeyError) as exc:
         raise ValueError(str(exc)) from exc
-
-
-def _known_item(served: Served, item_id: str) -> bool:
-    try:
-        served.rec.item_code(item_id)
-        return True
-    except UnknownItemError:
-        return False
 
 
 def _jsonable(value: Any) -> Any:
@@ -123,8 +110,9 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
     async def _bad_value(request: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    @app.exception_handler(NotFound)
-    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+    @app.exception_handler(UnknownItemError)
+    @app.exception_handler(UnknownUserError)
+    async def _not_found(request: Request, exc: KeyError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
     @app.exception_handler(BundleError)
@@ -136,12 +124,6 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
         response.headers[BUNDLE_HEADER] = served.bundle
         return served
 
-    def item_or_404(served: Served, item_id: str) -> None:
-        try:
-            served.rec.item_code(item_id)
-        except UnknownItemError as exc:
-            raise NotFound(str(exc)) from None
-
     # ---- recommendations ---------------------------------------------------------------
     @app.get(f"{PREFIX}/recommendations/{{user_id}}", response_model=S.RecommendationResponse, tags=["recommendations"])
     def recommendations(user_id: str, response: Response, n: int = Query(5, ge=1, le=200),
@@ -149,7 +131,6 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
                         exclude_purchased: bool = False, price_min: Optional[float] = Query(None, ge=0),
                         price_max: Optional[float] = Query(None, ge=0)) -> dict[str, Any]:
         """Top-n for a customer; an unknown customer gets popular items (`fallback_used`)."""
-        S.check_price_range(price_min, price_max)
         served = live(response)
         return served.rec.recommend(user_id, n=n, model=model, timestamp=timestamp, exclude_purchased=exclude_purchased,
                                     price_min=price_min, price_max=price_max).to_dict()
@@ -158,14 +139,8 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
     def recommendations_post(body: S.RecommendationRequest, response: Response) -> dict[str, Any]:
         """Top-n with every option: a basket for a customer unseen at training, knob overrides."""
         served = live(response)
-        history = None
-        if body.history is not None:
-            history = [h.model_dump(exclude_none=True) for h in body.history]
-            unknown = [h["item_id"] for h in history if not _known_item(served, h["item_id"])]
-            if unknown:  # the library would drop them silently: a basket should be what was sent
-                raise ValueError(f"history holds unknown item id(s): {', '.join(map(repr, unknown[:5]))}")
-            if not history:
-                history = None
+        # items of the basket the models never saw are left out and named in `ignored_items`
+        history = [h.model_dump(exclude_none=True) for h in body.history] if body.history else None
         cfg = request_config(served, body.config)
         return served.rec.recommend(body.user_id, n=body.num_recommendations, model=body.model_type,
                                     timestamp=body.timestamp, exclude_purchased=body.exclude_purchased,
@@ -192,7 +167,6 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
                 model: Literal["item_cf", "als"] = "item_cf") -> dict[str, Any]:
         """Items most often bought with this one (item-CF), or nearest in ALS space."""
         served = live(response)
-        item_or_404(served, item_id)
         return served.rec.similar_items(item_id, n=n, model=model).to_dict()
 
     @app.get(f"{PREFIX}/items/{{item_id}}/bought-together", response_model=S.BoughtTogetherResponse, tags=["items"])
@@ -201,12 +175,9 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
                         min_count: int = Query(2, ge=1),
                         sort_by: Literal["lift", "confidence", "together"] = "lift") -> dict[str, Any]:
         """Items in the same baskets more often than chance: support, confidence and lift."""
-        from recsys.basket import bought_together as rules
-
         served = live(response)
-        item_or_404(served, item_id)
-        frame = rules(served.rec, item_id, n=n, min_support=min_support, min_lift=min_lift, min_count=min_count,
-                      sort_by=sort_by)
+        frame = served.rec.bought_together(item_id, n=n, min_support=min_support, min_lift=min_lift,
+                                           min_count=min_count, sort_by=sort_by)
         return {"item_id": item_id, "min_support": min_support, "min_lift": min_lift, "min_count": min_count,
                 "sort_by": sort_by, "items": frame.to_dict(orient="records")}
 
@@ -223,12 +194,7 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
     @app.get(f"{PREFIX}/users/{{user_id}}/profile", tags=["users"])
     def profile(user_id: str, response: Response) -> dict[str, Any]:
         """A customer's profile: type, volume, spend, dates and spending segment."""
-        served = live(response)
-        try:
-            p = served.rec.user_profile(user_id)
-        except KeyError:
-            raise NotFound(f"unknown user id {user_id!r}") from None
-        return {k: _jsonable(v) for k, v in p.items()}
+        return {k: _jsonable(v) for k, v in live(response).rec.user_profile(user_id).items()}
 
     # ---- service -------------------------------------------------------------------------
     @app.get(f"{PREFIX}/health", tags=["service"])

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from recsys import Recommender
-from recsys.artifacts import POINTER, current_bundle
+from recsys.bundles.store import POINTER, POINTER_BYTES
+from recsys.errors import BundleError
 
 log = logging.getLogger("recsys.api")
 
@@ -34,28 +35,21 @@ class Served:
     popular: dict[tuple[int, str | None], list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def _pointer_stamp(artifacts: Path) -> tuple[int, str] | None:
-    """(mtime_ns, content) of the CURRENT pointer; None when there is none yet."""
+def _pointer_stamp(artifacts: Path) -> tuple[int, bytes] | None:
+    """(mtime_ns, bytes) of the CURRENT pointer, read as bytes (whatever it holds, the watcher
+    only compares it); None when there is none yet."""
     try:
         pointer = artifacts / POINTER
-        return pointer.stat().st_mtime_ns, pointer.read_text().strip()
+        return pointer.stat().st_mtime_ns, pointer.read_bytes()[:POINTER_BYTES + 1]
     except OSError:
         return None
 
 
 def load_served(artifacts: Path) -> Served:
-    """Load the current bundle and compute what is served as is (stats, models, config)."""
-    from recsys.basket import basket_stats
-
-    for _ in range(3):  # CURRENT may move on while we load: keep the name of what was loaded
-        bundle = current_bundle(artifacts).name
-        rec = Recommender.load(artifacts)
-        if current_bundle(artifacts).name == bundle:
-            break
-    if rec.state.n_users:  # warm the request path once: the first client does not pay for it
-        rec.recommend(rec.state.user_ids[0], n=1)
-    basket_stats(rec)  # one pass over the lines, cached per state
-    return Served(rec=rec, bundle=bundle, loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    """Load and warm the current bundle (CURRENT read once: its name labels every answer) and
+    compute what is served as is (stats, models, config)."""
+    rec = Recommender.open(artifacts)
+    return Served(rec=rec, bundle=rec.bundle_name, loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   stats=rec.stats(), models=rec.models(), config=rec.config_dict())
 
 
@@ -88,7 +82,9 @@ class BundleHolder:
             try:
                 served = load_served(self.artifacts)
             except Exception as exc:  # a damaged or incompatible bundle must not take the API down
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                # one line that names the bundle and the reason; never a server path or a traceback
+                self.last_error = str(exc) if isinstance(exc, BundleError) else \
+                    f"the new bundle could not be loaded ({type(exc).__name__})"
                 self._stamp = stamp  # do not retry the same broken bundle every second
                 log.error("new bundle not loaded, still serving %s: %s", self._current.bundle, self.last_error)
                 return False

@@ -1,5 +1,5 @@
 """Request and response bodies: pydantic mirrors of the library's response dataclasses
-(recsys.service Recommendation / RecommendationResponse / SimilarItemsResponse).
+(recsys.serving.service Recommendation / RecommendationResponse / SimilarItemsResponse).
 
 Response models allow extra fields, so a field the library adds later passes through."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recsys.config import MODELS, SEGMENTS
+from recsys.config import MODELS, SEGMENTS, check_price_range
 
 ModelName = Literal[MODELS]  # type: ignore[valid-type]
 Segment = Literal[SEGMENTS]  # type: ignore[valid-type]
@@ -50,6 +50,9 @@ class RecommendationResponse(_Open):
     generated_at: str
     as_of: str = ""
     filtered: dict[str, int] = Field(default_factory=dict)
+    candidates_considered: int = 0
+    ignored_items: list[str] = Field(default_factory=list, description="item ids of `history` the models never "
+                                     "saw: left out of the basket (the answer is for the rest)")
 
 
 class HistoryLine(BaseModel):
@@ -79,13 +82,8 @@ class RecommendationRequest(BaseModel):
 
     @model_validator(mode="after")
     def _price_range(self) -> "RecommendationRequest":
-        check_price_range(self.price_range_min, self.price_range_max)
+        check_price_range(self.price_range_min, self.price_range_max)  # the library's one check
         return self
-
-
-def check_price_range(lo: float | None, hi: float | None) -> None:
-    if lo is not None and hi is not None and lo > hi:
-        raise ValueError(f"price range minimum {lo} is above its maximum {hi}")
 
 
 class SimilarItem(_Open):

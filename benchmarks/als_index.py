@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 import recsys.models.als as als_module
-from recsys.models.base import top_k_per_row
-from recsys.service import Recommender
+from recsys.arrays import top_k_per_row
+from recsys.serving.service import Recommender
 
 
 def main(argv: list[str] | None = None) -> int:

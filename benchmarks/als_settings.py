@@ -3,7 +3,7 @@
     python -m benchmarks.als_settings --size M                       # the default grid
     python -m benchmarks.als_settings --size M --configs 128x15 128x8
 
-The validation window of recsys.holdout is cut once (its ALS then refitted per setting on the
+The validation window of recsys.training.validation is cut once (its ALS then refitted per setting on the
 same interactions); for each setting: ALS's CPU seconds, and NDCG@10 on the window of ALS alone
 and of the fitted hybrid (cross-validated), for loyal customers, simulated newcomers and
 new-to-user lists: the figures the hybrid's fit records in a bundle.
@@ -15,14 +15,14 @@ import time
 
 import pandas as pd
 
-from recsys import features as F
-from recsys import schema as S
 from recsys.config import TuningConfig
-from recsys.data import clean_transactions
-from recsys.fitting import build_view, cross_fitted, ndcg_table, simplex_grid
-from recsys.holdout import make_holdout
+from recsys.io import schema as S
+from recsys.io.cleaning import clean_transactions
+from recsys.io.synthetic import SIZES, generate_store
 from recsys.models import ALSModel
-from recsys.synthetic import SIZES, generate_store
+from recsys.training import features as F
+from recsys.training.blend import build_view, cross_fitted, ndcg_table, simplex_grid
+from recsys.training.validation import make_holdout
 
 VIEWS = ("loyal", "newcomers", "new_to_user")
 

@@ -53,7 +53,7 @@ def _train(size: str, out: Path, seed: int = 0):
 
     if size == "workbook":
         return train(str(WORKBOOK), out_dir=out)
-    from recsys.synthetic import SIZES, generate_store
+    from recsys.io.synthetic import SIZES, generate_store
 
     return train(generate_store(**SIZES[size], seed=seed), out_dir=out)
 
@@ -130,7 +130,7 @@ def _percentiles(ms: np.ndarray) -> dict[str, float]:
 def run_size(size: str, clients: int, duration: float, retrain: bool, seed: int,
              bundle: Path | None = None, workers: int = 1, train_during: bool = False) -> dict[str, Any]:
     from recsys import Recommender
-    from recsys.artifacts import current_bundle
+    from recsys.bundles.store import current_bundle
 
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-api-{size}-"))
     artifacts = tmp / "artifacts"
@@ -217,7 +217,7 @@ def _land_new_bundle(size: str, artifacts: Path, side: Path | None, start: float
                      tmp: Path, bundle: Path | None) -> dict[str, Any]:
     """A bundle trained before the run, saved into the served folder at mid-run (as `train` ends);
     or (`--train-during`, workbook) a real `python -m recsys train` in another process."""
-    from recsys.artifacts import current_bundle
+    from recsys.bundles.store import current_bundle
 
     if side is None:
         if size != "workbook":

@@ -50,7 +50,7 @@ def prepare(store: str, root: Path) -> tuple[dict[str, str], str]:
             link.symlink_to(WORKBOOK)
         key, source = slugify(WORKBOOK.name), str(WORKBOOK)
     else:
-        from recsys.synthetic import demo_store
+        from recsys.io.synthetic import demo_store
 
         key, source = "demo", demo_store()
     train(source, out_dir=str(root / "artifacts" / key))

@@ -28,7 +28,7 @@ def _train(out: Path, synthetic: list[int] | None, data_path: Path) -> float:
     from recsys import train
 
     if synthetic:
-        from recsys.synthetic import generate_store
+        from recsys.io.synthetic import generate_store
 
         data = generate_store(n_users=synthetic[0], n_items=synthetic[1], n_lines=synthetic[2], seed=1)
     else:
@@ -40,8 +40,8 @@ def _train(out: Path, synthetic: list[int] | None, data_path: Path) -> float:
 
 def measure(out: Path, repeat: int) -> dict:
     """Size, save, load and first-request figures of the bundle live in `out`."""
-    from recsys import artifacts
-    from recsys.service import Recommender
+    from recsys.bundles import store as artifacts
+    from recsys.serving.service import Recommender
 
     loads, firsts = [], []
     for _ in range(repeat):

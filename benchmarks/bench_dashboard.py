@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"(no workbook at {WORKBOOK}: skipped)")
         if args.only in (None, "demo"):
-            from recsys.synthetic import demo_store
+            from recsys.io.synthetic import demo_store
 
             stores.append(("demo store", demo_store()))
         for name, data in stores:

@@ -116,7 +116,7 @@ def click_radio(browser: Browser, text: str) -> None:
 def prepare(work: Path) -> dict[str, str]:
     """A small demo bundle (so the app opens at once) and an empty data folder."""
     from recsys import TuningConfig, train
-    from recsys.synthetic import generate_store
+    from recsys.io.synthetic import generate_store
 
     quick = TuningConfig().replace(repeat={"learned": False})
     train(generate_store(n_users=200, n_items=300, n_lines=15_000, seed=3), config=quick,

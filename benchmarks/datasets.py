@@ -1,4 +1,4 @@
-"""Stores to measure quality on, as cleaned canonical frames (see :mod:`recsys.schema`).
+"""Stores to measure quality on, as cleaned canonical frames (see :mod:`recsys.io.schema`).
 
 * ``workbook_frame()``: the real workbook beside the project (``../shared/data``), through the
   product's loader and cleaning.
@@ -7,9 +7,9 @@
   ships the original CSV, into a git-ignored cache (``.cache/datasets`` or ``$RECSYS_DATASETS_DIR``);
   the canonical frame is cached there as Parquet.  Every customer is typed ``"loyal"`` (the file
   has no new customers) and a basket is a customer's day (the file has no ticket and no time).
-* ``synthetic_frame(kind)``: the synthetic stores of :mod:`recsys.synthetic`.
+* ``synthetic_frame(kind)``: the synthetic stores of :mod:`recsys.io.synthetic`.
 
-Every frame goes through :func:`recsys.data.clean_transactions`, the product's own cleaning.
+Every frame goes through :func:`recsys.io.cleaning.clean_transactions`, the product's own cleaning.
 """
 from __future__ import annotations
 
@@ -24,10 +24,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data import _read_cache_entry, _write_cache_entry, clean_transactions, load_transactions
-from recsys.evaluation import Split
-from recsys.schema import (CANONICAL_COLUMNS, CUSTOMER_TYPE, ITEM_ID, PRICE, QUANTITY, TICKET_AMOUNT,
-                           TICKET_ID, TIMESTAMP, USER_ID, DataError)
+from recsys.errors import DataError
+from recsys.evaluation.splits import Split
+from recsys.io.cleaning import clean_transactions
+from recsys.io.loading import _read_cache_entry, _write_cache_entry, load_transactions
+from recsys.io.schema import (
+    CANONICAL_COLUMNS,
+    CUSTOMER_TYPE,
+    ITEM_ID,
+    PRICE,
+    QUANTITY,
+    TICKET_AMOUNT,
+    TICKET_ID,
+    TIMESTAMP,
+    USER_ID,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +50,7 @@ TA_FENG_CSV = "ta_feng_all_months_merged.csv"
 TA_FENG_PARQUET = "ta_feng-v1.parquet"   # bump the suffix when the canonical frame changes
 TA_FENG_COLUMNS = ("TRANSACTION_DT", "CUSTOMER_ID", "PRODUCT_ID", "AMOUNT", "SALES_PRICE")
 
-#: Synthetic stores by name: keyword arguments of :func:`recsys.synthetic.generate_store`.
+#: Synthetic stores by name: keyword arguments of :func:`recsys.io.synthetic.generate_store`.
 SYNTHETIC_KINDS: dict[str, dict] = {
     # the dashboard's demo store (workbook-like: ~60 % of a customer's items are rebought)
     "demo": dict(n_users=1500, n_items=2000, n_lines=120_000, new_customer_share=0.2),
@@ -145,7 +156,7 @@ def workbook_frame(path: str | Path = WORKBOOK) -> pd.DataFrame:
 
 def synthetic_frame(kind: str = "lowrepeat", seed: int = 0) -> pd.DataFrame:
     """A synthetic store of :data:`SYNTHETIC_KINDS`, cleaned, with plain ``str`` id columns."""
-    from recsys.synthetic import generate_store
+    from recsys.io.synthetic import generate_store
 
     if kind not in SYNTHETIC_KINDS:
         raise ValueError(f"unknown synthetic store {kind!r}; one of {sorted(SYNTHETIC_KINDS)}")

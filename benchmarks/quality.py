@@ -8,7 +8,7 @@ Stores (``benchmarks.datasets``): ``workbook`` (the real workbook in ../shared/d
 rebuy, like Ta Feng), ``demo`` (the dashboard's synthetic store).  Every store is cleaned by the
 product's cleaning.
 
-Protocol (``recsys.evaluation``), NDCG@10:
+Protocol (``recsys.evaluation.protocol``), NDCG@10:
 
 * test window: the last 28 days; loyal customers with lines on both sides of the cutoff, asked at
   the cutoff, in mode "all" (repeats count) and "new" (items new to the customer); new customers
@@ -17,7 +17,7 @@ Protocol (``recsys.evaluation``), NDCG@10:
   "all" and "new"; their per-user values are pooled over the windows.
 
 Models: the product trained by its default ``recsys.train`` on each split's training frame
-(``recsys.evaluation_report.default_models``: one training serves the hybrid and every single
+(``recsys.analysis.report.default_models``: one training serves the hybrid and every single
 model, asked with ``model=``), the baselines buy again (60-day half-life), popularity (baskets)
 and TIFU-KNN (the paper's parameters for Ta Feng; cosine and Euclidean neighbours).  Per scenario: the hybrid against the best baseline, the best other model and
 popularity, as paired-bootstrap 95 % CIs of the NDCG@10 difference.
@@ -65,8 +65,8 @@ def say(message: str) -> None:
 
 def models() -> dict[str, Any]:
     """The product (one training per split, shared by its models) and the baselines."""
-    from recsys.evaluation import TIFUKNN
-    from recsys.evaluation_report import default_models
+    from recsys.analysis.report import default_models
+    from recsys.evaluation.baselines import TIFUKNN
 
     out = default_models()
     # both neighbour metrics: cosine, and Euclidean as in the authors' code (on Ta Feng's test
@@ -89,7 +89,7 @@ def sample_split(split, n: int | None, seed: int = 0):
 
 def evaluate_split(split, modes: tuple[str, ...], key: str) -> dict[str, dict[str, Any]]:
     """{mode: {model: EvalResult}}: every model fitted once on the split, scored in each mode."""
-    from recsys.evaluation import evaluate_all
+    from recsys.evaluation.protocol import evaluate_all
 
     out: dict[str, dict[str, Any]] = {m: {} for m in modes}
     for name, model in models().items():
@@ -104,7 +104,7 @@ def evaluate_split(split, modes: tuple[str, ...], key: str) -> dict[str, dict[st
 
 
 def _bootstrap(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    from recsys.evaluation import paired_bootstrap
+    from recsys.evaluation.significance import paired_bootstrap
 
     r = paired_bootstrap(a, b, n_boot=2000, seed=0)
     return {"diff": r.mean_diff, "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value}
@@ -134,8 +134,8 @@ def _per_user(results: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def run_store(name: str, windows: int | None, sample_users: int | None) -> dict[str, Any]:
     """Every scenario of one store: test window, new customers and validation windows."""
-    from recsys.evaluation import make_loyal_split, make_new_customer_split, rolling_windows
-    from recsys.schema import CUSTOMER_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+    from recsys.evaluation.splits import make_loyal_split, make_new_customer_split, rolling_windows
+    from recsys.io.schema import CUSTOMER_TYPE, ITEM_ID, TIMESTAMP, USER_ID
 
     t0 = time.perf_counter()
     df = load_store(name)

@@ -11,7 +11,7 @@ numbers depend on the machine and on what else runs on it (see README: figures a
 
 What is measured, per size:
 - the synthetic store's generation (separately: not part of training);
-- every training stage of `recsys.training.train` (wall seconds from its StageTimer, and the
+- every training stage of `recsys.training.runner.train` (wall seconds from its StageTimer, and the
   process's peak RSS during the stage: the kernel's high-water mark, reset at each stage start
   through /proc/self/clear_refs), and the process peak overall (getrusage ru_maxrss);
 - bundle size on disk and `Recommender.load` time;
@@ -294,8 +294,8 @@ def bench_size(size: str, n_users: int = 1000, echo: bool = True, checkpoint=Non
     """Every measurement of one size; `checkpoint(res)` is called after each phase so that a size
     cut off by the timeout still reports what it measured."""
     checkpoint = checkpoint or (lambda res: None)
-    from recsys.service import Recommender
-    from recsys.training import train
+    from recsys import train
+    from recsys.serving.service import Recommender
 
     res: dict[str, Any] = {"size": size}
     work = Path(tempfile.mkdtemp(prefix=f"recsys-bench-{size}-"))
@@ -319,7 +319,7 @@ def bench_size(size: str, n_users: int = 1000, echo: bool = True, checkpoint=Non
             rec = train(str(WORKBOOK), out_dir=str(bundle_dir), progress=peaks)  # loader cache warm
             res["train_wall_s"] = round(time.perf_counter() - t0, 3)
         else:
-            from recsys.synthetic import SIZES, generate_store
+            from recsys.io.synthetic import SIZES, generate_store
 
             t0 = time.perf_counter()
             frame = generate_store(**SIZES[size])
@@ -346,7 +346,7 @@ def bench_size(size: str, n_users: int = 1000, echo: bool = True, checkpoint=Non
         gc.collect()
         checkpoint(res)
 
-        from recsys.artifacts import current_bundle
+        from recsys.bundles.store import current_bundle
 
         res["bundle_mib"] = round(dir_bytes(current_bundle(bundle_dir)) / 2**20, 1)
         reset_peak()
@@ -418,7 +418,7 @@ def run_in_subprocess(size: str, n_users: int, timeout: float, mem_limit_gib: fl
 
 def _stage_names() -> tuple[str, ...]:
     try:
-        from recsys.training import STAGES
+        from recsys.training.progress import STAGES
     except Exception:  # the table still prints without the library
         STAGES = ()
     return tuple(STAGES) or ("load", "clean", "features", "als", "item_cf", "popularity", "repurchase_cycles",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def _scorer(rec):
-    from recsys.evaluation_report import RecommenderModel
+    from recsys.analysis.report import RecommenderModel
 
     return RecommenderModel.of(rec).recommend
 
@@ -36,12 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json")
     args = p.parse_args(argv)
 
+    from recsys import Recommender, train
     from recsys.config import TuningConfig
-    from recsys.data import clean_transactions
-    from recsys.evaluation import compare, evaluate, make_loyal_split
-    from recsys.spark_engine import train_spark
-    from recsys.synthetic import SIZES, generate_store
-    from recsys.training import train
+    from recsys.evaluation.protocol import compare, evaluate
+    from recsys.evaluation.splits import make_loyal_split
+    from recsys.io.cleaning import clean_transactions
+    from recsys.io.synthetic import SIZES, generate_store
+    from recsys.training.spark import train_spark
 
     als = {k: v for k, v in (("factors", args.factors), ("iterations", args.iterations)) if v is not None}
     config = TuningConfig().replace(als=als) if als else TuningConfig()
@@ -54,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     out["local_train_s"] = round(time.perf_counter() - t0, 2)
     out["local_stages_s"] = local.metadata["timings_s"]
     t0 = time.perf_counter()
-    spark = train_spark(split.train, config=config, out_dir=tempfile.mkdtemp(prefix="recsys-spark-q-"),
-                        master=args.master, calibrate=False)
+    spark = Recommender.from_trained(train_spark(split.train, config=config, master=args.master, calibrate=False,
+                                                 out_dir=tempfile.mkdtemp(prefix="recsys-spark-q-")))
     out["spark_train_s"] = round(time.perf_counter() - t0, 2)
     out["spark_stages_s"] = spark.metadata["timings_s"]
     for mode in ("all", "new"):

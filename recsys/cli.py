@@ -68,7 +68,7 @@ def _progress(stage: str, fraction: float, message: str) -> None:
 
 def _load(args: argparse.Namespace):
     from recsys.config import TuningConfig
-    from recsys.service import Recommender
+    from recsys.serving.service import Recommender
 
     rec = Recommender.load(args.artifacts)
     if getattr(args, "config", None):
@@ -78,7 +78,7 @@ def _load(args: argparse.Namespace):
 
 def _data_options(args: argparse.Namespace) -> dict[str, Any]:
     """load/clean options from --columns, --dayfirst/--monthfirst, --catalogue, --exclude-items."""
-    from recsys.source_files import parse_columns_option
+    from recsys.io.source_files import parse_columns_option
 
     options: dict[str, Any] = {}
     if args.columns:
@@ -118,31 +118,31 @@ def _report_cleaning(report: dict, shown: int = 8) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from recsys.config import TuningConfig
-    from recsys.training import train
+    from recsys.training.runner import train
 
     config = TuningConfig.load(args.config) if args.config else None
     options = _data_options(args)
     if args.engine == "spark":
-        from recsys.spark_engine import require_pyspark, train_spark
+        from recsys.training.spark import require_pyspark, train_spark
 
         if options:
             raise ValueError("the data options (--columns ...) are not supported by --engine spark yet; "
                              "save them beside the file (<file>.mapping.toml) instead")
         require_pyspark()  # before anything is written (the demo store's Parquet file below)
-        rec = train_spark(args.data or _demo_path(), config=config, out_dir=args.out, master=args.spark_master,
-                          progress=_progress)
+        trained = train_spark(args.data or _demo_path(), config=config, out_dir=args.out, master=args.spark_master,
+                              progress=_progress)
     else:
         data = args.data if args.data else _demo_frame()
-        rec = train(data, config=config, out_dir=args.out, progress=_progress, **options)
-    _report_cleaning(rec.cleaning_report or {})
-    t = rec.metadata.get("timings_s", {})
-    print(f"trained on {rec.state.summary['lines']:,} lines, {rec.state.n_users:,} users, "
-          f"{rec.state.n_items:,} items in {t.get('total', 0):.2f} s; bundle in {args.out}")
+        trained = train(data, config=config, out_dir=args.out, progress=_progress, **options)
+    _report_cleaning(trained.cleaning_report or {})
+    t = trained.metadata.get("timings_s", {})
+    print(f"trained on {trained.state.summary['lines']:,} lines, {trained.state.n_users:,} users, "
+          f"{trained.state.n_items:,} items in {t.get('total', 0):.2f} s; bundle in {args.out}")
     return 0
 
 
 def _demo_frame():
-    from recsys.synthetic import demo_store
+    from recsys.io.synthetic import demo_store
 
     return demo_store()
 
@@ -156,8 +156,9 @@ def _demo_path() -> str:
 
 
 def _write_parquet(df, path: Path) -> None:
-    from recsys.artifacts import atomic_write_bytes
     import io
+
+    from recsys.atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
@@ -200,14 +201,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from recsys.synthetic import generate_store
+    from recsys.io.synthetic import generate_store
 
     df = generate_store(n_users=args.users, n_items=args.items, n_lines=args.lines, seed=args.seed)
     out = Path(args.out)
     if out.suffix in (".parquet", ".pq"):
         _write_parquet(df, out)
     else:
-        from recsys.artifacts import atomic_write_text
+        from recsys.atomic import atomic_write_text
 
         atomic_write_text(out, df.to_csv(index=False))
     print(f"wrote {len(df):,} lines to {out}")
@@ -215,13 +216,14 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from recsys.evaluation import format_table
-    from recsys.evaluation_report import build_report
+    from recsys.analysis.report import build_report
+    from recsys.evaluation.protocol import format_table
 
     options = _data_options(args)
     data = args.data
     if options:  # read and clean here: the report then takes the frame
-        from recsys.data import clean_transactions, load_transactions
+        from recsys.io.cleaning import clean_transactions
+        from recsys.io.loading import load_transactions
 
         exclude = options.pop("exclude_items", None)
         data = clean_transactions(load_transactions(args.data, **options), exclude_items=exclude)[0]
@@ -234,7 +236,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     fit = rep.info.get("hybrid_fit")
     if fit:
-        from recsys.fitting import validation_frame, weights_frame
+        from recsys.serving.evidence import validation_frame, weights_frame
 
         print(f"The hybrid fitted to this store's training data ({fit['method']}; "
               f"repeat share of the validation window {fit['repeat_share']:.0%}):")
@@ -253,39 +255,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """The REST API under uvicorn (the optional extra in requirements-api.txt)."""
-    try:
-        import uvicorn
+    """The REST API (the `api` package beside recsys) under uvicorn, in a process of its own: the
+    library never imports the API or its web stack; each worker builds the app from $RECSYS_ARTIFACTS."""
+    import importlib.util
 
-        from api.app import create_app, limit_native_threads
-    except ImportError as exc:
-        print(f"error: the REST API needs {exc.name or 'fastapi'}: pip install -r requirements-api.txt", file=sys.stderr)
+    from recsys.bundles.store import current_bundle, read_metadata
+
+    missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"error: the REST API needs {missing[0]}: pip install -r requirements-api.txt", file=sys.stderr)
         return 2
-    limit_native_threads()
-    if args.workers > 1:  # processes of their own, each loading (and watching) the bundle
-        from recsys.artifacts import current_bundle, read_metadata
-
-        read_metadata(args.artifacts)  # no trained models: the error here, before any worker starts
-        os.environ["RECSYS_ARTIFACTS"] = str(args.artifacts)
-        print(f"serving {current_bundle(args.artifacts).name} on http://{args.host}:{args.port} with "
-              f"{args.workers} workers (docs: /docs)", file=sys.stderr, flush=True)
-        uvicorn.run("api.app:app_from_env", factory=True, workers=args.workers, host=args.host, port=args.port,
-                    log_level=args.log_level)
-        return 0
-    app = create_app(args.artifacts)  # BundleError (no trained models) ends here, before listening
-    print(f"serving {app.state.holder.current.bundle} on http://{args.host}:{args.port} (docs: /docs)",
+    read_metadata(args.artifacts)  # no trained models: the error here, before anything listens
+    workers = f" with {args.workers} workers" if args.workers > 1 else ""
+    print(f"serving {current_bundle(args.artifacts).name} on http://{args.host}:{args.port}{workers} (docs: /docs)",
           file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
-    return 0
+    os.environ["RECSYS_ARTIFACTS"] = str(args.artifacts)
+    argv = [sys.executable, "-m", "uvicorn", "api.app:app_from_env", "--factory", "--host", args.host,
+            "--port", str(args.port), "--workers", str(args.workers), "--log-level", args.log_level]
+    os.execv(sys.executable, argv)  # replaces this process: uvicorn's signals and exit code are the command's
+    return 0  # not reached
 
 
 def cmd_together(args: argparse.Namespace) -> int:
     """Items bought in the same baskets as an item more often than chance."""
-    from recsys.basket import bought_together
-
-    rec = _load(args)
-    frame = bought_together(rec, args.item_id, n=args.n, min_support=args.min_support, min_lift=args.min_lift,
-                            min_count=args.min_count, sort_by=args.sort)
+    frame = _load(args).bought_together(args.item_id, n=args.n, min_support=args.min_support,
+                                        min_lift=args.min_lift, min_count=args.min_count, sort_by=args.sort)
     if args.json:
         _print({"item_id": args.item_id, "min_support": args.min_support, "min_lift": args.min_lift,
                 "min_count": args.min_count, "items": frame.to_dict(orient="records")}, True)
@@ -396,10 +390,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from recsys.artifacts import BundleError
-    from recsys.schema import DataError
-    from recsys.service import UnknownItemError
-    from recsys.spark_engine import SparkUnavailable
+    from recsys.errors import (
+        BundleError,
+        DataError,
+        SparkUnavailable,
+        UnknownItemError,
+        UnknownUserError,
+    )
 
     args = build_parser().parse_args(argv)
     try:
@@ -409,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (DataError, BundleError, UnknownItemError, SparkUnavailable, ValueError, KeyError,
             FileNotFoundError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and not isinstance(exc, UnknownItemError) and exc.args else exc
+        plain_key = isinstance(exc, KeyError) and not isinstance(exc, (UnknownItemError, UnknownUserError))
+        msg = exc.args[0] if plain_key and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return 2

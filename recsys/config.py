@@ -17,6 +17,26 @@ SEGMENTS = ("small", "low_average", "average", "high")
 MODELS = ("als", "item_cf", "popularity", "repeat", "hybrid")
 
 
+def check_model(model: str) -> str:
+    """The model name, or a ValueError that lists the ones there are."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    return model
+
+
+def check_segment(segment: str | None) -> str | None:
+    """The segment name (or None), or a ValueError that lists the ones there are."""
+    if segment is not None and segment not in SEGMENTS:
+        raise ValueError(f"unknown segment {segment!r}; choose one of {', '.join(SEGMENTS)}")
+    return segment
+
+
+def check_price_range(price_min: float | None, price_max: float | None) -> None:
+    """ValueError when the range is empty (its minimum above its maximum)."""
+    if price_min is not None and price_max is not None and price_min > price_max:
+        raise ValueError(f"price_min {price_min} is above price_max {price_max}")
+
+
 @dataclass
 class SignalConfig:
     """How a sales line becomes an implicit-feedback confidence weight."""
@@ -186,7 +206,7 @@ class TuningConfig:
             raise ValueError(f"tuning config is not valid TOML: {exc}") from exc
 
     def save(self, path: str | Path) -> None:
-        from recsys.artifacts import atomic_write_text
+        from recsys.atomic import atomic_write_text
 
         atomic_write_text(Path(path), self.to_toml())
 
@@ -220,8 +240,7 @@ class TuningConfig:
             raise ValueError("candidate counts must not be negative")
         if r.candidate_pool < 1:
             raise ValueError("candidate_pool must be at least 1")
-        if r.price_min is not None and r.price_max is not None and r.price_min > r.price_max:
-            raise ValueError(f"price_min {r.price_min} is above price_max {r.price_max}")
+        check_price_range(r.price_min, r.price_max)
         if r.default_segment not in SEGMENTS:
             raise ValueError(f"default_segment must be one of {SEGMENTS}, got {r.default_segment!r}")
         if r.max_price_ratio <= 1:

@@ -11,7 +11,7 @@ REAL_WORKBOOK = Path(__file__).resolve().parents[1].parent / "shared" / "data" /
 
 @pytest.fixture(scope="session")
 def small_store():
-    from recsys.synthetic import generate_store
+    from recsys.io.synthetic import generate_store
 
     return generate_store(n_users=300, n_items=400, n_lines=30_000, seed=7)
 

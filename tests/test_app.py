@@ -13,10 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from streamlit.testing.v1 import AppTest
-
 from apptest_helpers import assert_clean, new_app, table  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -63,7 +61,7 @@ def upsell_store() -> pd.DataFrame:
 def env(tmp_path_factory):
     """Artifacts (demo = a small synthetic store; the upsell CSV, trained) and data folders."""
     from recsys import train
-    from recsys.synthetic import generate_store
+    from recsys.io.synthetic import generate_store
     from ui.sources import slugify
 
     root = tmp_path_factory.mktemp("app")
@@ -101,10 +99,10 @@ def _param(at: AppTest, key: str):
 
 def test_a_fresh_machine_trains_the_demo_store_on_first_start(env, tmp_path, monkeypatch):
     """No bundle anywhere: the first run trains the demo store (with per-stage progress), then shows it."""
-    import recsys.synthetic
+    import recsys.io.synthetic
     import ui.training
     from recsys import train as real_train
-    from recsys.synthetic import generate_store
+    from recsys.io.synthetic import generate_store
 
     stages = []
 
@@ -115,7 +113,7 @@ def test_a_fresh_machine_trains_the_demo_store_on_first_start(env, tmp_path, mon
         return real_train(data, config=_fast_config(), out_dir=out_dir, progress=spy, calibrate=False)
 
     monkeypatch.setenv("RECSYS_ARTIFACTS", str(tmp_path / "fresh-artifacts"))
-    monkeypatch.setattr(recsys.synthetic, "demo_store", lambda: generate_store(n_users=120, n_items=150, n_lines=6000))
+    monkeypatch.setattr(recsys.io.synthetic, "demo_store", lambda: generate_store(n_users=120, n_items=150, n_lines=6000))
     monkeypatch.setattr(ui.training, "train", small_fast_train)
     at = new_app()
     assert_clean(at)
@@ -244,7 +242,7 @@ def test_switching_the_model_changes_the_model_source_column(env):
 
 def test_knobs_never_retrain_and_load_the_models_once(env, monkeypatch):
     import ui.training
-    from recsys.service import Recommender
+    from recsys.serving.service import Recommender
 
     def no_training(*a, **k):
         raise AssertionError("a knob retrained the models")
@@ -531,8 +529,8 @@ def test_a_source_without_models_says_what_to_do_and_trains_in_one_click(env, mo
 
 
 def test_csv_of_all_recommendations(env):
-    from ui import state
     from recsys import TuningConfig
+    from ui import state
 
     key = state.model_key(Path(env["RECSYS_ARTIFACTS"]) / "demo")
     rec = state.recommender(key)
@@ -588,9 +586,9 @@ def test_the_basket_page_lists_what_a_new_customer_with_the_basket_gets(env):
     # the knobs act here too: only items new to the customer leaves the basket out
     at.toggle(key="k_exclude").set_value(True).run()
     assert not {a, b} & set(rec_table(at)["item_id"])
-    # complete the basket: rules of recsys.basket
+    # complete the basket: rules of recsys.serving.together
     assert list(table(at, "with_items")["item_id"]) == \
-        list(__import__("recsys.basket").basket.complete_basket(rec, [a, b], n=10)["item_id"])
+        list(rec.complete_basket([a, b], n=10)["item_id"])
 
 
 def test_a_shared_basket_url_and_a_customers_last_basket(env):
@@ -613,7 +611,7 @@ def test_similar_items_shows_what_is_bought_together(env):
     at = new_app("views/similar_items.py")
     item = at.selectbox(key="item").value
     rules = table(at, "lift")
-    from recsys.basket import bought_together
+    from recsys.serving.together import bought_together
 
     assert list(rules["item_id"]) == list(bought_together(_demo_rec(env), item, n=10)["item_id"])
     assert (rules["lift"] > 1).all()
@@ -675,12 +673,13 @@ def test_the_customer_picker_searches_server_side_and_keeps_a_deep_link(env):
 def test_the_segments_page_reads_the_stored_sample_and_says_its_size(env, monkeypatch):
     import streamlit as st
 
-    from recsys.service import Recommender
+    from recsys.serving.service import Recommender
 
     st.cache_data.clear()  # another test may have left the same summary cached
     calls = []
-    original = Recommender.recommend_batch
-    monkeypatch.setattr(Recommender, "recommend_batch", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    original = Recommender.segment_recommendations
+    monkeypatch.setattr(Recommender, "segment_recommendations",
+                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
     at = new_app("views/segments.py")
     assert_clean(at)
     assert not calls, "the Segments page recommended on load: it must read the stored sample"

@@ -6,13 +6,11 @@ import os
 import sys
 from pathlib import Path
 
+import apptest_helpers  # noqa: E402
 import pandas as pd
 import pytest
-
-from streamlit.testing.v1 import AppTest
-
-import apptest_helpers  # noqa: E402
 from apptest_helpers import assert_clean, table  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -59,7 +57,7 @@ def named_store_csv() -> bytes:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     from recsys import train
-    from recsys.synthetic import generate_store
+    from recsys.io.synthetic import generate_store
 
     root = tmp_path_factory.mktemp("app_own")
     artifacts, data = root / "artifacts", root / "data"
@@ -95,7 +93,7 @@ def new_app(page: str | None = None, **query) -> AppTest:
 
 def test_upload_map_columns_train_and_the_mapping_is_remembered(env, fast_training):
     from recsys import Recommender
-    from recsys.source_files import read_mapping
+    from recsys.io.source_files import read_mapping
 
     at = new_app("views/data_training.py")
     at.file_uploader(key="upload").upload(ODD, odd_store_csv(), "text/csv").run()
@@ -169,7 +167,7 @@ def test_the_exclusion_list_is_kept_with_the_source_and_applied_at_training(env,
 
 def test_names_and_categories_on_the_pages_and_the_category_filter(env):
     from recsys import train
-    from recsys.source_files import SourceMapping, write_mapping
+    from recsys.io.source_files import SourceMapping, write_mapping
 
     data = Path(env["RECSYS_DATA_DIR"])
     path = data / "named.csv"
@@ -204,7 +202,7 @@ def test_names_and_categories_on_the_pages_and_the_category_filter(env):
 
 
 def test_an_uploaded_catalogue_travels_with_its_file_and_is_no_source_of_its_own(tmp_path):
-    from recsys.data import load_transactions
+    from recsys.io.loading import load_transactions
     from ui.settings import Settings
     from ui.sources import list_sources, publish_upload, save_mapping, stage_catalogue, stage_upload
 

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys import artifacts, bundle_format
-from recsys.artifacts import BundleError
+from recsys.bundles import format as bundle_format
+from recsys.bundles import store as artifacts
 from recsys.config import MODELS, SEGMENTS, TuningConfig
-from recsys.service import Recommender
+from recsys.errors import BundleError
+from recsys.serving.service import Recommender
 
 
 def lists(rec, users):
@@ -91,7 +92,7 @@ def test_round_trip_gives_the_same_answers(small_bundle):
     assert loaded.similar_items(item, n=5).similar_items == rec.similar_items(item, n=5).similar_items
     assert loaded.cleaning_report == rec.cleaning_report and loaded.cleaning_report["lines_in"] > 0
     meta = loaded.metadata
-    assert meta["format"] == artifacts.FORMAT and meta["format_version"] == 3
+    assert meta["format"] == artifacts.FORMAT and meta["format_version"] == artifacts.FORMAT_VERSION == 4
     assert meta["data_hash"] and meta["trained_at"]
     assert set(meta["timings_s"]) >= {"features", "als", "item_cf", "popularity", "repurchase_cycles"}
     assert meta["counts"]["users"] == rec.state.n_users and len(meta["date_range"]) == 2
@@ -144,7 +145,7 @@ def test_arrays_are_read_only_and_big_ones_memory_mapped(small_bundle, monkeypat
     state = Recommender.load(out).state
     assert isinstance(state.line_item.base, np.memmap) and not isinstance(state.segment_caps.base, np.memmap)
     assert Recommender(state).state.line_item.flags.writeable is False
-    in_memory, _ = artifacts.load_bundle(out, mmap=False)
+    in_memory = artifacts.load_bundle(out, mmap=False).payload
     assert in_memory["state"].line_item.flags.writeable
 
 
@@ -302,8 +303,8 @@ def test_an_object_dtype_npy_is_refused_even_with_fixed_hashes(small_bundle, tmp
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("cls", ["os.system", "builtins.eval", "recsys.service.Recommender",
-                                 "recsys.state.TrainedState.__init__", "subprocess.Popen", ""])
+@pytest.mark.parametrize("cls", ["os.system", "builtins.eval", "recsys.serving.service.Recommender",
+                                 "recsys.bundles.state.TrainedState.__init__", "subprocess.Popen", ""])
 def test_an_unknown_class_in_the_manifest_is_refused(small_bundle, tmp_path, cls):
     rec, _ = small_bundle
     path = rec.save(tmp_path)

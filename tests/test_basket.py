@@ -13,7 +13,7 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from recsys import basket
+from recsys.serving import together as basket
 
 BASKETS = [("U1", 1, "AB C"), ("U1", 2, "AB"), ("U2", 1, "AC"), ("U2", 3, "BD"), ("U3", 1, "ABD"),
            ("U3", 2, "CD"), ("U4", 1, "AAB"), ("U4", 5, "EZ")]

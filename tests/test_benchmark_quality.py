@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from benchmarks import quality as q
-from recsys.data import clean_transactions
-from recsys.evaluation import make_loyal_split
+from recsys.evaluation.splits import make_loyal_split
+from recsys.io.cleaning import clean_transactions
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ pytest.importorskip("websockets.sync.client")
 def store_env(tmp_path_factory) -> dict[str, str]:
     """Env vars pointing at a small pre-trained store in a tmp artifacts folder (quick startup)."""
     from recsys import TuningConfig, train
-    from recsys.synthetic import generate_store
+    from recsys.io.synthetic import generate_store
 
     root = tmp_path_factory.mktemp("browser")
     quick = TuningConfig().replace(repeat={"learned": False})  # the app does not care; the test's clock does
@@ -308,7 +308,7 @@ OLD_USERS, NEW_USERS = 300, 420  # the store_env bundle; the retrain's store
 RETRAIN = """
 import pathlib, sys, time
 from recsys import train
-from recsys.synthetic import generate_store
+from recsys.io.synthetic import generate_store
 rec = train(generate_store(n_users=%d, n_items=600, n_lines=100_000, seed=5))  # ~15 s
 # the bundle lands once the test says every tab has answered from the old one (a busy machine
 # must not decide what the test checks)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys import bundle_format as bf
-from recsys.bundle_format import BundleError
+from recsys.bundles import format as bf
+from recsys.errors import BundleError
 
 
 @dataclasses.dataclass
@@ -217,7 +217,7 @@ def test_a_manifest_naming_a_file_it_does_not_list_or_outside_is_refused(tmp_pat
 
 
 @pytest.mark.parametrize("bad", [{"$t": "pickle", "data": "..."}, {"$t": "dict"}, {"no": "tag"},
-                                 {"$t": "object", "class": "recsys.state.TrainedState", "fields": {"__class__": 1}},
+                                 {"$t": "object", "class": "recsys.bundles.state.TrainedState", "fields": {"__class__": 1}},
                                  {"$t": "npscalar", "dtype": "|O", "value": 1},
                                  {"$t": "ndarray", "file": "0000-a.npy", "dtype": "<f8", "shape": [3]}])
 def test_a_malformed_manifest_is_a_bundle_error(tmp_path, bad):
@@ -228,6 +228,6 @@ def test_a_malformed_manifest_is_a_bundle_error(tmp_path, bad):
 
 def test_classes_outside_the_allowlist_are_refused_by_name():
     assert bf.resolve_class("recsys.models.als.ALSModel").__name__ == "ALSModel"
-    for name in ("os.system", "builtins.object", "recsys.service.Recommender", "recsys.models.als.np", None, 3):
+    for name in ("os.system", "builtins.object", "recsys.serving.service.Recommender", "recsys.models.als.np", None, 3):
         with pytest.raises(BundleError, match="is not one a bundle may hold"):
             bf.resolve_class(name)

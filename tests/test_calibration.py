@@ -1,6 +1,6 @@
 import numpy as np
 
-from recsys.calibration import Calibrator
+from recsys.serving.confidence import Calibrator
 
 
 def test_calibrator_matches_the_observed_rate():

@@ -1,4 +1,4 @@
-"""Tests of recsys.data: loading, validation, cache and cleaning."""
+"""Tests of recsys.io.loading: loading, validation, cache and cleaning."""
 from __future__ import annotations
 
 import gzip
@@ -10,16 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import data as data_module
-from recsys.data import (
-    CleaningReport,
-    cache_entry_path,
-    clean_transactions,
-    data_hash,
-    load_transactions,
-    validate_transactions,
-)
-from recsys.schema import CANONICAL_COLUMNS, DataError
+from recsys.errors import DataError
+from recsys.io import loading as data_module
+from recsys.io.cleaning import CleaningReport, clean_transactions
+from recsys.io.loading import cache_entry_path, data_hash, load_transactions, validate_transactions
+from recsys.io.schema import CANONICAL_COLUMNS
 
 REAL_WORKBOOK = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "Data Science - Assignment.xlsx"
 
@@ -274,7 +269,7 @@ def test_non_numeric_quantity_and_price(tmp_path: Path) -> None:
 ])
 def test_infinite_and_absurd_values_are_refused_with_file_column_and_row(tmp_path: Path, column, cell,
                                                                          message) -> None:
-    from recsys.data import MAX_PRICE, MAX_UNITS
+    from recsys.io.loading import MAX_PRICE, MAX_UNITS
 
     assert MAX_UNITS == 1e6 and MAX_PRICE == 1e7
     rows = {"quantity": "1", "price": "2.5"}
@@ -609,8 +604,8 @@ def test_a_file_is_hashed_once_per_training_run(tmp_path, monkeypatch):
     """The loader's cache key and the bundle's metadata both need the file's hash: one read."""
     import hashlib
 
-    from recsys import data as D
-    from recsys.synthetic import generate_store
+    from recsys.io import loading as D
+    from recsys.io.synthetic import generate_store
 
     path = tmp_path / "store.csv"
     generate_store(n_users=60, n_items=80, n_lines=3_000, seed=1).to_csv(path, index=False)

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from benchmarks import datasets as ds
-from recsys.data import clean_transactions
-from recsys.evaluation import make_loyal_split
-from recsys.schema import CANONICAL_COLUMNS, DataError
+from recsys.errors import DataError
+from recsys.evaluation.splits import make_loyal_split
+from recsys.io.cleaning import clean_transactions
+from recsys.io.schema import CANONICAL_COLUMNS
 
 HEADER = '"TRANSACTION_DT","CUSTOMER_ID","AGE_GROUP","PIN_CODE","PRODUCT_SUBCLASS","PRODUCT_ID","AMOUNT","ASSET","SALES_PRICE"'
 ROWS = [

@@ -100,7 +100,7 @@ def test_csr_path_equals_set_path():
     codes = np.full((3, 5), -1)
     for u, r in enumerate(RECS):
         codes[u, : len(r)] = index.get_indexer(r)
-    truth = ev._sets_to_csr(TRUTH, index)
+    truth = ev.metrics.sets_to_csr(TRUTH, index)
     assert sparse.issparse(truth)
     rel_a, n_a = ev.relevance(codes, truth)
     rel_b, n_b = ev.relevance(RECS, TRUTH)
@@ -276,7 +276,8 @@ def test_calibration():
 # --------------------------------------------------------------------------------------------
 
 def _load_real(tmp_dir: Path) -> pd.DataFrame:
-    from recsys.data import clean_transactions, load_transactions
+    from recsys.io.cleaning import clean_transactions
+    from recsys.io.loading import load_transactions
 
     df, _report = clean_transactions(load_transactions(WORKBOOK, cache_dir=tmp_dir))
     return df
@@ -305,7 +306,7 @@ def test_real_workbook_reference_numbers(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 def test_tifu_basket_weights_hand_computed():
-    from recsys.neighbour_baselines import basket_weights
+    from recsys.evaluation.baselines import basket_weights
 
     # 9 baskets, m = 7: the latest 7 form a full group (age 0), the oldest 2 the remainder (age 1)
     w = basket_weights(np.full(9, 9), np.arange(9), 7, 0.9, 0.7)
@@ -356,7 +357,7 @@ def _tifu_reference(df, m, rb, rg, grouping):
 
 @pytest.mark.parametrize("grouping", ["size", "count"])
 def test_tifu_vectors_match_the_paper_and_the_code(small_store, grouping):
-    from recsys.data import clean_transactions
+    from recsys.io.cleaning import clean_transactions
 
     df = clean_transactions(small_store.astype({c: str for c in ("user_id", "item_id", "ticket_id", "customer_type")}))[0]
     df = df[df.user_id.isin(df.user_id.unique()[:40])]
@@ -388,7 +389,7 @@ def test_tifu_neighbours_bring_new_items():
 
 
 def test_tifu_chunks_and_evaluate(small_store):
-    from recsys.data import clean_transactions
+    from recsys.io.cleaning import clean_transactions
 
     df = clean_transactions(small_store.astype({c: str for c in ("user_id", "item_id", "ticket_id", "customer_type")}))[0]
     split = ev.make_loyal_split(df, 28)

@@ -13,12 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
+from apptest_helpers import assert_clean, new_app, table  # noqa: E402
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import assert_clean, new_app, table  # noqa: E402
-
-pytest.importorskip("recsys.evaluation_report")
+pytest.importorskip("recsys.analysis.report")
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = "views/evaluation.py"
@@ -34,9 +32,9 @@ def _fast_config():
 @pytest.fixture(scope="module")
 def page_env(tmp_path_factory):
     """A tiny store as the demo source (trained), plus a CSV with too little history."""
-    import recsys.synthetic
+    import recsys.io.synthetic
     from recsys import train
-    from recsys.synthetic import generate_store
+    from recsys.io.synthetic import generate_store
 
     store = generate_store(n_users=150, n_items=200, n_lines=8000, seed=5)
     root = tmp_path_factory.mktemp("evaluation_page")
@@ -52,7 +50,7 @@ def page_env(tmp_path_factory):
 
     st.set_option("client.showErrorDetails", "full")  # a failing test shows the real error
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(recsys.synthetic, "demo_store", lambda seed=0: store.copy())  # the demo store = the tiny one
+        mp.setattr(recsys.io.synthetic, "demo_store", lambda seed=0: store.copy())  # the demo store = the tiny one
         yield {**values, "artifacts": artifacts}
     for k, v in old.items():
         if v is None:
@@ -66,8 +64,9 @@ def open_page(**query) -> AppTest:
 
 
 def test_the_page_runs_the_evaluation_on_demand_and_keeps_it(page_env, monkeypatch):
-    import recsys.evaluation_report as er
     import streamlit as st
+
+    import recsys.analysis.report as er
 
     report_file = page_env["artifacts"] / "demo" / "evaluation" / "report.json"
     at = open_page()
@@ -133,7 +132,7 @@ def test_too_little_history_is_a_message_not_a_traceback(page_env):
 
 @pytest.fixture(scope="module")
 def report(small_store):
-    from recsys.evaluation_report import build_report
+    from recsys.analysis.report import build_report
 
     steps = []
     out = build_report(small_store, config=_fast_config(), progress=lambda m, f: steps.append((m, f)))
@@ -141,9 +140,9 @@ def report(small_store):
 
 
 def test_build_report_on_a_small_store(report, small_store):
-    from recsys.data import clean_transactions
-    from recsys.evaluation import make_loyal_split
-    from recsys.evaluation_report import SWEEPS, RecommenderModel
+    from recsys.analysis.report import SWEEPS, RecommenderModel
+    from recsys.evaluation.splits import make_loyal_split
+    from recsys.io.cleaning import clean_transactions
 
     rep, steps = report
     t = rep.table
@@ -175,7 +174,7 @@ def test_build_report_on_a_small_store(report, small_store):
 
 
 def test_a_report_survives_the_round_trip_to_disk(report, tmp_path):
-    from recsys.artifacts import atomic_write_text
+    from recsys.atomic import atomic_write_text
     from ui import evaluation as ev
 
     rep, _ = report

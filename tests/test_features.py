@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import features as F
 from recsys.config import SegmentConfig, SignalConfig
+from recsys.training import features as F
 
 
 def frame(rows):
@@ -83,8 +83,14 @@ def test_distinct_count_is_a_vectorised_nunique():
 
 
 def test_interaction_matrix_sums_then_damps(tiny):
-    enc = F.encode(tiny)
+    import dataclasses
+
+    from recsys import TuningConfig
+    from recsys.training.fit import encode_store
+
+    store = encode_store(tiny, TuningConfig())
+    enc = store.enc
     w = np.ones(enc.n_lines, dtype=np.float32)
-    m = F.interaction_matrix(enc, w, log_transform=True)
+    m = dataclasses.replace(store.data, weight=w, log_transform=True).user_items()
     u1, milk = list(enc.user_ids).index("u1"), list(enc.item_ids).index("milk")
     assert m[u1, milk] == pytest.approx(np.log1p(3.0))

@@ -1,10 +1,9 @@
 """The hybrid fits itself to the store it is trained on: the learned choice follows the store's shape."""
-import numpy as np
 import pytest
 
 from recsys import Recommender, train
-from recsys.fitting import DISCOVERY_LED, REPEAT_LED, simplex_grid
-from recsys.synthetic import generate_store
+from recsys.io.synthetic import generate_store
+from recsys.training.blend import DISCOVERY_LED, REPEAT_LED, simplex_grid
 
 
 def store(favourite_share: float):

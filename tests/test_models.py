@@ -1,18 +1,11 @@
 import numpy as np
-import scipy.sparse as sp
 import pytest
+import scipy.sparse as sp
 
-from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel, UserBatch
-from recsys.models.base import gather_csr, top_k_sparse_rows
-from recsys.pipeline import blend, normalise_scores
-
-
-def batch_of(history: sp.csr_matrix, codes=None, ages=None) -> UserBatch:
-    coo = history.tocoo()
-    return UserBatch(codes=np.asarray(codes if codes is not None else [-1] * history.shape[0]),
-                     history=history.tocsr(), segments=np.zeros(history.shape[0], np.int8),
-                     line_row=coo.row.astype(np.int64), line_item=coo.col.astype(np.int64),
-                     line_age_days=np.asarray(ages if ages is not None else np.zeros(coo.nnz), dtype=float))
+from recsys.arrays import gather_csr, top_k_sparse_rows
+from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel
+from recsys.serving.pipeline import blend, normalise_scores
+from tests.model_data import baskets_data, batch_of, lines_data, user_items_data
 
 
 def baskets():
@@ -24,7 +17,7 @@ def baskets():
 
 
 def test_item_cf_neighbours_and_counts():
-    m = ItemCFModel(top_k=2, shrinkage=0.0).fit(baskets())
+    m = ItemCFModel(top_k=2, shrinkage=0.0).fit(baskets_data(baskets()))
     idx, sims = m.similar_items(0, n=3)
     assert idx.tolist() == [1, 2]
     assert sims[0] == pytest.approx(4 / np.sqrt(4 * 4))  # cosine of identical co-purchase vectors
@@ -33,14 +26,14 @@ def test_item_cf_neighbours_and_counts():
 
 
 def test_item_cf_blocks_give_the_same_answer():
-    a = ItemCFModel(top_k=3, block_size=1).fit(baskets()).similarity_.toarray()
-    b = ItemCFModel(top_k=3, block_size=1000).fit(baskets()).similarity_.toarray()
+    a = ItemCFModel(top_k=3, block_size=1).fit(baskets_data(baskets())).similarity_.toarray()
+    b = ItemCFModel(top_k=3, block_size=1000).fit(baskets_data(baskets())).similarity_.toarray()
     np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
 def test_item_cf_shrinkage_damps_rare_pairs():
-    plain = ItemCFModel(shrinkage=0.0).fit(baskets()).similarity_
-    shrunk = ItemCFModel(shrinkage=5.0).fit(baskets()).similarity_
+    plain = ItemCFModel(shrinkage=0.0).fit(baskets_data(baskets())).similarity_
+    shrunk = ItemCFModel(shrinkage=5.0).fit(baskets_data(baskets())).similarity_
     # the pair seen once loses more of its similarity than the pair seen four times
     assert shrunk[0, 2] / plain[0, 2] < shrunk[0, 1] / plain[0, 1]
 
@@ -49,7 +42,7 @@ ALL4 = np.array([[0, 1, 2, 3]])
 
 
 def test_item_cf_scores_from_history():
-    m = ItemCFModel(shrinkage=0.0).fit(baskets())
+    m = ItemCFModel(shrinkage=0.0).fit(baskets_data(baskets()))
     users = batch_of(sp.csr_matrix(np.array([[1.0, 0, 0, 0]], dtype=np.float32)))
     s = m.score(users, ALL4)
     assert s[0].argmax() == 1 and s[0, 3] == 0
@@ -68,7 +61,7 @@ def test_als_learns_and_folds_in():
         rows += [u] * 5
         cols += items.tolist()
     x = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(40, 20))
-    als = ALSModel(factors=8, iterations=10, regularization=0.1, random_state=0).fit(x)
+    als = ALSModel(factors=8, iterations=10, regularization=0.1, random_state=0).fit(user_items_data(x))
     every = np.arange(20)[None, :]
     known = als.score(batch_of(x[:1], codes=[0]), every)[0]
     assert known[:10].mean() > known[10:].mean()
@@ -87,17 +80,15 @@ def test_als_learns_and_folds_in():
 def test_als_item_index_finds_nearly_every_exact_candidate():
     """A big catalogue's candidates come from the clusters nearest each user: against every item
     scored, at least 90% of the top 100 and always the best item; bans hold; scores are exact."""
-    from recsys.models.base import top_k_per_row
+    from recsys.arrays import top_k_per_row
 
     rng = np.random.default_rng(3)
     # items in taste groups (as ALS factors are), users near one group each
     centres = rng.standard_normal((60, 16)).astype(np.float32)
     items = (centres[rng.integers(0, 60, 24_000)] + 0.5 * rng.standard_normal((24_000, 16))).astype(np.float32)
     users = (centres[rng.integers(0, 60, 300)] + 0.5 * rng.standard_normal((300, 16))).astype(np.float32)
-    als = ALSModel(factors=16)
-    als.user_factors_, als.item_factors_ = users, items
-    als._precompute()
-    assert als.index_items_ is not None and sorted(als.index_items_.tolist()) == list(range(24_000))
+    als = ALSModel(factors=16).set_factors(users, items)
+    assert als.index_ is not None and sorted(als.index_.items.tolist()) == list(range(24_000))
     batch = batch_of(sp.csr_matrix((300, 24_000), dtype=np.float32), codes=list(range(300)))
     exact = users @ items.T
     er, ei = top_k_per_row(exact, 100)
@@ -110,15 +101,16 @@ def test_als_item_index_finds_nearly_every_exact_candidate():
     _, other = als.candidates(batch, 100, banned=banned)
     assert len(other) and not banned[other].any()
     # a request (few users: the probed items gathered) gets what the batch (a loop over clusters) gets
-    import recsys.models.als as als_module
+    import recsys.models.item_index as index_module
 
     one = batch_of(sp.csr_matrix((1, 24_000), dtype=np.float32), codes=[7])
     r1, i1 = als.candidates(one, 100, banned=banned)
-    als_module.FEW_USERS, few = 0, als_module.FEW_USERS
+    index_module.FEW_USERS, few = 0, index_module.FEW_USERS
     try:
-        r2, i2 = als.candidates(one, 100, banned=banned)
+        r2, i2 = als.candidates(batch_of(sp.csr_matrix((1, 24_000), dtype=np.float32), codes=[7]), 100,
+                                banned=banned)
     finally:
-        als_module.FEW_USERS = few
+        index_module.FEW_USERS = few
     assert sorted(i1.tolist()) == sorted(i2.tolist()) and len(i1) == 100
     pool = np.array([[int(exact[0].argmax()), 5, -1]])
     s = als.score(batch_of(sp.csr_matrix((1, 24_000), dtype=np.float32), codes=[0]), pool)[0]
@@ -126,25 +118,27 @@ def test_als_item_index_finds_nearly_every_exact_candidate():
 
 
 def test_popularity_blends_segment_and_overall():
-    overall = np.array([1.0, 0.5, 0.1])
-    seg = np.array([[0, 0, 10], [5, 0, 0], [0, 0, 0], [0, 0, 0]], dtype=float)
+    data = lines_data([], [], 2, 3, item_popularity=np.array([1.0, 0.5, 0.1]),
+                      segment_buyers=np.array([[0, 0, 10], [5, 0, 0], [0, 0, 0], [0, 0, 0]], dtype=float))
     users = batch_of(sp.csr_matrix((2, 3), dtype=np.float32))
     users.segments = np.array([0, 1], np.int8)
     cands = np.array([[0, 1, 2], [0, 1, 2]])
-    assert PopularityModel(0.0).fit(overall, seg).score(users, cands)[0].argmax() == 0
-    assert PopularityModel(1.0).fit(overall, seg).score(users, cands)[0].argmax() == 2
-    rows, items = PopularityModel(0.0).fit(overall, seg).candidates(users, k=1)
-    # the best-seller overall for both users, and each segment's own
-    assert sorted(zip(rows.tolist(), items.tolist())) == [(0, 0), (0, 2), (1, 0), (1, 0)]
+    assert PopularityModel(0.0).fit(data).score(users, cands)[0].argmax() == 0
+    assert PopularityModel(1.0).fit(data).score(users, cands)[0].argmax() == 2
+    rows, items = PopularityModel(0.0).fit(data).candidates(users, k=2)
+    # the best-seller overall for both users, and each segment's own (once: at most k distinct)
+    assert sorted(zip(rows.tolist(), items.tolist())) == [(0, 0), (0, 2), (1, 0)]
 
 
 def test_repeat_simple_decay_halves_per_half_life():
     h = sp.csr_matrix(np.array([[1.0, 1.0, 0]], dtype=np.float32))
-    m = RepeatModel(half_life_days=10, learned=False).fit(np.zeros(3), np.full(3, np.nan), np.zeros(3), np.ones(3))
+    m = RepeatModel(half_life_days=10, learned=False).fit(lines_data([], [], 1, 3))
     users = batch_of(h, ages=[0.0, 10.0])
     s = m.score(users, np.array([[0, 1, 2]]))
     assert s[0, 0] == pytest.approx(1.0, abs=1e-4) and s[0, 1] == pytest.approx(0.5, abs=1e-4) and s[0, 2] == 0
-    assert m.candidates(users)[1].tolist() == [0, 1]
+    assert m.candidates(users, 0)[1].tolist() == [0, 1]
+    assert m.candidates(users, 1)[1].tolist() == [0]  # k > 0: the k bought most recently
+    assert m.candidates(users, 0, banned=np.array([True, False, False]))[1].tolist() == [1]
 
 
 def test_repeat_learns_that_frequent_items_come_back():
@@ -152,7 +146,7 @@ def test_repeat_learns_that_frequent_items_come_back():
     n = 3000
     x = rng.random((n, 21))
     y = (x[:, 2] + 0.2 * rng.standard_normal(n)) > 0.6  # decay_7 drives the label
-    m = RepeatModel().fit(np.zeros(5), np.full(5, np.nan), np.zeros(5), np.ones(5), x, y)
+    m = RepeatModel().fit(lines_data([], [], 1, 5).with_repeat_examples(x, y))
     assert m.booster_ is not None
     hi, lo = x.copy(), x.copy()
     hi[:, 2], lo[:, 2] = 0.95, 0.05

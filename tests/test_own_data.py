@@ -10,10 +10,17 @@ import pandas as pd
 import pytest
 
 from recsys.cli import main
-from recsys.data import clean_transactions, load_transactions, propose_mapping, validate_transactions
-from recsys.schema import DataError
-from recsys.source_files import (Exclusions, SourceMapping, parse_columns_option, read_mapping, write_exclusions,
-                                 write_mapping)
+from recsys.errors import DataError
+from recsys.io.cleaning import clean_transactions
+from recsys.io.loading import load_transactions, propose_mapping, validate_transactions
+from recsys.io.source_files import (
+    Exclusions,
+    SourceMapping,
+    parse_columns_option,
+    read_mapping,
+    write_exclusions,
+    write_mapping,
+)
 
 # Ta Feng's header and shape: m/d/Y dates, zero-padded customers, SALES_PRICE is the line's value
 TA_FENG_HEADER = '\ufeff"TRANSACTION_DT","CUSTOMER_ID","AGE_GROUP","PIN_CODE","PRODUCT_SUBCLASS","PRODUCT_ID","AMOUNT","ASSET","SALES_PRICE"\n'
@@ -371,7 +378,7 @@ def test_cli_catalogue_and_exclusions(tmp_path, capsys):
 # ---- current prices --------------------------------------------------------------------------
 
 def test_item_price_is_the_latest_not_the_median_of_all_history():
-    from recsys.features import encode, item_prices
+    from recsys.training.features import encode, item_prices
 
     t0 = pd.Timestamp("2025-01-01")
     rows = [("U1", "A", t0 + pd.Timedelta(days=d), 3.99) for d in range(10)]        # long at 3.99

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from recsys.candidates import pack_pairs, select_candidates, sources_for
-from recsys.evaluation import make_loyal_split, evaluate
-from recsys.evaluation_report import RecommenderModel
-from recsys.pipeline import history_facts, newcomer_rows
-from recsys.ranking import HardFilters
+from recsys.analysis.report import RecommenderModel
+from recsys.evaluation.protocol import evaluate
+from recsys.evaluation.splits import make_loyal_split
+from recsys.serving.candidates import pack_pairs, select_candidates, sources_for
+from recsys.serving.pipeline import history_facts
 
 
 def test_pack_pairs_dedups_and_pads():
@@ -18,7 +18,7 @@ def test_pack_pairs_dedups_and_pads():
 def test_pool_holds_history_and_every_sources_best(small_rec):
     rec = small_rec
     code = int(np.argmax(np.diff(rec.state.line_ptr)))
-    batch = rec.line_batch(np.array([code]), np.array([rec.as_of_seconds(None)]))
+    batch = rec.builder.build(np.array([code]), np.array([rec.as_of_seconds(None)]), rec.config)
     pool = select_candidates(rec.state, batch, sources_for("hybrid", rec.config), rec.config)
     items = set(pool.items[0][pool.items[0] >= 0].tolist())
     past = set(rec.state.line_item[rec.state.line_ptr[code]:rec.state.line_ptr[code + 1]].tolist())
@@ -42,7 +42,7 @@ def test_banned_items_never_reach_a_list_but_the_list_stays_full(small_rec):
 
 def test_history_facts_count_and_recency(small_rec):
     rec = small_rec
-    batch = rec.line_batch(np.array([0]), np.array([rec.as_of_seconds(None)]))
+    batch = rec.builder.build(np.array([0]), np.array([rec.as_of_seconds(None)]), rec.config)
     item = int(batch.line_item[0])
     count, days = history_facts(batch, np.array([[item, -1]]), rec.state.n_items)
     mine = batch.line_item == item
@@ -52,8 +52,8 @@ def test_history_facts_count_and_recency(small_rec):
 
 def test_newcomers_are_users_with_one_trip(small_rec):
     rec = small_rec
-    batch = rec.line_batch(np.array([0, -1]), np.array([rec.as_of_seconds(None)] * 2))
-    assert newcomer_rows(batch, 1).tolist() == [False, True]
+    batch = rec.builder.build(np.array([0, -1]), np.array([rec.as_of_seconds(None)] * 2), rec.config)
+    assert batch.newcomer.tolist() == [False, True]
 
 
 def test_candidate_first_equals_exhaustive_scoring(small_bundle, small_store):

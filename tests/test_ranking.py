@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from recsys.config import RerankConfig
-from recsys.ranking import CandidateFacts, HardFilters, filter_candidates, rerank
+from recsys.serving.ranking import CandidateFacts, HardFilters, filter_candidates, rerank
 
 CAPS = np.array([5.0, 10.0, 20.0, np.inf])
 BASE = np.array([[0.9, 0.8, 0.7, 0.6]])

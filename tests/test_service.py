@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.config import MODELS, TuningConfig
-from recsys.service import Recommender, UnknownItemError
+from recsys.config import MODELS
+from recsys.errors import UnknownItemError
+from recsys.serving.service import Recommender
 
 
 def loyal_user(rec, min_items=20):
@@ -189,7 +190,7 @@ def test_the_lists_price_rises_monotonically_with_the_upsell_factor(small_rec):
 
 
 def test_training_stores_a_sampled_segment_summary_served_like_recommend_batch(small_bundle):
-    from recsys.segment_summary import PER_SEGMENT, sample_by_segment, segment_recommendations
+    from recsys.serving.segment_summary import PER_SEGMENT, sample_by_segment
 
     rec, out = small_bundle
     frame = rec.state.segment_sample
@@ -202,7 +203,7 @@ def test_training_stores_a_sampled_segment_summary_served_like_recommend_batch(s
     assert all(counts[s] == min(PER_SEGMENT, sizes[s]) for s in counts.index)
     assert (users.set_index("user_id")["spending_segment"] == prof.loc[users["user_id"], "spending_segment"]).all()
     # the same lists recommend_batch gives under the served (fitted) config
-    again = segment_recommendations(rec, users["user_id"].to_numpy())
+    again = rec.segment_recommendations(users["user_id"].to_numpy())
     assert again[["user_id", "rank", "item_id"]].equals(frame[["user_id", "rank", "item_id"]])
     # a small sample: a stated, random subset, no customer twice
     codes = sample_by_segment(rec.state.profiles["segment_code"].to_numpy(), per_segment=7, seed=1)

@@ -18,14 +18,15 @@ pytest.importorskip("pyspark")
 if shutil.which("java") is None:
     pytest.skip("the Spark engine needs Java (17+)", allow_module_level=True)
 
-from recsys.artifacts import read_metadata  # noqa: E402
+from recsys import train  # noqa: E402
+from recsys.analysis.report import RecommenderModel  # noqa: E402
+from recsys.bundles.store import read_metadata  # noqa: E402
 from recsys.config import TuningConfig  # noqa: E402
-from recsys.data import clean_transactions  # noqa: E402
-from recsys.evaluation import evaluate, make_loyal_split  # noqa: E402
-from recsys.evaluation_report import RecommenderModel  # noqa: E402
-from recsys.service import Recommender  # noqa: E402
-from recsys.synthetic import generate_store  # noqa: E402
-from recsys.training import train  # noqa: E402
+from recsys.evaluation.protocol import evaluate  # noqa: E402
+from recsys.evaluation.splits import make_loyal_split
+from recsys.io.cleaning import clean_transactions  # noqa: E402
+from recsys.io.synthetic import generate_store  # noqa: E402
+from recsys.serving.service import Recommender  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # pyspark's Arrow conversion still passes copy= to pandas 3 (a deprecation warning, not ours)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.schema import (
+from recsys.io.schema import (
     CANONICAL_COLUMNS,
     CUSTOMER_TYPE,
     ITEM_ID,
@@ -16,7 +16,7 @@ from recsys.schema import (
     TIMESTAMP,
     USER_ID,
 )
-from recsys.synthetic import SIZES, demo_store, generate_store
+from recsys.io.synthetic import SIZES, demo_store, generate_store
 
 SMALL = dict(n_users=600, n_items=800, n_lines=40_000)
 

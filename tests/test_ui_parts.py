@@ -61,8 +61,8 @@ def test_paths_are_shown_relative_to_their_folders(tmp_path):
 # ---- knobs ---------------------------------------------------------------------------------
 
 def test_every_what_if_sweep_stays_inside_the_range_its_slider_offers():
+    from recsys.analysis.report import SWEEPS
     from recsys.config import KNOB_RANGES
-    from recsys.evaluation_report import SWEEPS
 
     for name, (section, key, values) in SWEEPS.items():
         lo, hi, _ = KNOB_RANGES["weight" if section == "weights" else key]

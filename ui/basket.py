@@ -9,8 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys import Recommender
-from recsys.basket import complete_basket
-
+from recsys.serving.together import complete_basket
 from ui import state
 from ui.knobs import Request
 from ui.recommend import recommendation_frame
@@ -74,5 +73,5 @@ def what_if(rec: Recommender, items: list[str], model: str, req: Request, segmen
 
 def completing_items(rec: Recommender, items: list[str], n: int = 10, min_lift: float = 1.0,
                      min_count: int = 2) -> pd.DataFrame:
-    """Items bought with the basket's items more often than chance (recsys.basket)."""
+    """Items bought with the basket's items more often than chance (recsys.serving.together)."""
     return complete_basket(rec, items, n=n, min_lift=min_lift, min_count=min_count)

@@ -10,8 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys.config import SEGMENTS
-from recsys.service import SEGMENT_LABELS
-
+from recsys.serving.explain import SEGMENT_LABELS
 from ui import state
 
 NAME, CATEGORY = "item_name", "category"

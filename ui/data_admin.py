@@ -6,15 +6,25 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from recsys.artifacts import BundleError, read_metadata
-from recsys.data import CSV_SUFFIXES, EXCEL_SUFFIXES, PARQUET_SUFFIXES, ValidationReport, data_hash
-from recsys.dates import DATE_ORDERS
-from recsys.schema import DataError
-from recsys.source_files import mapping_path
-
+from recsys.bundles.store import read_metadata
+from recsys.errors import BundleError, DataError
+from recsys.io.dates import DATE_ORDERS
+from recsys.io.loading import CSV_SUFFIXES, EXCEL_SUFFIXES, PARQUET_SUFFIXES, ValidationReport, data_hash
+from recsys.io.source_files import mapping_path
 from ui.settings import PROJECT_ROOT, Settings
-from ui.sources import (TARGETS, Source, catalogue_of, exclusions_of, preview, proposed_mapping, save_exclusions,
-                        save_mapping, slugify, stage_catalogue, validate)
+from ui.sources import (
+    TARGETS,
+    Source,
+    catalogue_of,
+    exclusions_of,
+    preview,
+    proposed_mapping,
+    save_exclusions,
+    save_mapping,
+    slugify,
+    stage_catalogue,
+    validate,
+)
 
 REPORT_COLUMNS = {
     "file": st.column_config.TextColumn("File"),

@@ -1,5 +1,5 @@
 """The Evaluation page's machinery: what to evaluate, a background run of
-`recsys.evaluation_report.build_report` with live progress, the report persisted per data source
+`recsys.analysis.report.build_report` with live progress, the report persisted per data source
 and cached, and the page's charts.
 
 A report takes minutes (every model is trained again on each split), so it runs on demand in a
@@ -25,8 +25,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from recsys.artifacts import atomic_write_text
-
+from recsys.atomic import atomic_write_text
 from ui import charts, jobs
 from ui.sources import Source
 from ui.state import SOURCE_LABELS
@@ -65,7 +64,7 @@ class Target:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _file_hash(path: str, mtime_ns: int, size: int) -> str:
-    from recsys.data import data_hash
+    from recsys.io.loading import data_hash
 
     return data_hash(path)
 
@@ -154,7 +153,7 @@ def to_json(report: Any, meta: dict[str, Any]) -> str:
 
 
 def from_json(text: str) -> Saved:
-    from recsys.evaluation_report import EvaluationReport
+    from recsys.analysis.report import EvaluationReport
 
     d = json.loads(text)
     if d.get("format") != FORMAT or d.get("format_version") != FORMAT_VERSION:
@@ -211,11 +210,12 @@ def forget(job: jobs.Job) -> None:
 
 def prepared_data(data: str | None) -> pd.DataFrame:
     """The cleaned sales lines to evaluate on, with a clear message when a split is impossible."""
-    from recsys.data import clean_transactions, load_transactions
-    from recsys.evaluation import make_loyal_split
+    from recsys.evaluation.splits import make_loyal_split
+    from recsys.io.cleaning import clean_transactions
+    from recsys.io.loading import load_transactions
 
     if data is None:
-        from recsys.synthetic import demo_store
+        from recsys.io.synthetic import demo_store
 
         frame = demo_store()
     else:
@@ -237,7 +237,7 @@ def prepared_data(data: str | None) -> pd.DataFrame:
 def base_values(config_toml: str) -> dict[str, float]:
     """The trained config's value of every knob the what-if panel sweeps."""
     from recsys import TuningConfig
-    from recsys.evaluation_report import SWEEPS
+    from recsys.analysis.report import SWEEPS
 
     cfg = TuningConfig.from_toml(config_toml)
     return {name: float(getattr(getattr(cfg, section), key)) for name, (section, key, _) in SWEEPS.items()}
@@ -246,7 +246,7 @@ def base_values(config_toml: str) -> dict[str, float]:
 def _work(job: jobs.Job, path: Path) -> None:
     """Build the report and write it atomically (errors go to the job, see `ui.jobs`)."""
     from recsys import TuningConfig
-    from recsys.evaluation_report import build_report
+    from recsys.analysis.report import build_report
 
     job.report("loading and cleaning the sales lines", 0.02)
     df = prepared_data(job.target.data)
@@ -498,7 +498,7 @@ def segment_bars(by_segment: pd.DataFrame, metric: str = "ndcg@10") -> go.Figure
 
 def ordered_segments(by_segment: pd.DataFrame) -> pd.DataFrame:
     """Segments small to high (unknown ones last), with a readable label."""
-    from recsys.service import SEGMENT_LABELS
+    from recsys.serving.explain import SEGMENT_LABELS
 
     df = by_segment.copy()
     df["label"] = df["segment"].map(SEGMENT_LABELS).fillna(df["segment"])

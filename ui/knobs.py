@@ -17,7 +17,6 @@ import streamlit as st
 
 from recsys import Recommender, TuningConfig
 from recsys.config import KNOB_RANGES
-
 from ui import state
 
 PREFIX = "k_"

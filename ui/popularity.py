@@ -11,7 +11,7 @@ COMPONENTS = ("purchase_count", "unique_buyers", "total_quantity")
 
 def components_frame(rec: Recommender, item_ids: list[str]) -> pd.DataFrame:
     """The popularity components of some items, raw and scaled by their maximum over all items
-    (the scaling `recsys.features.popularity_score` uses)."""
+    (the scaling `recsys.models.popularity.popularity_score` uses)."""
     items = rec.items()
     sub = items.set_index("item_id").loc[item_ids, list(COMPONENTS)].reset_index()
     for col in COMPONENTS:

@@ -7,11 +7,9 @@ from dataclasses import fields
 import pandas as pd
 
 from recsys import Recommender
-from recsys.service import Recommendation
-
+from recsys.serving.answers import Recommendation
 from ui.knobs import Request
 from ui.state import MODEL_ORDER, SOURCE_LABELS
-
 
 COLUMNS = [f.name for f in fields(Recommendation)]
 

@@ -7,12 +7,10 @@ import streamlit as st
 
 from recsys import Recommender, TuningConfig
 from recsys.config import SEGMENTS
-from recsys.segment_summary import LIST_SIZE, segment_recommendations
-from recsys.service import SEGMENT_LABELS
-
+from recsys.serving.explain import SEGMENT_LABELS
+from recsys.serving.segment_summary import LIST_SIZE
 from ui import state
 from ui.knobs import tuned_config_toml
-
 
 PRICE_POINTS = 300  # customers per segment drawn as points in the price chart (SVG points cost the browser)
 
@@ -82,7 +80,7 @@ def sample_recommendations(key: state.ModelKey, model: str, config_toml: str) ->
     """The stored sample's customers, recommended under another model or other knobs."""
     rec = state.recommender(key)
     users = rec.state.segment_sample["user_id"].unique()
-    return segment_recommendations(rec, users, model, LIST_SIZE, TuningConfig.from_toml(config_toml))
+    return rec.segment_recommendations(users, model, LIST_SIZE, TuningConfig.from_toml(config_toml))
 
 
 def sampled_frame(ctx, tuned: bool) -> pd.DataFrame | None:

@@ -10,7 +10,7 @@ from a fresh clone).
 |                    |                            | too, read-only                                          |
 | `RECSYS_DATA_DIR`  | `data/`                    | workbooks, CSV and Parquet files found here are offered |
 |                    |                            | as data sources; uploads are saved here (atomically)    |
-| `RECSYS_CACHE_DIR` | `.cache/recsys/` under the | parsed-file cache of `recsys.data`: the library reads   |
+| `RECSYS_CACHE_DIR` | `.cache/recsys/` under the | parsed-file cache of `recsys.io.loading`: the library reads   |
 |                    | working directory          | this variable itself; the app only shows where it is    |
 | `RECSYS_SOURCE`    | `demo`                     | data source a new session opens on (a key shown in the  |
 |                    |                            | URL as `?source=`)                                      |
@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from recsys.data import default_cache_dir
+from recsys.io.loading import default_cache_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_KEY = "demo"

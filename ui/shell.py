@@ -14,9 +14,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from recsys import Recommender
-from recsys.artifacts import BundleError
-from recsys.schema import DataError
-
+from recsys.errors import BundleError, DataError
 from ui import sidebar, state
 from ui.settings import Settings, get_settings
 from ui.sources import Source, list_sources

@@ -12,7 +12,6 @@ from __future__ import annotations
 import streamlit as st
 
 from recsys import Recommender
-
 from ui import state
 from ui.search import MAX_MATCHES
 from ui.sources import Source

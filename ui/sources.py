@@ -15,13 +15,29 @@ from pathlib import Path
 
 import pandas as pd
 
-from recsys.artifacts import atomic_write_bytes, has_bundle
-from recsys.data import (CSV_SUFFIXES, EXCEL_SUFFIXES, IGNORE, MAPPABLE_COLUMNS, SUPPORTED_SUFFIXES, ValidationReport,
-                         propose_mapping, validate_transactions)
-from recsys.schema import DataError
-from recsys.source_files import (Exclusions, SourceMapping, exclusions_path, mapping_path, source_exclusions,
-                                 source_mapping, write_exclusions, write_mapping)
-
+from recsys.atomic import atomic_write_bytes
+from recsys.bundles.store import has_bundle
+from recsys.errors import DataError
+from recsys.io.loading import (
+    CSV_SUFFIXES,
+    EXCEL_SUFFIXES,
+    IGNORE,
+    MAPPABLE_COLUMNS,
+    SUPPORTED_SUFFIXES,
+    ValidationReport,
+    propose_mapping,
+    validate_transactions,
+)
+from recsys.io.source_files import (
+    Exclusions,
+    SourceMapping,
+    exclusions_path,
+    mapping_path,
+    source_exclusions,
+    source_mapping,
+    write_exclusions,
+    write_mapping,
+)
 from ui.settings import DEMO_KEY, Settings
 
 CLI_KEY = "artifacts"

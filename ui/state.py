@@ -14,10 +14,10 @@ import pandas as pd
 import streamlit as st
 
 from recsys import Recommender
-from recsys.artifacts import BundleError, current_bundle, read_metadata
+from recsys.bundles.store import current_bundle, read_metadata
 from recsys.config import MODELS, SEGMENTS, TuningConfig
-from recsys.service import SEGMENT_LABELS
-
+from recsys.errors import BundleError
+from recsys.serving.explain import SEGMENT_LABELS
 from ui.search import MAX_MATCHES, IdSearch
 
 
@@ -47,16 +47,9 @@ def model_key(bundle_dir) -> ModelKey:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the trained models…")
 def recommender(key: ModelKey) -> Recommender:
-    """The Recommender of a bundle, loaded once per process and probed with one request: a bundle
-    pickled by an older recsys can load yet fail on the first request (BundleError then)."""
-    rec = Recommender.load(key.bundle_dir)
-    try:
-        if rec.state.n_users:
-            rec.recommend(rec.state.user_ids[0], n=1)
-    except Exception as exc:
-        raise BundleError(f"the models in '{Path(key.bundle_dir).name}' do not work with this version of recsys "
-                          f"({type(exc).__name__}: {exc}); retrain them") from exc
-    return rec
+    """The Recommender of a bundle, loaded and warmed once per process (`Recommender.open`: a
+    bundle that loads yet cannot answer is a BundleError that says so)."""
+    return Recommender.open(key.bundle_dir)
 
 
 def try_recommender(bundle_dir) -> tuple[Recommender | None, ModelKey | None, str | None]:

@@ -74,7 +74,7 @@ POPULAR = {
                                     help="Distinct customers of the whole store who bought it"),
 }
 
-TOGETHER = {  # recsys.basket's rules: bought together more often than chance
+TOGETHER = {  # recsys.serving.together's rules: bought together more often than chance
     "item_id": cc.TextColumn("Item", width=110),
     "item_name": cc.TextColumn("Name"),
     "item_price": PRICE,

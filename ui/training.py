@@ -1,4 +1,4 @@
-"""Training from the dashboard, with one progress bar per stage of `recsys.training.STAGES`."""
+"""Training from the dashboard, with one progress bar per stage of `recsys.training.progress.STAGES`."""
 from __future__ import annotations
 
 import logging
@@ -8,10 +8,8 @@ from pathlib import Path
 import streamlit as st
 
 from recsys import train
-from recsys.artifacts import BundleError
-from recsys.schema import DataError
-from recsys.training import STAGES
-
+from recsys.errors import BundleError, DataError
+from recsys.training.progress import STAGES
 from ui import jobs
 from ui.sources import Source
 
@@ -44,7 +42,7 @@ EXPECTED_ERRORS = (DataError, BundleError, ValueError, KeyError, OSError, Memory
 def _training_data(source: Source, job: jobs.Job):
     if source.kind == "demo":
         job.stages["load"] = (0.0, "generating the synthetic demo store")
-        from recsys.synthetic import demo_store
+        from recsys.io.synthetic import demo_store
 
         return demo_store()
     if source.path is not None:

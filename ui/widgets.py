@@ -4,8 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from recsys import Recommender
-from recsys.service import SEGMENT_LABELS
-
+from recsys.serving.explain import SEGMENT_LABELS
 from ui import tables
 from ui.sidebar import ITEM, carry_choices
 

@@ -2,8 +2,7 @@
 import streamlit as st
 
 from recsys.config import SEGMENTS
-from recsys.service import SEGMENT_LABELS
-
+from recsys.serving.explain import SEGMENT_LABELS
 from ui import basket, charts, knobs, shell, state, tables, widgets
 from ui.sidebar import mirror_in_url
 

@@ -4,11 +4,18 @@ from pathlib import Path
 
 import streamlit as st
 
-from recsys.data import SUPPORTED_SUFFIXES
-
+from recsys.io.loading import SUPPORTED_SUFFIXES
 from ui import shell, state, widgets
-from ui.data_admin import (bundle_meta, exclusion_editor, is_stale, mapping_form, show_validation, shown_path,
-                           sources_frame, validation_of)
+from ui.data_admin import (
+    bundle_meta,
+    exclusion_editor,
+    is_stale,
+    mapping_form,
+    show_validation,
+    shown_path,
+    sources_frame,
+    validation_of,
+)
 from ui.knobs import tuned_config_toml
 from ui.overview import CLEANING_COLUMNS, cleaning_frame
 from ui.settings import DEMO_KEY

@@ -3,8 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys.config import SEGMENTS
-from recsys.service import SEGMENT_LABELS
-
+from recsys.serving.explain import SEGMENT_LABELS
 from ui import catalogue, charts, shell, state, tables, widgets
 from ui.popularity import components_frame, trend_frame
 

@@ -2,8 +2,16 @@
 import streamlit as st
 
 from ui import catalogue, charts, shell, state, tables, widgets
-from ui.segments import (PRICE_POINTS, price_points, recommendations_by_segment, sample_sizes, sampled_frame,
-                         segment_filter_on, segment_overview, top_items_by_segment)
+from ui.segments import (
+    PRICE_POINTS,
+    price_points,
+    recommendations_by_segment,
+    sample_sizes,
+    sampled_frame,
+    segment_filter_on,
+    segment_overview,
+    top_items_by_segment,
+)
 
 ctx = shell.require_model()
 rec = ctx.rec

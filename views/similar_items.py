@@ -2,8 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from recsys.basket import SORTS, bought_together
-
+from recsys.serving.together import SORTS, bought_together
 from ui import catalogue, charts, shell, state, tables, widgets
 from ui.search import MAX_MATCHES
 from ui.sidebar import ITEM, mirror_in_url

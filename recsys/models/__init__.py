@@ -1,9 +1,12 @@
-"""Candidate scorers. Each is configured in its constructor, learns in `fit`, and scores a
-batch of users into a dense (batch, n_items) array; none of them knows about re-ranking."""
+"""The models: each configured in its constructor, fitted once on the encoded store
+(`TrainingData`), then asked for candidates and scores of a batch of users (`UserBatch`); none of
+them knows about blending or re-ranking."""
 from recsys.models.als import ALSModel
-from recsys.models.base import Scorer, UserBatch
+from recsys.models.base import DAY_KEY, PAD, BatchCache, Scorer, UserBatch
+from recsys.models.data import TrainingData
 from recsys.models.item_cf import ItemCFModel
 from recsys.models.popularity import PopularityModel
 from recsys.models.repeat import RepeatModel
 
-__all__ = ["ALSModel", "ItemCFModel", "PopularityModel", "RepeatModel", "Scorer", "UserBatch"]
+__all__ = ["ALSModel", "BatchCache", "DAY_KEY", "ItemCFModel", "PAD", "PopularityModel", "RepeatModel", "Scorer",
+           "TrainingData", "UserBatch"]

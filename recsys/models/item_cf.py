@@ -9,7 +9,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.models.base import Scorer, UserBatch, gather_csr, top_k_sparse_rows
+from recsys.arrays import gather_csr, gather_ranges, top_k_sparse_rows
+from recsys.config import TuningConfig
+from recsys.models.base import FitProgress, Scorer, UserBatch
+from recsys.models.data import TrainingData
 
 
 def _top_k_positions(indptr: np.ndarray, data: np.ndarray, k: int,
@@ -62,9 +65,10 @@ class ItemCFModel(Scorer):
         # at most this many co-occurrence entries per block (~50 bytes each while a block is live)
         self.max_block_entries = max_block_entries
 
-    def fit(self, basket_items: sp.csr_matrix, progress=None) -> "ItemCFModel":
-        """basket_items: (n_baskets, n_items) line weights (the spending signal) per basket."""
-        weighted = basket_items.tocsc().astype(np.float32)
+    def fit(self, data: TrainingData, progress: FitProgress | None = None) -> "ItemCFModel":
+        """Neighbours from the baskets' summed line weights (the spending signal)."""
+        weighted = data.basket_items().tocsc().astype(np.float32)
+        basket_count = np.diff(weighted.indptr)  # baskets holding each item (market-basket support)
         binary = weighted.copy()
         binary.data[:] = 1.0
         norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=0)).ravel())
@@ -106,39 +110,39 @@ class ItemCFModel(Scorer):
             if progress:
                 progress(stop / n_items)
             start = stop
-        return self.set_neighbours(sp.vstack(sims), sp.vstack(counts))
+        return self.set_neighbours(sp.vstack(sims), sp.vstack(counts), basket_count)
 
-    def set_neighbours(self, similarity: sp.spmatrix, co_counts: sp.spmatrix) -> "ItemCFModel":
-        """The learned attributes from top-k neighbour similarities and their co-purchase counts
-        (the one assembly step of every engine that computes them)."""
+    def set_neighbours(self, similarity: sp.spmatrix, co_counts: sp.spmatrix,
+                       basket_count: np.ndarray) -> "ItemCFModel":
+        """The learned attributes from top-k neighbour similarities, their co-purchase counts and
+        the baskets holding each item (the one assembly step of every engine that computes them)."""
         self.similarity_ = sp.csr_matrix(similarity, dtype=np.float32)
         self.similarity_t_ = self.similarity_.T.tocsr()  # "who lists this item": for the reasons
         self.co_counts_ = sp.csr_matrix(co_counts, dtype=np.float32)
+        self.basket_count_ = np.asarray(basket_count, dtype=np.int64)
         return self
 
-    def neighbour_scores(self, users: UserBatch) -> sp.csr_matrix:
-        """(batch, n_items) sparse: each user's history times the neighbour similarities."""
-        if "item_cf" not in users.derived:
-            users.derived["item_cf"] = (users.history @ self.similarity_).tocsr()
-        return users.derived["item_cf"]
+    def neighbour_scores(self, batch: UserBatch) -> sp.csr_matrix:
+        """(batch, n_items) sparse: each user's history times the neighbour similarities (once per batch)."""
+        if batch.cache.item_cf_scores is None:
+            batch.cache.item_cf_scores = (batch.history @ self.similarity_).tocsr()
+        return batch.cache.item_cf_scores
 
-    def candidates(self, users: UserBatch, k: int, banned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return top_k_sparse_rows(self.neighbour_scores(users), k, banned)
+    def candidates(self, batch: UserBatch, k: int, banned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return top_k_sparse_rows(self.neighbour_scores(batch), k, banned)
 
-    def score(self, users: UserBatch, candidates: np.ndarray) -> np.ndarray:
-        return gather_csr(self.neighbour_scores(users), candidates)
+    def score(self, batch: UserBatch, candidates: np.ndarray, config: TuningConfig | None = None) -> np.ndarray:
+        return gather_csr(self.neighbour_scores(batch), candidates)
 
-    def neighbours_in_history(self, users: UserBatch, items: np.ndarray) -> np.ndarray:
+    def neighbours_in_history(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
         """(batch, len(items)) how many of each user's past items list each item as a neighbour."""
-        from recsys.batches import gather_ranges
-
         items = np.atleast_2d(items)
         b, n = items.shape
         t = self.similarity_t_
         flat = np.maximum(items.ravel(), 0)
         # the rows of "who lists this item", one per (user, item), straight from the CSR arrays
         entry, pos = gather_ranges(t.indptr[flat].astype(np.int64), t.indptr[flat + 1].astype(np.int64))
-        h = users.history
+        h = batch.history
         past = np.repeat(np.arange(b, dtype=np.int64), np.diff(h.indptr)) * self.n_items_ + h.indices
         hit = np.isin((entry // n).astype(np.int64) * self.n_items_ + t.indices[pos], past)
         out = np.bincount(entry[hit], minlength=b * n).reshape(b, n).astype(np.float64)

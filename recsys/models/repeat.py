@@ -15,33 +15,30 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.features import unique_inverse_counts, unique_sorted
-from recsys.models.base import Scorer, UserBatch, gather_csr
+from recsys.arrays import (
+    gather_csr,
+    group_max,
+    group_min,
+    unique_inverse_counts,
+    unique_sorted,
+)
+from recsys.config import TuningConfig
+from recsys.models.base import DAY_KEY, FitProgress, Scorer, UserBatch
+from recsys.models.data import TrainingData
 
 HALF_LIVES = (7.0, 30.0, 90.0, 365.0)
 FEATURES = ("lines", "days", *(f"decay_{int(h)}" for h in HALF_LIVES), "days_since_last", "days_since_first",
             "mean_gap", "due_ratio", "trip_share", "user_trips", "user_trips_28", "user_items",
             "user_days_since_last", "item_repeat_rate", "item_cycle", "item_due_ratio", "item_popularity",
             "price_ratio", "expected_in_horizon")
+MIN_EXAMPLES = 200   # fewer labelled pairs than this (or fewer than 20 of either label): no classifier
 
 
-def _group_min(inv: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    out = np.full(n, np.inf)
-    np.minimum.at(out, inv, values)
-    return out
-
-
-def _group_max(inv: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    out = np.full(n, -np.inf)
-    np.maximum.at(out, inv, values)
-    return out
-
-
-def pair_features(users: UserBatch, n_items: int, item_repeat_rate: np.ndarray, item_cycle: np.ndarray,
-                  item_popularity: np.ndarray, item_price: np.ndarray, user_avg_price: np.ndarray,
+def pair_features(batch: UserBatch, n_items: int, item_repeat_rate: np.ndarray, item_cycle: np.ndarray,
+                  item_popularity: np.ndarray, item_price: np.ndarray,
                   horizon_days: float = 28.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, items, X): one feature row per distinct (batch row, past item) pair."""
-    row, item, age = users.line_row.astype(np.int64), users.line_item.astype(np.int64), users.line_age_days
+    row, item, age = batch.line_row.astype(np.int64), batch.line_item.astype(np.int64), batch.line_age_days
     if len(row) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, len(FEATURES)))
     pairs, inv, _ = unique_inverse_counts(row * n_items + item)
@@ -49,28 +46,29 @@ def pair_features(users: UserBatch, n_items: int, item_repeat_rate: np.ndarray, 
     prow, pitem = pairs // n_items, pairs % n_items
     day = np.floor(age).astype(np.int64)
     lines = np.bincount(inv, minlength=n).astype(np.float64)
-    pair_days = unique_sorted(inv.astype(np.int64) * 100_000 + day)
-    days = np.bincount((pair_days // 100_000).astype(np.int64), minlength=n).astype(np.float64)
+    pair_days = unique_sorted(inv.astype(np.int64) * DAY_KEY + day)
+    days = np.bincount((pair_days // DAY_KEY).astype(np.int64), minlength=n).astype(np.float64)
     decays = [np.bincount(inv, weights=np.power(0.5, age / h), minlength=n) for h in HALF_LIVES]
-    last = _group_min(inv, age, n)
-    first = _group_max(inv, age, n)
+    last = group_min(inv, age, n)
+    first = group_max(inv, age, n)
     mean_gap = np.where(days > 1, (first - last) / np.maximum(days - 1, 1), np.nan)
     due = last / mean_gap
 
-    b = len(users)
-    trips_key = unique_sorted(row * 100_000 + day)
-    trips = np.bincount(trips_key // 100_000, minlength=b).astype(np.float64)
-    recent_key = trips_key[(trips_key % 100_000) < horizon_days]
-    trips28 = np.bincount(recent_key // 100_000, minlength=b).astype(np.float64)
+    b = len(batch)
+    trips_key = unique_sorted(row * DAY_KEY + day)
+    trips = np.bincount(trips_key // DAY_KEY, minlength=b).astype(np.float64)
+    recent_key = trips_key[(trips_key % DAY_KEY) < horizon_days]
+    trips28 = np.bincount(recent_key // DAY_KEY, minlength=b).astype(np.float64)
     user_items = np.bincount(prow, minlength=b).astype(np.float64)
-    user_last = _group_min(row, age, b)
+    user_last = group_min(row, age, b)
 
     cyc = item_cycle[pitem]
+    avg = batch.avg_price
     x = np.column_stack([
         lines, days, *decays, last, first, mean_gap, due, days / np.maximum(trips[prow], 1),
         trips[prow], trips28[prow], user_items[prow], user_last[prow],
         item_repeat_rate[pitem], cyc, last / cyc, item_popularity[pitem],
-        item_price[pitem] / np.where(user_avg_price[prow] > 0, user_avg_price[prow], 1.0),
+        item_price[pitem] / np.where(avg[prow] > 0, avg[prow], 1.0),
         np.where(np.isfinite(mean_gap) & (mean_gap > 0), horizon_days / mean_gap, 0.0),
     ])
     return prow, pitem, x
@@ -78,6 +76,8 @@ def pair_features(users: UserBatch, n_items: int, item_repeat_rate: np.ndarray, 
 
 class RepeatModel(Scorer):
     name = "repeat"
+    booster_ = None                    # the classifier; None: the plain decay scores
+    default_probabilities_: sp.csr_matrix | None = None  # (n_users, n_items) at the end of the data
 
     def __init__(self, half_life_days: float = 60.0, learned: bool = True, horizon_days: float = 28.0,
                  n_estimators: int = 100, learning_rate: float = 0.08, num_leaves: int = 15,
@@ -91,15 +91,16 @@ class RepeatModel(Scorer):
         self.min_child_samples = min_child_samples
         self.random_state = random_state
 
-    def fit(self, item_repeat_rate: np.ndarray, item_cycle: np.ndarray, item_popularity: np.ndarray,
-            item_price: np.ndarray, x: np.ndarray | None = None, y: np.ndarray | None = None) -> "RepeatModel":
-        """Item facts always; (x, y) pair features and labels to learn from, when there are enough."""
-        self.item_repeat_rate_ = np.asarray(item_repeat_rate, dtype=np.float64)
-        self.item_cycle_ = np.asarray(item_cycle, dtype=np.float64)
-        self.item_popularity_ = np.asarray(item_popularity, dtype=np.float64)
-        self.item_price_ = np.asarray(item_price, dtype=np.float64)
+    def fit(self, data: TrainingData, progress: FitProgress | None = None) -> "RepeatModel":
+        """Item facts always; a classifier from `data.repeat_examples` when there are enough."""
+        self.item_repeat_rate_ = np.asarray(data.item_repeat_rate, dtype=np.float64)
+        self.item_cycle_ = np.asarray(data.item_cycle, dtype=np.float64)
+        self.item_popularity_ = np.asarray(data.item_buyers_share, dtype=np.float64)
+        self.item_price_ = np.asarray(data.item_price, dtype=np.float64)
         self.booster_ = None
-        if x is not None and y is not None and len(y) >= 200 and 20 <= y.sum() <= len(y) - 20:
+        self.default_probabilities_ = None
+        x, y = data.repeat_examples if data.repeat_examples is not None else (None, None)
+        if y is not None and len(y) >= MIN_EXAMPLES and 20 <= y.sum() <= len(y) - 20:
             import lightgbm as lgb
 
             params = dict(objective="binary", learning_rate=self.learning_rate, num_leaves=self.num_leaves,
@@ -111,48 +112,70 @@ class RepeatModel(Scorer):
                                                           feature_name=list(FEATURES)), self.n_estimators)
         return self
 
+    def remember_defaults(self, batches) -> "RepeatModel":
+        """Learned probabilities of every user at the end of the data, from batches of user codes
+        0, 1, 2, ... in order: a request at the default time then reads them instead of predicting."""
+        if self.booster_ is not None:
+            self.default_probabilities_ = sp.vstack([self.probabilities(b) for b in batches]).tocsr().astype(np.float32)
+        return self
+
     @property
     def n_items(self) -> int:
         return len(self.item_price_)
 
-    def features(self, users: UserBatch, user_avg_price: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return pair_features(users, self.n_items, self.item_repeat_rate_, self.item_cycle_,
-                             self.item_popularity_, self.item_price_, user_avg_price, self.horizon_days)
+    def features(self, batch: UserBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return pair_features(batch, self.n_items, self.item_repeat_rate_, self.item_cycle_,
+                             self.item_popularity_, self.item_price_, self.horizon_days)
 
-    def decayed_counts(self, users: UserBatch) -> sp.csr_matrix:
+    def decayed_counts(self, batch: UserBatch, half_life_days: float) -> sp.csr_matrix:
         """(batch, n_items): sum over past purchases of 0.5 ** (age / half-life)."""
-        w = np.power(0.5, users.line_age_days / max(self.half_life_days, 1e-9))
-        m = sp.csr_matrix((w.astype(np.float32), (users.line_row, users.line_item)), shape=(len(users), self.n_items))
+        w = np.power(0.5, batch.line_age_days / max(half_life_days, 1e-9))
+        m = sp.csr_matrix((w.astype(np.float32), (batch.line_row, batch.line_item)), shape=(len(batch), self.n_items))
         m.sum_duplicates()
         return m
 
-    def probabilities(self, users: UserBatch, user_avg_price: np.ndarray) -> sp.csr_matrix:
+    def probabilities(self, batch: UserBatch) -> sp.csr_matrix:
         """(batch, n_items) P(bought again within the horizon) for each past item."""
-        rows, items, x = self.features(users, user_avg_price)
+        rows, items, x = self.features(batch)
         # one thread: a request predicts a few hundred rows, where thread start-up dominates
         p = self.booster_.predict(x, num_threads=1 if len(rows) < 50_000 else 0) if len(rows) else np.empty(0)
-        return sp.csr_matrix((p, (rows, items)), shape=(len(users), self.n_items))
+        return sp.csr_matrix((p, (rows, items)), shape=(len(batch), self.n_items))
 
-    def candidates(self, users: UserBatch, k: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Every distinct past item of each user (k is ignored: a user's own items all count)."""
-        pairs = unique_sorted(users.line_row.astype(np.int64) * self.n_items + users.line_item)
-        return pairs // self.n_items, pairs % self.n_items
+    def candidates(self, batch: UserBatch, k: int = 0, banned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The user's own past items that are not banned: all of them (k = 0, what a request asks),
+        else the k bought most recently."""
+        keys = batch.line_row.astype(np.int64) * self.n_items + batch.line_item
+        if k <= 0:
+            pairs = unique_sorted(keys)
+            rows, items = pairs // self.n_items, pairs % self.n_items
+            ok = np.ones(len(pairs), bool) if banned is None else ~banned[items]
+            return rows[ok], items[ok]
+        pairs, inverse, _ = unique_inverse_counts(keys)
+        last = group_min(inverse, batch.line_age_days, len(pairs))
+        if banned is not None:
+            ok = ~banned[pairs % self.n_items]
+            pairs, last = pairs[ok], last[ok]
+        rows = pairs // self.n_items
+        order = np.lexsort((last, rows))  # each row's most recent first
+        rank = np.arange(len(order)) - np.searchsorted(rows[order], rows[order])
+        top = np.sort(order[rank < k])
+        return rows[top], pairs[top] % self.n_items
 
-    def score(self, users: UserBatch, candidates: np.ndarray, user_avg_price: np.ndarray | None = None,
-              simple_rows: np.ndarray | None = None, precomputed: sp.csr_matrix | None = None) -> np.ndarray:
-        """(batch, pool); `simple_rows` marks rows scored by the plain decay whatever `learned`
-        says; `precomputed` holds learned probabilities by user code for requests at the default time."""
-        out = gather_csr(self.decayed_counts(users), candidates)
-        if self.learned and self.booster_ is not None:
-            learn = np.ones(len(users), bool) if simple_rows is None else ~np.asarray(simple_rows, bool)
-            if learn.any():
-                rows = np.flatnonzero(learn)
-                known = users.codes >= 0
-                if precomputed is not None and known[learn].all():
-                    out[rows] = gather_csr(precomputed, candidates[rows], rows=users.codes[rows])
+    def score(self, batch: UserBatch, candidates: np.ndarray, config: TuningConfig | None = None) -> np.ndarray:
+        """(batch, pool): the learned probability of being bought again within the horizon, or the
+        plain decay (knob `repeat.learned` off, no classifier, or a newcomer: one basket says too
+        little for the classifier)."""
+        learned = self.learned if config is None else config.repeat.learned
+        half_life = self.half_life_days if config is None else config.repeat.half_life_days
+        out = gather_csr(self.decayed_counts(batch, half_life), candidates)
+        if learned and self.booster_ is not None:
+            rows = np.flatnonzero(~np.asarray(batch.newcomer, bool))
+            if len(rows):
+                known = batch.codes[rows] >= 0
+                if self.default_probabilities_ is not None and batch.default_as_of and known.all():
+                    out[rows] = gather_csr(self.default_probabilities_, candidates[rows], rows=batch.codes[rows])
                 else:
-                    avg = user_avg_price if user_avg_price is not None else np.ones(len(users))
-                    out[rows] = gather_csr(self.probabilities(users, avg), candidates)[rows]
+                    out[rows] = gather_csr(self.probabilities(batch), candidates)[rows]
         # popularity only breaks ties among past items
         out += (out > 0) * (1e-6 * self.item_popularity_[np.maximum(candidates, 0)])
         return out
