@@ -26,7 +26,8 @@ from recsys.errors import BundleError, UnknownItemError, UnknownUserError
 PREFIX = "/api/v1"
 BUNDLE_HEADER = "X-Recsys-Bundle"
 # sections whose knobs act only when the models are trained: an override would silently do nothing
-TRAINING_SECTIONS = ("signals", "segments", "als", "item_cf")
+TRAINING_SECTIONS = ("signals", "segments", "als", "item_cf", "neighbours")
+REQUEST_KEYS = {"ranker": {"use"}}  # sections mixing both: the keys a request may set
 
 
 def cors_origins() -> list[str]:
@@ -53,6 +54,10 @@ def request_config(served: Served, overrides: dict[str, dict[str, Any]] | None) 
             raise ValueError(f"unknown config section {name!r}; choose from {', '.join(sorted(sections))}")
         if name in TRAINING_SECTIONS:
             raise ValueError(f"config section {name!r} takes effect only when training; retrain to change it")
+        training_keys = set(overrides[name]) - REQUEST_KEYS.get(name, set(overrides[name]))
+        if training_keys:
+            raise ValueError(f"config key(s) {', '.join(sorted(training_keys))} of {name!r} take effect only when "
+                             "training; retrain to change them")
     try:
         return served.rec.config.replace(**overrides).validate()
     except (TypeError, KeyError) as exc:

@@ -32,6 +32,7 @@ class BatchCache:
     als_vectors: np.ndarray | None = None        # (batch, factors) the users' ALS factors
     als_catalogue: np.ndarray | None = None      # (batch, n_items) ALS scores of every item (exhaustive candidates)
     item_cf_scores: sp.csr_matrix | None = None  # (batch, n_items) history x neighbour similarities
+    neighbour_scores: sp.csr_matrix | None = None  # (batch, n_items) own and nearest customers' vectors
 
 
 @dataclass

@@ -24,7 +24,7 @@ from recsys.serving.answers import (
     SimilarItemsResponse,
 )
 from recsys.serving.batches import as_of_array
-from recsys.serving.evidence import validation_frame, weights_frame
+from recsys.serving.evidence import ranker_frame, ranker_importance_frame, validation_frame, weights_frame
 from recsys.serving.lists import ListMaker, ListRequest, Lists
 from recsys.serving.segment_summary import LIST_SIZE, segment_recommendations
 
@@ -314,6 +314,7 @@ class Recommender:
                 "als": {"factors": int(st.als.item_factors_.shape[1])},
                 "item_cf": {"neighbours": int(st.item_cf.similarity_.nnz)},
                 "calibrated": st.calibrator is not None,
+                "ranker": (self.ranker_fit() or {}).get("method", "fitted blend"),
                 "trained_at": self.metadata.get("trained_at"), "timings_s": self.metadata.get("timings_s", {})}
 
     def hybrid_fit(self) -> dict[str, Any] | None:
@@ -324,6 +325,16 @@ class Recommender:
         """(fitted weights per list kind, validation NDCG@10 per model with CIs), or None."""
         fit = self.hybrid_fit()
         return (weights_frame(fit), validation_frame(fit)) if fit else None
+
+    def ranker_fit(self) -> dict[str, Any] | None:
+        """How training learned the ranker and which list kinds it serves (else the fitted blend)."""
+        return self.metadata.get("ranker")
+
+    def ranker_tables(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """(per list kind: ranker, blend and every source on the later validation window with the
+        CI of ranker - blend; the features that matter most), or None when no ranker was tried."""
+        fit = self.ranker_fit()
+        return (ranker_frame(fit), ranker_importance_frame(fit)) if fit else None
 
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()

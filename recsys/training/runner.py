@@ -19,6 +19,7 @@ from recsys.training.blend import fit_hybrid as fit_blend
 from recsys.training.calibration import fit_calibrator
 from recsys.training.fit import fit_state
 from recsys.training.progress import Progress, StageTimer, quiet
+from recsys.training.ranker import fit_ranker
 from recsys.training.repeat_learner import learn_repeat
 from recsys.training.validation import make_holdout
 
@@ -70,7 +71,7 @@ def finish_training(state: TrainedState, facts: TrainingData, df: pd.DataFrame, 
         with timer.stage("repeat_learner", "learning the buy-again model on past windows"):
             learn_repeat(state, facts, config)
     holdout = None
-    if calibrate or fit_hybrid:
+    if calibrate or fit_hybrid or config.ranker.enabled:
         with timer.stage("validation", "refitting the models on a validation window"):
             holdout = make_holdout(df, config)
     if fit_hybrid:
@@ -78,6 +79,14 @@ def finish_training(state: TrainedState, facts: TrainingData, df: pd.DataFrame, 
             fit = fit_blend(holdout, config)
             config = apply_fit(config, fit)
             meta["hybrid_fit"] = fit.to_dict()
+    if config.ranker.enabled and config.ranker.policy != "never":
+        with timer.stage("ranker", "learning the ranker on two validation windows"):
+            learned = fit_ranker(holdout, lambda: make_holdout(df, config, offset_days=config.repeat.horizon_days),
+                                 config)
+            state.ranker = learned.ranker
+            meta["ranker"] = learned.evidence
+            if holdout is not None:  # calibration then sees the lists as they are served
+                holdout.state.ranker = learned.validation_ranker
     if calibrate:
         with timer.stage("calibration", "calibrating confidence on the validation window"):
             state.calibrator = fit_calibrator(holdout, config)
