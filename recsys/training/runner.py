@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from recsys.arrays import one_blas_thread
 from recsys.bundles.state import Trained, TrainedState
 from recsys.config import TuningConfig
 from recsys.io.cleaning import CleaningReport, clean_transactions
@@ -66,7 +67,15 @@ def finish_training(state: TrainedState, facts: TrainingData, df: pd.DataFrame, 
                     config: TuningConfig, timer: StageTimer, meta: dict, out_dir: str | None, calibrate: bool,
                     fit_hybrid: bool = True) -> Trained:
     """The stages every engine shares after its models: the buy-again learner, the validation
-    window, the hybrid's fit, calibration, the Segments sample, save."""
+    window, the hybrid's fit, the ranker, calibration, the Segments sample, save."""
+    # batches of thousands of small products and solves: BLAS threads would only wait on each other
+    with one_blas_thread():
+        return _finish_training(state, facts, df, report, config, timer, meta, out_dir, calibrate, fit_hybrid)
+
+
+def _finish_training(state: TrainedState, facts: TrainingData, df: pd.DataFrame, report: CleaningReport,
+                     config: TuningConfig, timer: StageTimer, meta: dict, out_dir: str | None, calibrate: bool,
+                     fit_hybrid: bool) -> Trained:
     if config.repeat.learned and config.repeat.windows > 0:
         with timer.stage("repeat_learner", "learning the buy-again model on past windows"):
             learn_repeat(state, facts, config)
