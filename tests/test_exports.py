@@ -211,6 +211,10 @@ def test_an_item_bought_only_by_guests_is_popular_and_bought_together(trained_ex
     together = rec.bought_together(facts.partner_item, n=5)
     assert together["item_id"].iloc[0] == facts.guest_only_item and together["lift"].iloc[0] > 1
     assert together["item_name"].iloc[0] == "Guest favourite tea towel"
+    trend, items = rec.state.weekly_item_sales, rec.items().set_index("item_id")  # the Popularity page's charts
+    assert trend.loc[trend["item_id"] == facts.guest_only_item, "lines"].sum() == items.loc[facts.guest_only_item,
+                                                                                             "purchase_count"]
+    assert "guest" in set(rec.state.weekly_sales["customer_type"])  # the Overview's sales per week
     # and the command line shows the names beside the ids, as `recommend` does
     for command in ("similar", "together"):
         code = main([command, facts.partner_item, "--artifacts", str(work / "art"), "--json"])

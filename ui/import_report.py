@@ -7,10 +7,6 @@ import streamlit as st
 
 from ui.overview import CLEANING_COLUMNS, cleaning_frame
 
-FACT_COLUMNS = {"fact": st.column_config.TextColumn("", width=150),
-                "value": st.column_config.TextColumn("What the import did", width="large")}
-
-
 def import_facts(report: dict) -> pd.DataFrame:
     """One row per fact of a cleaning report (as stored): what was read, the guest lines, the
     cancellations, the non-product lines by kind, and what is left to train on."""
@@ -51,7 +47,9 @@ def show_import_report(report: dict, key: str) -> None:
     """The facts, the rules that found something (with examples) and the warnings."""
     for warning in report.get("warnings", []):
         st.warning(warning, icon=":material/warning:")
-    st.dataframe(import_facts(report), hide_index=True, key=f"{key}_facts", column_config=FACT_COLUMNS)
+    # sentences, not a table: a grid cuts long values at its column's width
+    facts = import_facts(report)
+    st.markdown("\n".join(f"- **{fact}**: {value}" for fact, value in zip(facts["fact"], facts["value"])))
     steps = cleaning_frame(report)
     st.dataframe(steps[steps["lines"] > 0], hide_index=True, key=f"{key}_steps", column_config=CLEANING_COLUMNS)
     suspects = [s for s in report.get("suspects", []) if s.get("excluded")]

@@ -41,12 +41,13 @@ def weekly_sales(enc: Encoded) -> pd.DataFrame:
 
 
 def weekly_item_sales(enc: Encoded, items: np.ndarray) -> pd.DataFrame:
-    """Lines per week for the given item codes (the popularity trend chart)."""
-    mask = np.isin(enc.item, items)
-    week = (enc.time[mask] - 4 * 86_400) // WEEK
+    """Lines per week for the given item codes, guests' lines included (the popularity trend chart)."""
+    all_item, all_time = np.r_[enc.item, enc.guests.item], np.r_[enc.time, enc.guests.time]
+    mask = np.isin(all_item, items)
+    week = (all_time[mask] - 4 * 86_400) // WEEK
     if not len(week):
         return pd.DataFrame(columns=["week", "item_id", "lines"])
-    pos = np.searchsorted(np.sort(items), enc.item[mask])
+    pos = np.searchsorted(np.sort(items), all_item[mask])
     key = (week - week.min()) * len(items) + pos
     counts = np.bincount(key, minlength=int(week.max() - week.min() + 1) * len(items))
     w, p = np.divmod(np.arange(len(counts)), len(items))
