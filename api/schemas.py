@@ -92,6 +92,8 @@ class SimilarItem(_Open):
     confidence_score: float
     item_price: float
     co_purchase_count: int
+    item_name: Optional[str] = None
+    category: Optional[str] = None
 
 
 class SimilarItemsResponse(_Open):

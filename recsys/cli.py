@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_ARTIFACTS = os.environ.get("RECSYS_ARTIFACTS", "artifacts")
+SHOWN_SUSPECTS = 8
 
 
 def _print(obj: Any, as_json: bool) -> None:
@@ -77,7 +78,7 @@ def _load(args: argparse.Namespace):
 
 
 def _data_options(args: argparse.Namespace) -> dict[str, Any]:
-    """load/clean options from --columns, --dayfirst/--monthfirst, --catalogue, --exclude-items."""
+    """load/clean options from --columns, --dayfirst/--monthfirst, --sheet, --catalogue, --exclude-items."""
     from recsys.io.source_files import parse_columns_option
 
     options: dict[str, Any] = {}
@@ -91,6 +92,10 @@ def _data_options(args: argparse.Namespace) -> dict[str, Any]:
             options["catalogue"] = mapping.catalogue_path(folder)
         if mapping.catalogue_columns:
             options["catalogue_columns"] = mapping.catalogue_columns
+        if mapping.sheet:
+            options["sheet"] = mapping.sheet
+    if args.sheet:
+        options["sheet"] = args.sheet
     if args.dates:
         options["dates"] = args.dates
     if args.catalogue:
@@ -98,22 +103,31 @@ def _data_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.exclude_items:
         options["exclude_items"] = args.exclude_items
     if options and not args.data:
-        raise ValueError("--columns, --dayfirst/--monthfirst, --catalogue and --exclude-items need --data")
+        raise ValueError("--columns, --dayfirst/--monthfirst, --sheet, --catalogue and --exclude-items need --data")
     return options
 
 
-def _report_cleaning(report: dict, shown: int = 8) -> None:
-    """The cleaning report's warnings and suspect non-product codes (with their evidence), on stderr."""
-    for warning in report.get("warnings", []):
+def _report_import(report) -> None:
+    """What the import and the cleaning did (before any model is fitted), then the warnings and
+    the items left out as non-products with their evidence on stderr."""
+    from recsys.io.cleaning_report import summary_text
+
+    as_dict = report.to_dict()
+    print(summary_text({k: v for k, v in as_dict.items() if k not in ("suspects", "warnings")}), flush=True)
+    for warning in as_dict.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
-    suspects = report.get("suspects", [])
+    suspects = as_dict.get("suspects", [])
     if suspects:
-        print(f"suspect non-product codes: {sum(s['excluded'] for s in suspects)} excluded, "
+        print(f"non-product codes: {sum(s['excluded'] for s in suspects)} excluded, "
               f"{sum(not s['excluded'] for s in suspects)} kept ('!id' in an --exclude-items file keeps one, "
               "an id excludes one)", file=sys.stderr)
-    for s in suspects[:shown]:
+    for s in suspects[:SHOWN_SUSPECTS]:
         print(f"  {s['item_id']} ({'excluded' if s['excluded'] else 'kept'}, {s['lines']:,} lines): {s['evidence']}",
               file=sys.stderr)
+    if len(suspects) > SHOWN_SUSPECTS:
+        print(f"  ... and {len(suspects) - SHOWN_SUSPECTS} more (the cleaning report in the bundle lists all)",
+              file=sys.stderr)
+    sys.stderr.flush()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -125,19 +139,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.engine == "spark":
         from recsys.training.spark import require_pyspark, train_spark
 
-        if options:
-            raise ValueError("the data options (--columns ...) are not supported by --engine spark yet; "
-                             "save them beside the file (<file>.mapping.toml) instead")
         require_pyspark()  # before anything is written (the demo store's Parquet file below)
-        trained = train_spark(args.data or _demo_path(), config=config, out_dir=args.out, master=args.spark_master,
-                              progress=_progress)
+        trained = train_spark(args.data or _demo_path(), config=config, out_dir=args.artifacts,
+                              master=args.spark_master, progress=_progress, on_import=_report_import, **options)
     else:
         data = args.data if args.data else _demo_frame()
-        trained = train(data, config=config, out_dir=args.out, progress=_progress, **options)
-    _report_cleaning(trained.cleaning_report or {})
+        trained = train(data, config=config, out_dir=args.artifacts, progress=_progress, on_import=_report_import,
+                        **options)
     t = trained.metadata.get("timings_s", {})
-    print(f"trained on {trained.state.summary['lines']:,} lines, {trained.state.n_users:,} users, "
-          f"{trained.state.n_items:,} items in {t.get('total', 0):.2f} s; bundle in {args.out}")
+    summary = trained.state.summary
+    guests = f" and {summary['guest_lines']:,} guest lines" if summary.get("guest_lines") else ""
+    print(f"trained on {summary['lines']:,} lines{guests}, {trained.state.n_users:,} users, "
+          f"{trained.state.n_items:,} items in {t.get('total', 0):.2f} s; bundle in {args.artifacts}")
     return 0
 
 
@@ -180,9 +193,30 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    res = _load(args).similar_items(args.item_id, n=args.n, model=args.model)
-    _print(res.to_dict() if args.json else __import__("pandas").DataFrame(res.similar_items), args.json)
+    rec = _load(args)
+    res = rec.similar_items(args.item_id, n=args.n, model=args.model)
+    if args.json:
+        _print(res.to_dict(), True)
+    else:
+        import pandas as pd
+
+        print(_item_heading(rec, args.item_id, f"items similar to it ({res.model})"))
+        _print(_without_empty(pd.DataFrame(res.similar_items), ("item_name", "category")), False)
     return 0
+
+
+def _item_heading(rec, item_id: str, what: str) -> str:
+    """'item 123 (Milk · Dairy): what', the name and category where the data has them."""
+    code = rec.item_code(item_id)
+    name, category = (str(rec.state.items[c].iloc[code]) if c in rec.state.items else "" for c in ("item_name", "category"))
+    known = " · ".join(v for v in (name, category) if v)
+    return f"item {item_id}{f' ({known})' if known else ''}: {what}"
+
+
+def _without_empty(frame, columns: tuple[str, ...]):
+    """The frame without those of `columns` that are empty on every row (a store without names)."""
+    empty = [c for c in columns if c in frame and frame[c].astype(str).eq("").all()]
+    return frame.drop(columns=empty)
 
 
 def cmd_popular(args: argparse.Namespace) -> int:
@@ -201,9 +235,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from recsys.io.synthetic import generate_store
+    if args.export:
+        from recsys.io.synthetic_export import generate_export
 
-    df = generate_store(n_users=args.users, n_items=args.items, n_lines=args.lines, seed=args.seed)
+        df, facts = generate_export(n_customers=args.users, n_items=args.items, n_lines=args.lines, seed=args.seed)
+        note = (f" (a web shop's export: {facts.guest_lines:,} guest lines, postage and fees in three languages, "
+                f"{facts.cancellation_lines:,} cancellation lines)")
+    else:
+        from recsys.io.synthetic import generate_store
+
+        df, note = generate_store(n_users=args.users, n_items=args.items, n_lines=args.lines, seed=args.seed,
+                                  names=True), ""
     out = Path(args.out)
     if out.suffix in (".parquet", ".pq"):
         _write_parquet(df, out)
@@ -211,7 +253,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         from recsys.atomic import atomic_write_text
 
         atomic_write_text(out, df.to_csv(index=False))
-    print(f"wrote {len(df):,} lines to {out}")
+    print(f"wrote {len(df):,} lines to {out}{note}")
     return 0
 
 
@@ -278,8 +320,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_together(args: argparse.Namespace) -> int:
     """Items bought in the same baskets as an item more often than chance."""
-    frame = _load(args).bought_together(args.item_id, n=args.n, min_support=args.min_support,
-                                        min_lift=args.min_lift, min_count=args.min_count, sort_by=args.sort)
+    rec = _load(args)
+    frame = rec.bought_together(args.item_id, n=args.n, min_support=args.min_support,
+                                min_lift=args.min_lift, min_count=args.min_count, sort_by=args.sort)
     if args.json:
         _print({"item_id": args.item_id, "min_support": args.min_support, "min_lift": args.min_lift,
                 "min_count": args.min_count, "items": frame.to_dict(orient="records")}, True)
@@ -287,7 +330,8 @@ def cmd_together(args: argparse.Namespace) -> int:
         print(f"no item is bought with {args.item_id} more often than chance (min support {args.min_support}, "
               f"min lift {args.min_lift}, at least {args.min_count} baskets together)")
     else:
-        _print(frame, False)
+        print(_item_heading(rec, args.item_id, "bought together with it"))
+        _print(_without_empty(frame, ("item_name", "category")), False)
     return 0
 
 
@@ -306,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="dates are day/month/year")
         order.add_argument("--monthfirst", dest="dates", action="store_const", const="monthfirst",
                            help="dates are month/day/year")
+        g.add_argument("--sheet", metavar="NAME", help="the sheet of a workbook to read (default: the store's "
+                                                        "customer sheets, else the workbook's only sheet)")
         g.add_argument("--catalogue", metavar="FILE", help="products file: item id, name, category, current price")
         g.add_argument("--exclude-items", metavar="FILE",
                        help="item ids to leave out, one a line ('!id' keeps a suspect non-product code)")
@@ -318,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train the models and save the bundle")
     t.add_argument("--data", help="workbook, CSV or Parquet (default: the synthetic demo store)")
     with_data_options(t)
-    t.add_argument("--out", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
+    t.add_argument("--artifacts", "--out", dest="artifacts", default=DEFAULT_ARTIFACTS,
+                   help="bundle folder (default: %(default)s; --out is the old name)")
     t.add_argument("--config", help="tuning config TOML")
     t.add_argument("--engine", choices=("local", "spark"), default="local")
     t.add_argument("--spark-master", default="local[2]")
@@ -377,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--items", type=int, default=3000)
     d.add_argument("--lines", type=int, default=200_000)
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--export", action="store_true",
+                   help="a web shop's export instead (InvoiceNo, StockCode, ...: guest lines, postage and fee "
+                        "lines, cancellation invoices; --users counts the customers)")
     d.set_defaults(func=cmd_demo_data)
 
     e = sub.add_parser("evaluate", help="offline evaluation table")

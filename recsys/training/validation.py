@@ -82,8 +82,9 @@ def _codes_in(col: pd.Series, index: pd.Index) -> np.ndarray:
 
 
 def make_holdout(df: pd.DataFrame, config: TuningConfig, horizon_days: float = 28, max_users: int = 3000,
-                 max_lines: int = 2_000_000, seed: int = 0) -> Holdout | None:
-    """Refit the models on the data before the last `horizon_days` and collect the window's truth.
+                 max_lines: int = 2_000_000, seed: int = 0, guests: pd.DataFrame | None = None) -> Holdout | None:
+    """Refit the models on the data before the last `horizon_days` (the guest lines before it
+    too) and collect the window's truth (customers only).
 
     None when the data has too little history on both sides of the cutoff."""
     end = df[S.TIMESTAMP].max()
@@ -105,7 +106,8 @@ def make_holdout(df: pd.DataFrame, config: TuningConfig, horizon_days: float = 2
         users = np.intersect1d(users, keep)
     before = df[in_before]
     users = np.sort(rng.choice(users, size=min(len(users), max_users), replace=False))
-    sub, data = fit_state(before, config)
+    guests_before = guests[(guests[S.TIMESTAMP] < cutoff).to_numpy()] if guests is not None and len(guests) else None
+    sub, data = fit_state(before, config, guests=guests_before)
     if config.repeat.learned and config.repeat.windows > 0:
         # fewer windows than the served model: this only has to rank like it, at a third of the cost
         learn_repeat(sub, data, config.replace(repeat={"windows": min(config.repeat.windows, 4)}),
