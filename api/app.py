@@ -64,7 +64,8 @@ def request_config(served: Served, overrides: dict[str, dict[str, Any]] | None,
         raise ValueError(str(exc)) from exc
     reasons = retrain_reasons(served.rec.config, cfg)
     if reasons:
-        raise ValueError(f"config knobs that take effect only when training ({'; '.join(reasons)}); retrain to change them")
+        raise ValueError(f"config knobs that take effect only when training ({'; '.join(reasons)}); "
+                         "retrain to change them")
     return cfg
 
 

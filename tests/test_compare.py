@@ -10,8 +10,21 @@ import pytest
 
 from recsys import Recommender
 from recsys.analysis import window as W
-from recsys.analysis.compare import ALL, MEASURES, Comparison, compare_configs, jaccard, knob_changes
-from recsys.analysis.compare_report import END, START, markdown, text_report, write_block
+from recsys.analysis.compare import (
+    ALL,
+    MEASURES,
+    Comparison,
+    compare_configs,
+    jaccard,
+    knob_changes,
+)
+from recsys.analysis.compare_report import (
+    END,
+    START,
+    markdown,
+    text_report,
+    write_block,
+)
 from recsys.bundles.configs import (
     TRAINED,
     check_name,
@@ -154,7 +167,8 @@ def test_saved_configurations_round_trip_and_refuse_a_retrain(rec, art, upsell, 
     retrain.write_text("[als]\nfactors = 8\n")
     with pytest.raises(ValueError, match=r"needs a retrain.*als\.factors: 128 -> 8"):
         resolve_config(art, str(retrain), rec.config)
-    assert retrain_reasons(rec.config, rec.config.replace(repeat={"horizon_days": 7.0})) == ["repeat.horizon_days: 28.0 -> 7.0"]
+    shorter = rec.config.replace(repeat={"horizon_days": 7.0})
+    assert retrain_reasons(rec.config, shorter) == ["repeat.horizon_days: 28.0 -> 7.0"]
     with pytest.raises(ValueError, match="needs a retrain"):
         save_config(art, "bad", rec.config.replace(item_cf={"top_k": 5}), rec.config)
     with pytest.raises(ValueError, match="no saved configuration 'nope'"):
@@ -192,7 +206,8 @@ def test_cli_compare_json_and_text(rec, art, upsell, capsys, tmp_path):
     code, _, err = _run(["compare", "--artifacts", str(art), "--config", "nope"], capsys)
     assert code == 2 and "no saved configuration 'nope'" in err and "\n" not in err.strip()
     user = str(rec.state.user_ids[0])
-    code, out, err = _run(["recommend", user, "--json", "--n", "10", "--artifacts", str(art), "--config", "upsell"], capsys)
+    code, out, err = _run(["recommend", user, "--json", "--n", "10", "--artifacts", str(art), "--config", "upsell"],
+                          capsys)
     assert code == 0, err
     assert [r["item_id"] for r in json.loads(out)["recommendations"]] == \
         [r.item_id for r in rec.recommend(user, n=10, config=upsell).recommendations]

@@ -68,7 +68,8 @@ def config_hash(config: TuningConfig) -> str:
 
 def run_key(key: state.ModelKey, a: NamedConfig, b: NamedConfig) -> str:
     """What a result depends on: the bundle and both configurations."""
-    return hashlib.sha256(json.dumps([key.stamp, config_hash(a.config), config_hash(b.config)]).encode()).hexdigest()[:20]
+    parts = [key.stamp, config_hash(a.config), config_hash(b.config)]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
 
 
 @dataclass
@@ -177,8 +178,8 @@ def change_chart(comp: Comparison, group: str = ALL) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=part["pct"], y=part["measure"], mode="markers", name=verdict_,
             marker=dict(color=colour, size=11, symbol="diamond"),
-            error_x=dict(type="data", symmetric=False, array=part["hi"] - part["pct"], arrayminus=part["pct"] - part["lo"],
-                         color=colour, thickness=2.2, width=5),
+            error_x=dict(type="data", symmetric=False, array=part["hi"] - part["pct"],
+                         arrayminus=part["pct"] - part["lo"], color=colour, thickness=2.2, width=5),
             customdata=np.c_[part["text"], part["lo"], part["hi"]],
             hovertemplate="%{y}<br>%{customdata[0]}<br>%{x:+.1f} % of A, 95 % interval "
                           "%{customdata[1]:+.1f} … %{customdata[2]:+.1f} %<extra></extra>"))
@@ -200,9 +201,10 @@ def segment_chart(comp: Comparison, measure: str) -> go.Figure:
     lo = np.array([r["ci_low"] for r in rows], dtype=float)
     hi = np.array([r["ci_high"] for r in rows], dtype=float)
     fig = go.Figure(go.Bar(
-        x=labels, y=diffs, marker_color=colours, text=[difference(measure, d) for d in diffs], textposition="outside",
-        cliponaxis=False, error_y=dict(type="data", symmetric=False, array=hi - diffs, arrayminus=diffs - lo,
-                                       color="#374151", thickness=1.4, width=6),
+        x=labels, y=diffs, marker_color=colours, text=[difference(measure, d) for d in diffs], textposition="inside",
+        insidetextanchor="start", textfont=dict(color="white"), cliponaxis=False,
+        error_y=dict(type="data", symmetric=False, array=hi - diffs, arrayminus=diffs - lo, color="#374151",
+                     thickness=1.4, width=6),
         customdata=np.c_[[int(r["users"]) for r in rows], lo, hi],
         hovertemplate="%{x}: B − A %{y:.3g}<br>95 % interval %{customdata[1]:.3g} … %{customdata[2]:.3g}"
                       "<br>%{customdata[0]:,} customers<extra></extra>"))
@@ -218,13 +220,27 @@ def overlap_chart(comp: Comparison) -> go.Figure:
     values = [comp.overlap[g] for g in groups]
     labels = ["all customers" if g == ALL else SEGMENT_NAMES.get(g, g) for g in groups]
     seg = charts.segment_colours()
-    fig = go.Figure(go.Bar(x=labels, y=values, marker_color=[charts.primary() if g == ALL else seg.get(SEGMENT_NAMES.get(g, g), charts.primary())
-                                                             for g in groups],
+    colours = [charts.primary() if g == ALL else seg.get(SEGMENT_NAMES.get(g, g), charts.primary()) for g in groups]
+    fig = go.Figure(go.Bar(x=labels, y=values, marker_color=colours,
                            text=[f"{v:.2f}" for v in values], textposition="outside", cliponaxis=False,
                            hovertemplate="%{x}: mean Jaccard %{y:.2f}<extra></extra>"))
     fig.update_yaxes(range=[0, 1.12], title="overlap of the top-10s (Jaccard)")
     fig.update_xaxes(type="category", title=None)
     return charts.style(fig, 320, legend=False)
+
+
+def list_view(customer: dict[str, Any], side: str) -> pd.DataFrame:
+    """One configuration's list for a customer, for reading: the item (and name), price,
+    confidence, marks (✓ bought in the window, = in both lists) and the reason in full."""
+    raw = side_by_side(customer, side)
+    named = raw["name"].astype(bool)
+    out = pd.DataFrame({
+        "Item": np.where(named, raw["item"] + " · " + raw["name"], raw["item"]),
+        "Price": raw["price"].map("{:.2f}".format), "Conf.": raw["confidence"].map("{:.0%}".format),
+        "Bought · both": [" ".join(m for m, on in (("✓", b), ("=", i)) if on)
+                          for b, i in zip(raw["bought"], raw["in_both"])],
+        "Why": raw["reason"]})
+    return out.set_axis(pd.Index(raw["rank"].to_numpy(), name="#"))
 
 
 def side_by_side(customer: dict[str, Any], side: str) -> pd.DataFrame:

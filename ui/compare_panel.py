@@ -5,31 +5,23 @@ import streamlit as st
 
 from recsys.analysis.compare import ALL, BY_KEY, MEASURES
 from recsys.analysis.compare_report import SEGMENT_NAMES
-from ui import charts, shell, tables
+from ui import charts, shell
 from ui import compare as ab
 from ui import evaluation as ev
 
 DONE = "_compare_done"
 COLUMNS = {
-    "measure": st.column_config.TextColumn("Measure", width=250),
-    "a": st.column_config.TextColumn("A", width=70),
-    "b": st.column_config.TextColumn("B", width=70),
-    "diff": st.column_config.TextColumn("B − A", width=80),
-    "ci": st.column_config.TextColumn("95 % interval", width=140, help="Paired bootstrap over customers"),
-    "verdict": st.column_config.TextColumn("Verdict", width=80, help="'noise' where the interval crosses 0"),
-    "users": st.column_config.NumberColumn("Customers", format="%d", width=80),
-    "help": st.column_config.TextColumn("What it measures"),
+    "measure": st.column_config.TextColumn("Measure", width=240),
+    "a": st.column_config.TextColumn("A", width=60),
+    "b": st.column_config.TextColumn("B", width=60),
+    "diff": st.column_config.TextColumn("B − A", width=70),
+    "ci": st.column_config.TextColumn("95 % interval", width=130, help="Paired bootstrap over customers"),
+    "verdict": st.column_config.TextColumn("Verdict", width=75, help="'noise' where the interval crosses 0"),
+    "users": st.column_config.NumberColumn("Customers", format="%d", width=75),
+    "help": st.column_config.TextColumn("What it measures", width="large"),
 }
-LIST_COLUMNS = {
-    "rank": st.column_config.NumberColumn("#", width=30),
-    "item": st.column_config.TextColumn("Item"),
-    "name": st.column_config.TextColumn("Name"),
-    "price": tables.PRICE,
-    "confidence": tables.confidence(),
-    "reason": st.column_config.TextColumn("Why", width=260),
-    "in_both": st.column_config.CheckboxColumn("In both", width=55),
-    "bought": st.column_config.CheckboxColumn("Bought", width=55, help="Bought in the validation window"),
-}
+KPIS = (("ndcg@10", "NDCG@10"), ("price_vs_usual", "Price / usual"), ("expected_revenue", "Exp. revenue"),
+        ("coverage", "Coverage"))
 
 
 def show(ctx: shell.Context) -> None:
@@ -101,7 +93,8 @@ def _result(saved: ab.Saved, stamp: str, picked_key: str | None) -> None:
     w = comp.window
     st.markdown(f":material/task_alt: **A = {comp.a}, B = {comp.b}** · compared {saved.created:%d %b %Y, %H:%M} UTC "
                 f"({ev.ago(saved.created)}) in {ev.duration(saved.meta.get('elapsed_s', 0))}")
-    st.caption(f"Validation window {w.get('start')} … {w.get('end')}: {w.get('customers', 0):,} customers asked at its "
+    st.caption(f"Validation window {w.get('start')} … {w.get('end')}: {w.get('customers', 0):,} customers asked at "
+               "its "
                f"start · B changes {', '.join(comp.changes) or 'nothing'}")
     if saved.meta.get("bundle_stamp") != stamp:
         st.warning("This comparison was made with models that have since been retrained: compare again.",
@@ -109,16 +102,18 @@ def _result(saved: ab.Saved, stamp: str, picked_key: str | None) -> None:
     elif picked_key is not None and saved.meta.get("key") != picked_key:
         st.caption(":material/info: The comparison shown is of the configurations named above, not of the ones "
                    "picked now: press Compare for those.")
-    kpis = [("ndcg@10", "NDCG@10"), ("price_vs_usual", "List price / usual"), ("expected_revenue", "Expected revenue"),
-            ("coverage", "Catalogue coverage")]
-    cols = st.columns(len(kpis) + 1)
-    for col, (k, label) in zip(cols, kpis):
+    cols = st.columns(len(KPIS) + 1)
+    for col, (k, label) in zip(cols, KPIS):
         r = comp.row(k)
-        col.metric(f"{label} · B", ab.value(k, r["b"]), delta=f"{ab.difference(k, r['diff'])} vs A "
-                   f"({ab.verdict(r)})", delta_color="normal" if ab.verdict(r) != "noise" else "off",
-                   border=True, help=BY_KEY[k].help)
-    cols[-1].metric("Lists overlap", f"{comp.overlap.get(ALL, 0):.2f}", border=True, delta="mean Jaccard of the top-10s",
-                    delta_color="off", delta_arrow="off", help="1 = the same items, 0 = nothing in common")
+        noise = ab.verdict(r) == "noise"
+        col.metric(f"{label} · B", ab.value(k, r["b"]), delta=f"{ab.difference(k, r['diff'])} vs A",
+                   delta_color="off" if noise else "normal", border=True,
+                   help=f"{BY_KEY[k].label}: {BY_KEY[k].help}. A {ab.value(k, r['a'])}; B − A "
+                        f"{ab.difference(k, r['diff'])}, 95 % interval {ab.difference(k, r['ci_low'])} … "
+                        f"{ab.difference(k, r['ci_high'])} ({ab.verdict(r)})")
+    cols[-1].metric("Lists overlap", f"{comp.overlap.get(ALL, 0):.2f}", border=True, delta="Jaccard",
+                    delta_color="off", delta_arrow="off",
+                    help="Mean Jaccard index of the two top-10s: 1 = the same items, 0 = nothing in common")
     left, right = st.columns([1.35, 1], gap="medium")
     with left:
         st.markdown("**What B changes** · in % of A, with the 95 % interval; grey = noise")
@@ -128,12 +123,13 @@ def _result(saved: ab.Saved, stamp: str, picked_key: str | None) -> None:
                                format_func=lambda k: BY_KEY[k].label, key="ab_segment_measure")
         charts.show(ab.segment_chart(comp, measure), key="ab_segments")
     groups = comp.groups
-    head, pick = st.columns([2.6, 1], vertical_alignment="center")
+    head, pick = st.columns([1.3, 1.6], vertical_alignment="center")
     head.markdown("**Every measure** · A, B and B − A with its 95 % interval (paired bootstrap over customers)")
     group = pick.segmented_control("Customers", groups, default=ALL, required=True, key="ab_group",
                                    format_func=lambda g: "All" if g == ALL else SEGMENT_NAMES.get(g, g),
                                    label_visibility="collapsed") or ALL
-    st.dataframe(ab.measures_frame(comp, group), hide_index=True, key="ab_table", column_config=COLUMNS)
+    frame = ab.measures_frame(comp, group)
+    st.dataframe(frame, hide_index=True, key="ab_table", column_config=COLUMNS, height=38 + 35 * len(frame))
     left, right = st.columns([1, 1.6], gap="medium")
     with left:
         st.markdown("**How much the lists overlap**")
@@ -143,11 +139,9 @@ def _result(saved: ab.Saved, stamp: str, picked_key: str | None) -> None:
     if customer is not None:
         cols = st.columns(2, gap="small")
         for col, side, name in ((cols[0], "a", comp.a), (cols[1], "b", comp.b)):
-            frame = ab.side_by_side(customer, side)
             with col:
                 st.markdown(f"**{side.upper()}: {name}**")
-                st.dataframe(frame, hide_index=True, key=f"ab_list_{side}", column_config=LIST_COLUMNS,
-                             column_order=[k for k in LIST_COLUMNS if k != "name" or frame["name"].astype(bool).any()])
+                st.table(ab.list_view(customer, side), border="horizontal")
 
 
 def _pick_customer(comp) -> dict | None:
@@ -165,5 +159,5 @@ def _pick_customer(comp) -> dict | None:
     usual = "–" if c.get("usual_price") is None else f"{c['usual_price']:.2f}"
     st.caption(f"Usual price {usual} · expected revenue {c['expected_revenue_a']:.2f} (A) → "
                f"{c['expected_revenue_b']:.2f} (B) · bought {c['bought_in_window']} distinct items in the window. "
-               "Ticked *Bought*: the customer bought it in the window; *In both*: the other list has it too.")
+               "✓: the customer bought it in the window; =: the other list has it too.")
     return c

@@ -8,7 +8,13 @@ from pathlib import Path
 import streamlit as st
 
 from recsys import Recommender, TuningConfig
-from recsys.bundles.configs import TRAINED, delete_config, resolve_config, save_config, saved_names
+from recsys.bundles.configs import (
+    TRAINED,
+    delete_config,
+    resolve_config,
+    save_config,
+    saved_names,
+)
 from ui import knobs, state
 
 PICK, NAME, MESSAGE = "cfg_pick", "cfg_name", "_cfg_message"
@@ -74,7 +80,8 @@ def sidebar_panel(rec: Recommender, key: state.ModelKey) -> None:
                     width="stretch", help="Set every knob to this configuration (on every page)")
         right.button("Delete", key="cfg_delete", icon=":material/delete:", on_click=_delete, args=(folder,),
                      width="stretch", disabled=st.session_state.get(PICK) == TRAINED)
-        st.text_input("Save the current knobs as", key=NAME, max_chars=64, placeholder="e.g. upsell 1.0, price-boost 1.0")
+        st.text_input("Save the current knobs as", key=NAME, max_chars=64,
+                      placeholder="e.g. upsell 1.0, price-boost 1.0")
         st.button("Save", key="cfg_save", icon=":material/save:", on_click=_save, args=(rec, key, folder),
                   width="stretch", help="Write the knobs as they are now to a TOML file beside the models")
         if MESSAGE in st.session_state:

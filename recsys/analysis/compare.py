@@ -47,8 +47,10 @@ class Measure:
 
 
 MEASURES = (
-    Measure("ndcg@10", "NDCG@10, all items", "{:.3f}", True, "ranking quality of the list against what the customer bought"),
-    Measure("recall@10", "Recall@10, all items", "{:.3f}", True, "share of what the customer bought that the list holds"),
+    Measure("ndcg@10", "NDCG@10, all items", "{:.3f}", True,
+            "ranking quality of the list against what the customer bought"),
+    Measure("recall@10", "Recall@10, all items", "{:.3f}", True,
+            "share of what the customer bought that the list holds"),
     Measure("ndcg@10_new", "NDCG@10, new to the customer", "{:.3f}", True,
             "the list without the customer's past items, against what they bought for the first time"),
     Measure("recall@10_new", "Recall@10, new to the customer", "{:.3f}", True,
@@ -64,7 +66,8 @@ MEASURES = (
     Measure("dist_coverage", "Distributional coverage (bits)", "{:.2f}", False,
             "entropy of how often each item is shown: higher = shows spread over more items"),
     Measure("novelty", "Novelty (bits)", "{:.2f}", True, "mean -log2 of an item's share of the store's buyers"),
-    Measure("diversity", "Diversity within a list", "{:.3f}", True, "1 - mean co-purchase cosine of the list's item pairs"),
+    Measure("diversity", "Diversity within a list", "{:.3f}", True,
+            "1 - mean co-purchase cosine of the list's item pairs"),
 )
 BY_KEY = {m.key: m for m in MEASURES}
 
@@ -113,7 +116,8 @@ class Comparison:
             cells = {g: _cell(r) for g, r in zip(part["group"], part.to_dict(orient="records"))}
             measures[m.key] = {"label": m.label, "overall": cells.pop(ALL, None), "segments": cells}
         return {"a": self.a, "b": self.b, "changes": self.changes, "window": self.window, "measures": measures,
-                "overlap": self.overlap.get(ALL), "overlap_segments": {g: v for g, v in self.overlap.items() if g != ALL},
+                "overlap": self.overlap.get(ALL),
+                "overlap_segments": {g: v for g, v in self.overlap.items() if g != ALL},
                 "differing": self.differing, "info": self.info}
 
     @classmethod
@@ -264,8 +268,8 @@ class WindowFacts:
 def _user_row(group: str, key: str, a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
     ok = np.isfinite(a) & np.isfinite(b)
     r = paired_bootstrap(b[ok], a[ok], n_boot=n_boot, seed=seed)
-    mean = (lambda v: float(v[ok].mean()) if ok.any() else float("nan"))
-    return {"group": group, "measure": key, "a": mean(a), "b": mean(b), "diff": r.mean_diff, "ci_low": r.ci_low,
+    mean_a, mean_b = (float(v[ok].mean()) if ok.any() else float("nan") for v in (a, b))
+    return {"group": group, "measure": key, "a": mean_a, "b": mean_b, "diff": r.mean_diff, "ci_low": r.ci_low,
             "ci_high": r.ci_high, "p_value": r.p_value, "users": int(ok.sum())}
 
 
@@ -274,7 +278,9 @@ def _group_row(group: str, key: str, items_a: np.ndarray, items_b: np.ndarray, n
     """Coverage (or its entropy) of B minus A, bootstrapped over the group's customers."""
     shown = np.union1d(beyond.shown_items(items_a)[0], beyond.shown_items(items_b)[0])
     inc_a, inc_b = _incidence(items_a, shown), _incidence(items_b, shown)
-    of = (lambda c: beyond.coverage_of_counts(c, n_items)) if key == "coverage" else beyond.entropy_of_counts
+
+    def of(counts: np.ndarray) -> np.ndarray:
+        return beyond.coverage_of_counts(counts, n_items) if key == "coverage" else beyond.entropy_of_counts(counts)
 
     def shows(w: np.ndarray, inc: sparse.csr_matrix) -> np.ndarray:
         """(resamples, shown items) how often each item is shown in each resample."""
@@ -285,8 +291,8 @@ def _group_row(group: str, key: str, items_a: np.ndarray, items_b: np.ndarray, n
 
     r = bootstrap_statistic(statistic, len(items_a), n_boot=n_boot, seed=seed)
     ones = np.ones((1, len(items_a)))
-    value = (lambda inc: float(of(shows(ones, inc))[0]) if len(items_a) else float("nan"))
-    return {"group": group, "measure": key, "a": value(inc_a), "b": value(inc_b), "diff": r.mean_diff,
+    value_a, value_b = (float(of(shows(ones, inc))[0]) if len(items_a) else float("nan") for inc in (inc_a, inc_b))
+    return {"group": group, "measure": key, "a": value_a, "b": value_b, "diff": r.mean_diff,
             "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value, "users": len(items_a)}
 
 

@@ -32,7 +32,8 @@ def difference(measure: str, v: Any) -> str:
 
 def with_ci(measure: str, row: dict[str, Any]) -> str:
     """'-0.023 [-0.036, -0.011]'."""
-    return f"{difference(measure, row['diff'])} [{difference(measure, row['ci_low'])}, {difference(measure, row['ci_high'])}]"
+    lo, hi = difference(measure, row["ci_low"]), difference(measure, row["ci_high"])
+    return f"{difference(measure, row['diff'])} [{lo}, {hi}]"
 
 
 def verdict(row: dict[str, Any]) -> str:

@@ -116,7 +116,8 @@ def resolve_config(artifacts: str | Path | None, spec: str, trained: TuningConfi
         named = NamedConfig(as_file.stem, read_config_file(as_file, trained), "file")
     else:
         saved = saved_names(artifacts) if artifacts is not None else []
-        match = next((n for n in saved if n == spec), None) or next((n for n in saved if n.lower() == spec.lower()), None)
+        match = next((n for n in saved if n == spec), None) \
+            or next((n for n in saved if n.lower() == spec.lower()), None)
         if match is None:
             listed = ", ".join(repr(n) for n in saved) or "none yet"
             what = "file or saved configuration" if spec.endswith(SUFFIX) else "saved configuration"
