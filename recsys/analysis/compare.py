@@ -336,10 +336,12 @@ def _show(v: Any) -> str:
 def most_different(core: ListMaker, window: Window, facts: WindowFacts, a: NamedConfig, b: NamedConfig,
                    lists_a: Lists, lists_b: Lists, jac: np.ndarray, per_a: dict[str, np.ndarray],
                    per_b: dict[str, np.ndarray], model: str, n: int = DIFFERING) -> list[dict[str, Any]]:
-    """The `n` customers with the least overlap (then the largest change in expected revenue),
-    with both lists item by item: id, name, price, confidence, reason, and whether they bought it."""
+    """The `n` customers with the least overlap (then the largest change in expected revenue; none
+    whose lists are the same), with both lists item by item: id, name, price, confidence, reason,
+    and whether they bought it."""
     gain = np.abs(np.nan_to_num(per_b["expected_revenue"] - per_a["expected_revenue"]))
     pick = np.lexsort((-gain, jac))[:n]
+    pick = pick[jac[pick] < 1]
     codes = window.holdout.codes[pick]
     as_of = np.full(len(pick), window.holdout.cutoff, dtype=np.int64)
     request = ListRequest(K, model)
