@@ -219,6 +219,14 @@ def test_saved_configurations_and_the_ab_comparison(page_env):
     assert_clean(at)
     assert at.slider(key="k_upsell").value == 1.0 and at.slider(key="k_boost").value == 1.0
     assert any("Loaded" in s.value for s in at.success)
+    # a configuration that needs a retrain is refused with the reason, the knobs stay
+    (demo / "configs" / "more factors.toml").write_text("[als]\nfactors = 16\n")
+    at.run()
+    at.selectbox(key="cfg_pick").set_value("more factors").run()
+    at.button(key="cfg_load").click().run()
+    assert any("needs a retrain" in w.value and "als.factors" in w.value for w in at.warning)
+    assert at.slider(key="k_upsell").value == 1.0
+    (demo / "configs" / "more factors.toml").unlink()
 
     at.switch_page(PAGE).run()
     assert_clean(at)
