@@ -299,7 +299,8 @@ def beyond_markdown(results: dict[str, dict]) -> list[str]:
             cells = [_num(r[METRIC].get(model), "{:.3f}"), _num(m.get("coverage@10"), "{:.1%}"),
                      _num(m.get("dist_coverage@10"), "{:.2f}"), _num(m.get("novelty@10"), "{:.2f}"),
                      _num(m.get("diversity@10"), "{:.3f}")]
-            lines.append(f"| {store} | {_short(model)} | " + " | ".join(cells) + " |")
+            name = f"{_short(model)} (baseline)" if model.startswith(BASELINE_PREFIX) else model
+            lines.append(f"| {store} | {name} | " + " | ".join(cells) + " |")
     return lines
 
 

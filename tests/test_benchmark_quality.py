@@ -109,7 +109,7 @@ def test_beyond_accuracy_rows_in_the_readme_block():
     assert "beyond" not in old and q.beyond_markdown({"toy": _result([old])}) == []   # JSON of before
     lines = q.beyond_markdown({"toy": _result([row])})
     assert "| toy | hybrid | 0.600 | 12.5% | 5.50 | 9.25 | 0.500 |" in lines
-    assert "| toy | popularity | 0.200 | 12.5% | 5.50 | - | 0.500 |" in lines
+    assert "| toy | popularity (baseline) | 0.200 | 12.5% | 5.50 | - | 0.500 |" in lines
     assert q.beyond_frame(row).loc["hybrid", "novelty (bits)"] == 9.25
 
 
