@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from recsys.analysis.compare import ALL, BY_KEY, MEASURES
-from recsys.analysis.compare_report import SEGMENT_NAMES
+from recsys.analysis.compare_report import SEGMENT_NAMES, UNCALIBRATED
 from ui import charts, shell
 from ui import compare as ab
 from ui import evaluation as ev
@@ -96,6 +96,8 @@ def _result(saved: ab.Saved, stamp: str, picked_key: str | None) -> None:
     st.caption(f"Validation window {w.get('start')} … {w.get('end')}: {w.get('customers', 0):,} customers asked at "
                "its "
                f"start · B changes {', '.join(comp.changes) or 'nothing'}")
+    if comp.info.get("calibrated") is False:
+        st.caption(f":material/info: {UNCALIBRATED}.")
     if saved.meta.get("bundle_stamp") != stamp:
         st.warning("This comparison was made with models that have since been retrained: compare again.",
                    icon=":material/history:")

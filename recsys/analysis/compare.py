@@ -183,7 +183,8 @@ def compare_configs(rec: Recommender, a: NamedConfig | TuningConfig, b: NamedCon
     differing = most_different(core, window, facts, a, b, lists_a, lists_b, jac, per_a, per_b, model)
     return Comparison(a.name, b.name, pd.DataFrame(rows, columns=TABLE_COLUMNS), overlap, differing,
                       window.describe(), knob_changes(a.config, b.config),
-                      {"k": K, "n_boot": n_boot, "model": model, "origin_a": a.origin, "origin_b": b.origin})
+                      {"k": K, "n_boot": n_boot, "model": model, "origin_a": a.origin, "origin_b": b.origin,
+                       "calibrated": rec.state.calibrator is not None})
 
 
 def _named(c: NamedConfig | TuningConfig, default: str) -> NamedConfig:

@@ -10,6 +10,8 @@ from recsys.analysis.compare import ALL, BY_KEY, MEASURES, Comparison
 from recsys.atomic import atomic_write_text
 
 START, END = "<!-- compare:start -->", "<!-- compare:end -->"
+UNCALIBRATED = ("Note: these models were trained without calibration: a list's expected revenue uses the relevance "
+                "(0-1) in place of the probability of a purchase")
 SEGMENT_NAMES = {"small": "small", "low_average": "low-average", "average": "average", "high": "high"}
 
 
@@ -56,6 +58,8 @@ def header(comp: Comparison) -> list[str]:
              f"Validation window {w.get('start')} .. {w.get('end')} ({w.get('days')} days, the last of the training "
              f"data): {w.get('customers', 0):,} customers asked at its start, the models refitted on the days "
              "before it; neither configuration retrained"]
+    if comp.info.get("calibrated") is False:
+        lines.append(UNCALIBRATED)
     return lines
 
 
@@ -109,6 +113,7 @@ def markdown(comp: Comparison, command: str) -> str:
     lines = [f"`{command}` (validation window {w.get('start')} .. {w.get('end')}, {w.get('customers', 0):,} "
              f"customers; paired bootstrap over customers, {comp.info.get('n_boot', 2000):,} resamples):", "",
              f"A = {comp.a}, B = {comp.b} ({', '.join(comp.changes) or 'no change'})", "",
+             *([UNCALIBRATED + ".", ""] if comp.info.get("calibrated") is False else []),
              "| measure | A | B | B − A [95% CI] | |", "|---|---|---|---|---|"]
     for key, r in _rows(comp):
         lines.append(f"| {BY_KEY[key].label} | {value(key, r['a'])} | {value(key, r['b'])} | {with_ci(key, r)} "
