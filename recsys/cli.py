@@ -68,12 +68,13 @@ def _progress(stage: str, fraction: float, message: str) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from recsys.config import TuningConfig
+    from recsys.bundles.configs import resolve_config
     from recsys.serving.service import Recommender
 
     rec = Recommender.load(args.artifacts)
     if getattr(args, "config", None):
-        rec = rec.with_config(TuningConfig.load(args.config))
+        # a saved name or a TOML file, over the trained config; refused when it needs a retrain
+        rec = rec.with_config(resolve_config(args.artifacts, args.config, rec.config).config)
     return rec
 
 
@@ -296,6 +297,93 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two configurations of the trained models side by side on the last validation window."""
+    from recsys.analysis.compare import compare_configs
+    from recsys.analysis.compare_report import markdown, text_report, write_block
+    from recsys.bundles.configs import TRAINED, resolve_config
+    from recsys.serving.service import Recommender
+
+    specs = list(args.config or [])
+    if not 1 <= len(specs) <= 2:
+        raise ValueError("give one --config (compared with the trained one) or two (A, then B): "
+                         "a saved name, a TOML file, or 'trained'")
+    if len(specs) == 1:
+        specs.insert(0, TRAINED)
+    if args.boot < 10:
+        raise ValueError(f"--boot must be at least 10 resamples, got {args.boot}")
+    rec = Recommender.load(args.artifacts)
+    a, b = (resolve_config(args.artifacts, s, rec.config) for s in specs)
+    comp = compare_configs(rec, a, b, artifacts=args.artifacts, n_boot=args.boot,
+                           progress=lambda m, f: print(f"[compare] {m}", file=sys.stderr, flush=True))
+    if args.readme:
+        command = "python -m recsys compare " + " ".join(_quoted(x) for x in _compare_argv(args, specs))
+        write_block(args.readme, markdown(comp, command))
+        print(f"[compare] the block between the compare markers of {args.readme} is rewritten", file=sys.stderr)
+    if args.json:
+        _print(comp.to_dict(), True)
+    else:
+        print(text_report(comp))
+    return 0
+
+
+def _compare_argv(args: argparse.Namespace, specs: list[str]) -> list[str]:
+    argv = ["--artifacts", str(args.artifacts)]
+    for s in specs:
+        argv += ["--config", s]
+    if args.boot != 2000:
+        argv += ["--boot", str(args.boot)]
+    return argv + ["--readme", str(args.readme)]
+
+
+def _quoted(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def cmd_configs(args: argparse.Namespace) -> int:
+    """The saved configurations beside the models: list, save one from a TOML file, delete one."""
+    from recsys.analysis.compare import knob_changes
+    from recsys.bundles.configs import (
+        config_path,
+        delete_config,
+        read_config_file,
+        resolve_config,
+        save_config,
+        saved_names,
+    )
+    from recsys.serving.service import Recommender
+
+    rec = Recommender.load(args.artifacts)
+    if args.save:
+        if not args.file:
+            raise ValueError("--save NAME needs --file FILE: the TOML file with the knobs to save")
+        path = save_config(args.artifacts, args.save, read_config_file(args.file, rec.config), rec.config)
+        print(f"saved configuration {path.stem!r} ({path})", file=sys.stderr)
+    if args.delete:
+        delete_config(args.artifacts, args.delete)
+        print(f"deleted configuration {args.delete!r}", file=sys.stderr)
+    rows = []
+    for name in saved_names(args.artifacts):
+        try:
+            named = resolve_config(args.artifacts, name, rec.config)
+            rows.append({"name": name, "usable": True, "changes": knob_changes(rec.config, named.config),
+                         "file": str(config_path(args.artifacts, name))})
+        except ValueError as exc:
+            rows.append({"name": name, "usable": False, "changes": [], "refused": str(exc),
+                         "file": str(config_path(args.artifacts, name))})
+    if args.json:
+        _print(rows, True)
+    elif not rows:
+        print(f"no saved configurations beside the models in {args.artifacts}")
+    else:
+        for r in rows:
+            what = (", ".join(r["changes"]) or "the same as trained") if r["usable"] else f"REFUSED: {r['refused']}"
+            print(f"{r['name']}: {what}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """The REST API (the `api` package beside recsys) under uvicorn, in a process of its own: the
     library never imports the API or its web stack; each worker builds the app from $RECSYS_ARTIFACTS."""
@@ -379,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--exclude-purchased", action="store_true")
     r.add_argument("--price-min", type=float)
     r.add_argument("--price-max", type=float)
-    r.add_argument("--config", help="tuning config TOML applied at request time")
+    r.add_argument("--config", help="a saved configuration's name, or a TOML file of knobs, applied at request time "
+                                    "(refused when it needs a retrain)")
     r.set_defaults(func=cmd_recommend)
 
     s = with_artifacts(sub.add_parser("similar", help="items bought with an item"))
@@ -417,6 +506,21 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--sort", default="lift", choices=("lift", "confidence", "together"),
                     help="best first by (default: %(default)s)")
     tg.set_defaults(func=cmd_together)
+
+    c = with_artifacts(sub.add_parser("compare", help="two configurations side by side on the last validation window"))
+    c.add_argument("--config", action="append", metavar="NAME_OR_FILE",
+                   help="A then B: a saved configuration's name, a TOML file of knobs or 'trained' (given once: "
+                        "B, against the trained configuration)")
+    c.add_argument("--boot", type=int, default=2000, help="bootstrap resamples (default: %(default)s)")
+    c.add_argument("--readme", metavar="FILE", help="also rewrite the <!-- compare:start/end --> block of FILE "
+                                                    "with the table and this command")
+    c.set_defaults(func=cmd_compare)
+
+    cf = with_artifacts(sub.add_parser("configs", help="saved configurations beside the models"))
+    cf.add_argument("--save", metavar="NAME", help="save the knobs of --file under NAME")
+    cf.add_argument("--file", metavar="FILE", help="TOML file of knobs (with --save)")
+    cf.add_argument("--delete", metavar="NAME", help="delete a saved configuration")
+    cf.set_defaults(func=cmd_configs)
 
     d = sub.add_parser("demo-data", help="write a synthetic store")
     d.add_argument("--out", default="data/demo_store.csv")
