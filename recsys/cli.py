@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_ARTIFACTS = os.environ.get("RECSYS_ARTIFACTS", "artifacts")
+SHOWN_SUSPECTS = 8
 
 
 def _print(obj: Any, as_json: bool) -> None:
@@ -67,17 +68,18 @@ def _progress(stage: str, fraction: float, message: str) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from recsys.config import TuningConfig
+    from recsys.bundles.configs import resolve_config
     from recsys.serving.service import Recommender
 
     rec = Recommender.load(args.artifacts)
     if getattr(args, "config", None):
-        rec = rec.with_config(TuningConfig.load(args.config))
+        # a saved name or a TOML file, over the trained config; refused when it needs a retrain
+        rec = rec.with_config(resolve_config(args.artifacts, args.config, rec.config).config)
     return rec
 
 
 def _data_options(args: argparse.Namespace) -> dict[str, Any]:
-    """load/clean options from --columns, --dayfirst/--monthfirst, --catalogue, --exclude-items."""
+    """load/clean options from --columns, --dayfirst/--monthfirst, --sheet, --catalogue, --exclude-items."""
     from recsys.io.source_files import parse_columns_option
 
     options: dict[str, Any] = {}
@@ -91,6 +93,10 @@ def _data_options(args: argparse.Namespace) -> dict[str, Any]:
             options["catalogue"] = mapping.catalogue_path(folder)
         if mapping.catalogue_columns:
             options["catalogue_columns"] = mapping.catalogue_columns
+        if mapping.sheet:
+            options["sheet"] = mapping.sheet
+    if args.sheet:
+        options["sheet"] = args.sheet
     if args.dates:
         options["dates"] = args.dates
     if args.catalogue:
@@ -98,22 +104,31 @@ def _data_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.exclude_items:
         options["exclude_items"] = args.exclude_items
     if options and not args.data:
-        raise ValueError("--columns, --dayfirst/--monthfirst, --catalogue and --exclude-items need --data")
+        raise ValueError("--columns, --dayfirst/--monthfirst, --sheet, --catalogue and --exclude-items need --data")
     return options
 
 
-def _report_cleaning(report: dict, shown: int = 8) -> None:
-    """The cleaning report's warnings and suspect non-product codes (with their evidence), on stderr."""
-    for warning in report.get("warnings", []):
+def _report_import(report) -> None:
+    """What the import and the cleaning did (before any model is fitted), then the warnings and
+    the items left out as non-products with their evidence on stderr."""
+    from recsys.io.cleaning_report import summary_text
+
+    as_dict = report.to_dict()
+    print(summary_text({k: v for k, v in as_dict.items() if k not in ("suspects", "warnings")}), flush=True)
+    for warning in as_dict.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
-    suspects = report.get("suspects", [])
+    suspects = as_dict.get("suspects", [])
     if suspects:
-        print(f"suspect non-product codes: {sum(s['excluded'] for s in suspects)} excluded, "
+        print(f"non-product codes: {sum(s['excluded'] for s in suspects)} excluded, "
               f"{sum(not s['excluded'] for s in suspects)} kept ('!id' in an --exclude-items file keeps one, "
               "an id excludes one)", file=sys.stderr)
-    for s in suspects[:shown]:
+    for s in suspects[:SHOWN_SUSPECTS]:
         print(f"  {s['item_id']} ({'excluded' if s['excluded'] else 'kept'}, {s['lines']:,} lines): {s['evidence']}",
               file=sys.stderr)
+    if len(suspects) > SHOWN_SUSPECTS:
+        print(f"  ... and {len(suspects) - SHOWN_SUSPECTS} more (the cleaning report in the bundle lists all)",
+              file=sys.stderr)
+    sys.stderr.flush()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -125,19 +140,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.engine == "spark":
         from recsys.training.spark import require_pyspark, train_spark
 
-        if options:
-            raise ValueError("the data options (--columns ...) are not supported by --engine spark yet; "
-                             "save them beside the file (<file>.mapping.toml) instead")
         require_pyspark()  # before anything is written (the demo store's Parquet file below)
-        trained = train_spark(args.data or _demo_path(), config=config, out_dir=args.out, master=args.spark_master,
-                              progress=_progress)
+        trained = train_spark(args.data or _demo_path(), config=config, out_dir=args.artifacts,
+                              master=args.spark_master, progress=_progress, on_import=_report_import, **options)
     else:
         data = args.data if args.data else _demo_frame()
-        trained = train(data, config=config, out_dir=args.out, progress=_progress, **options)
-    _report_cleaning(trained.cleaning_report or {})
+        trained = train(data, config=config, out_dir=args.artifacts, progress=_progress, on_import=_report_import,
+                        **options)
     t = trained.metadata.get("timings_s", {})
-    print(f"trained on {trained.state.summary['lines']:,} lines, {trained.state.n_users:,} users, "
-          f"{trained.state.n_items:,} items in {t.get('total', 0):.2f} s; bundle in {args.out}")
+    summary = trained.state.summary
+    guests = f" and {summary['guest_lines']:,} guest lines" if summary.get("guest_lines") else ""
+    print(f"trained on {summary['lines']:,} lines{guests}, {trained.state.n_users:,} users, "
+          f"{trained.state.n_items:,} items in {t.get('total', 0):.2f} s; bundle in {args.artifacts}")
     return 0
 
 
@@ -180,9 +194,30 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    res = _load(args).similar_items(args.item_id, n=args.n, model=args.model)
-    _print(res.to_dict() if args.json else __import__("pandas").DataFrame(res.similar_items), args.json)
+    rec = _load(args)
+    res = rec.similar_items(args.item_id, n=args.n, model=args.model)
+    if args.json:
+        _print(res.to_dict(), True)
+    else:
+        import pandas as pd
+
+        print(_item_heading(rec, args.item_id, f"items similar to it ({res.model})"))
+        _print(_without_empty(pd.DataFrame(res.similar_items), ("item_name", "category")), False)
     return 0
+
+
+def _item_heading(rec, item_id: str, what: str) -> str:
+    """'item 123 (Milk · Dairy): what', the name and category where the data has them."""
+    code = rec.item_code(item_id)
+    name, category = (str(rec.state.items[c].iloc[code]) if c in rec.state.items else "" for c in ("item_name", "category"))
+    known = " · ".join(v for v in (name, category) if v)
+    return f"item {item_id}{f' ({known})' if known else ''}: {what}"
+
+
+def _without_empty(frame, columns: tuple[str, ...]):
+    """The frame without those of `columns` that are empty on every row (a store without names)."""
+    empty = [c for c in columns if c in frame and frame[c].astype(str).eq("").all()]
+    return frame.drop(columns=empty)
 
 
 def cmd_popular(args: argparse.Namespace) -> int:
@@ -201,9 +236,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from recsys.io.synthetic import generate_store
+    if args.export:
+        from recsys.io.synthetic_export import generate_export
 
-    df = generate_store(n_users=args.users, n_items=args.items, n_lines=args.lines, seed=args.seed)
+        df, facts = generate_export(n_customers=args.users, n_items=args.items, n_lines=args.lines, seed=args.seed)
+        note = (f" (a web shop's export: {facts.guest_lines:,} guest lines, postage and fees in three languages, "
+                f"{facts.cancellation_lines:,} cancellation lines)")
+    else:
+        from recsys.io.synthetic import generate_store
+
+        df, note = generate_store(n_users=args.users, n_items=args.items, n_lines=args.lines, seed=args.seed,
+                                  names=True), ""
     out = Path(args.out)
     if out.suffix in (".parquet", ".pq"):
         _write_parquet(df, out)
@@ -211,7 +254,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         from recsys.atomic import atomic_write_text
 
         atomic_write_text(out, df.to_csv(index=False))
-    print(f"wrote {len(df):,} lines to {out}")
+    print(f"wrote {len(df):,} lines to {out}{note}")
     return 0
 
 
@@ -254,6 +297,93 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two configurations of the trained models side by side on the last validation window."""
+    from recsys.analysis.compare import compare_configs
+    from recsys.analysis.compare_report import markdown, text_report, write_block
+    from recsys.bundles.configs import TRAINED, resolve_config
+    from recsys.serving.service import Recommender
+
+    specs = list(args.config or [])
+    if not 1 <= len(specs) <= 2:
+        raise ValueError("give one --config (compared with the trained one) or two (A, then B): "
+                         "a saved name, a TOML file, or 'trained'")
+    if len(specs) == 1:
+        specs.insert(0, TRAINED)
+    if args.boot < 10:
+        raise ValueError(f"--boot must be at least 10 resamples, got {args.boot}")
+    rec = Recommender.load(args.artifacts)
+    a, b = (resolve_config(args.artifacts, s, rec.config) for s in specs)
+    comp = compare_configs(rec, a, b, artifacts=args.artifacts, n_boot=args.boot,
+                           progress=lambda m, f: print(f"[compare] {m}", file=sys.stderr, flush=True))
+    if args.readme:
+        command = "python -m recsys compare " + " ".join(_quoted(x) for x in _compare_argv(args, specs))
+        write_block(args.readme, markdown(comp, command))
+        print(f"[compare] the block between the compare markers of {args.readme} is rewritten", file=sys.stderr)
+    if args.json:
+        _print(comp.to_dict(), True)
+    else:
+        print(text_report(comp))
+    return 0
+
+
+def _compare_argv(args: argparse.Namespace, specs: list[str]) -> list[str]:
+    argv = ["--artifacts", str(args.artifacts)]
+    for s in specs:
+        argv += ["--config", s]
+    if args.boot != 2000:
+        argv += ["--boot", str(args.boot)]
+    return argv + ["--readme", str(args.readme)]
+
+
+def _quoted(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def cmd_configs(args: argparse.Namespace) -> int:
+    """The saved configurations beside the models: list, save one from a TOML file, delete one."""
+    from recsys.analysis.compare import knob_changes
+    from recsys.bundles.configs import (
+        config_path,
+        delete_config,
+        read_config_file,
+        resolve_config,
+        save_config,
+        saved_names,
+    )
+    from recsys.serving.service import Recommender
+
+    rec = Recommender.load(args.artifacts)
+    if args.save:
+        if not args.file:
+            raise ValueError("--save NAME needs --file FILE: the TOML file with the knobs to save")
+        path = save_config(args.artifacts, args.save, read_config_file(args.file, rec.config), rec.config)
+        print(f"saved configuration {path.stem!r} ({path})", file=sys.stderr)
+    if args.delete:
+        delete_config(args.artifacts, args.delete)
+        print(f"deleted configuration {args.delete!r}", file=sys.stderr)
+    rows = []
+    for name in saved_names(args.artifacts):
+        try:
+            named = resolve_config(args.artifacts, name, rec.config)
+            rows.append({"name": name, "usable": True, "changes": knob_changes(rec.config, named.config),
+                         "file": str(config_path(args.artifacts, name))})
+        except ValueError as exc:
+            rows.append({"name": name, "usable": False, "changes": [], "refused": str(exc),
+                         "file": str(config_path(args.artifacts, name))})
+    if args.json:
+        _print(rows, True)
+    elif not rows:
+        print(f"no saved configurations beside the models in {args.artifacts}")
+    else:
+        for r in rows:
+            what = (", ".join(r["changes"]) or "the same as trained") if r["usable"] else f"REFUSED: {r['refused']}"
+            print(f"{r['name']}: {what}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """The REST API (the `api` package beside recsys) under uvicorn, in a process of its own: the
     library never imports the API or its web stack; each worker builds the app from $RECSYS_ARTIFACTS."""
@@ -278,8 +408,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_together(args: argparse.Namespace) -> int:
     """Items bought in the same baskets as an item more often than chance."""
-    frame = _load(args).bought_together(args.item_id, n=args.n, min_support=args.min_support,
-                                        min_lift=args.min_lift, min_count=args.min_count, sort_by=args.sort)
+    rec = _load(args)
+    frame = rec.bought_together(args.item_id, n=args.n, min_support=args.min_support,
+                                min_lift=args.min_lift, min_count=args.min_count, sort_by=args.sort)
     if args.json:
         _print({"item_id": args.item_id, "min_support": args.min_support, "min_lift": args.min_lift,
                 "min_count": args.min_count, "items": frame.to_dict(orient="records")}, True)
@@ -287,7 +418,8 @@ def cmd_together(args: argparse.Namespace) -> int:
         print(f"no item is bought with {args.item_id} more often than chance (min support {args.min_support}, "
               f"min lift {args.min_lift}, at least {args.min_count} baskets together)")
     else:
-        _print(frame, False)
+        print(_item_heading(rec, args.item_id, "bought together with it"))
+        _print(_without_empty(frame, ("item_name", "category")), False)
     return 0
 
 
@@ -306,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="dates are day/month/year")
         order.add_argument("--monthfirst", dest="dates", action="store_const", const="monthfirst",
                            help="dates are month/day/year")
+        g.add_argument("--sheet", metavar="NAME", help="the sheet of a workbook to read (default: the store's "
+                                                        "customer sheets, else the workbook's only sheet)")
         g.add_argument("--catalogue", metavar="FILE", help="products file: item id, name, category, current price")
         g.add_argument("--exclude-items", metavar="FILE",
                        help="item ids to leave out, one a line ('!id' keeps a suspect non-product code)")
@@ -318,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train the models and save the bundle")
     t.add_argument("--data", help="workbook, CSV or Parquet (default: the synthetic demo store)")
     with_data_options(t)
-    t.add_argument("--out", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
+    t.add_argument("--artifacts", "--out", dest="artifacts", default=DEFAULT_ARTIFACTS,
+                   help="bundle folder (default: %(default)s; --out is the old name)")
     t.add_argument("--config", help="tuning config TOML")
     t.add_argument("--engine", choices=("local", "spark"), default="local")
     t.add_argument("--spark-master", default="local[2]")
@@ -332,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--exclude-purchased", action="store_true")
     r.add_argument("--price-min", type=float)
     r.add_argument("--price-max", type=float)
-    r.add_argument("--config", help="tuning config TOML applied at request time")
+    r.add_argument("--config", help="a saved configuration's name, or a TOML file of knobs, applied at request time "
+                                    "(refused when it needs a retrain)")
     r.set_defaults(func=cmd_recommend)
 
     s = with_artifacts(sub.add_parser("similar", help="items bought with an item"))
@@ -371,12 +507,30 @@ def build_parser() -> argparse.ArgumentParser:
                     help="best first by (default: %(default)s)")
     tg.set_defaults(func=cmd_together)
 
+    c = with_artifacts(sub.add_parser("compare", help="two configurations side by side on the last validation window"))
+    c.add_argument("--config", action="append", metavar="NAME_OR_FILE",
+                   help="A then B: a saved configuration's name, a TOML file of knobs or 'trained' (given once: "
+                        "B, against the trained configuration)")
+    c.add_argument("--boot", type=int, default=2000, help="bootstrap resamples (default: %(default)s)")
+    c.add_argument("--readme", metavar="FILE", help="also rewrite the <!-- compare:start/end --> block of FILE "
+                                                    "with the table and this command")
+    c.set_defaults(func=cmd_compare)
+
+    cf = with_artifacts(sub.add_parser("configs", help="saved configurations beside the models"))
+    cf.add_argument("--save", metavar="NAME", help="save the knobs of --file under NAME")
+    cf.add_argument("--file", metavar="FILE", help="TOML file of knobs (with --save)")
+    cf.add_argument("--delete", metavar="NAME", help="delete a saved configuration")
+    cf.set_defaults(func=cmd_configs)
+
     d = sub.add_parser("demo-data", help="write a synthetic store")
     d.add_argument("--out", default="data/demo_store.csv")
     d.add_argument("--users", type=int, default=2000)
     d.add_argument("--items", type=int, default=3000)
     d.add_argument("--lines", type=int, default=200_000)
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--export", action="store_true",
+                   help="a web shop's export instead (InvoiceNo, StockCode, ...: guest lines, postage and fee "
+                        "lines, cancellation invoices; --users counts the customers)")
     d.set_defaults(func=cmd_demo_data)
 
     e = sub.add_parser("evaluate", help="offline evaluation table")

@@ -205,6 +205,15 @@ KNOB_RANGES: dict[str, tuple[float, float, float]] = {
 }
 
 
+# Knobs read only when the models are trained (sections whole, or single keys): a request-time
+# config that changes one of them would silently do nothing, so it is refused (`retrain_reasons`).
+TRAINING_SECTIONS = ("signals", "segments", "als", "item_cf", "neighbours")
+TRAINING_KEYS = {"popularity": ("model_by", "segment_share"),
+                 "repeat": ("horizon_days", "windows", "max_users_per_window", "newcomer_share"),
+                 "ranker": ("enabled", "policy", "users_per_window", "min_users", "nominated", "rounds",
+                            "learning_rate", "num_leaves", "min_child_samples")}
+
+
 @dataclass
 class TuningConfig:
     signals: SignalConfig = field(default_factory=SignalConfig)
@@ -239,6 +248,14 @@ class TuningConfig:
             return cls.from_dict(tomllib.loads(text))
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"tuning config is not valid TOML: {exc}") from exc
+
+    def overlay(self, data: dict[str, Any]) -> "TuningConfig":
+        """A copy with the knobs `data` names (a partial config: sections, nested tables) set and
+        every other knob kept; unknown keys are a ValueError that names them."""
+        if not isinstance(data, dict):
+            raise ValueError("a config must be a table of sections")
+        merged = _deep_merge(self.to_dict(), data)
+        return TuningConfig.from_dict(merged)
 
     def save(self, path: str | Path) -> None:
         from recsys.atomic import atomic_write_text
@@ -287,6 +304,13 @@ class TuningConfig:
         return self
 
 
+def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in changes.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: _drop_none(v) if isinstance(v, dict) else v for k, v in d.items() if v is not None}
 
@@ -317,3 +341,33 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         else:
             kwargs[name] = value
     return cls(**kwargs)
+
+
+def training_keys(config: TuningConfig) -> dict[str, Any]:
+    """The training-time knobs of a config by dotted name ('als.factors': 128, ...)."""
+    data = config.to_dict()
+    out: dict[str, Any] = {}
+    for section in TRAINING_SECTIONS:
+        out.update({f"{section}.{k}": v for k, v in data[section].items()})
+    for section, keys in TRAINING_KEYS.items():
+        out.update({f"{section}.{k}": data[section][k] for k in keys})
+    return out
+
+
+def retrain_reasons(trained: TuningConfig, wanted: TuningConfig) -> list[str]:
+    """What `wanted` changes among the knobs that act only at training ('als.factors: 128 -> 64'),
+    against the config the models were trained with; empty when it applies at request time."""
+    have, want = training_keys(trained), training_keys(wanted)
+    return [f"{k}: {_shown(have[k])} -> {_shown(want[k])}" for k in have if _differ(have[k], want[k])]
+
+
+def _differ(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) != len(b) or any(_differ(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return not (isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) <= 1e-12 * max(1.0, abs(a)))
+    return a != b
+
+
+def _shown(v: Any) -> str:
+    return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)

@@ -309,3 +309,30 @@ def test_response_models_take_the_optional_catalogue_fields():
     bare = schemas.Recommendation(item_id="1", relevance_score=0.5, confidence_score=0.2, item_price=1.0,
                                   recommendation_reason="r", model_source="als")
     assert bare.item_name is None and bare.category is None
+
+
+def test_a_saved_configuration_by_name(client, bundle):
+    from recsys.bundles.configs import save_config
+
+    rec, folder = bundle
+    upsell = rec.config.replace(rerank={"upsell_factor": 1.0, "price_boost_weight": 1.0})
+    save_config(folder, "upsell", upsell, rec.config)
+    user = str(rec.state.user_ids[1])
+    want = [x.item_id for x in rec.recommend(user, n=8, config=upsell).recommendations]
+    got = client.get(f"{V1}/recommendations/{user}", params={"n": 8, "config_name": "upsell"})
+    assert got.status_code == 200, got.text
+    assert [x["item_id"] for x in got.json()["recommendations"]] == want
+    post = client.post(f"{V1}/recommendations", json={"user_id": user, "num_recommendations": 8, "config_name": "upsell"})
+    assert [x["item_id"] for x in post.json()["recommendations"]] == want
+    # overrides apply over the named configuration
+    both = client.post(f"{V1}/recommendations", json={"user_id": user, "num_recommendations": 8, "config_name": "upsell",
+                                                      "config": {"rerank": {"upsell_factor": 0.0}}}).json()
+    plain = rec.recommend(user, n=8, config=upsell.replace(rerank={"upsell_factor": 0.0}))
+    assert [x["item_id"] for x in both["recommendations"]] == [x.item_id for x in plain.recommendations]
+    missing = client.get(f"{V1}/recommendations/{user}", params={"config_name": "nope"})
+    assert missing.status_code == 422 and "no saved configuration 'nope'" in _one_line(missing)
+    (folder / "configs" / "retrain.toml").write_text("[als]\nfactors = 8\n")
+    refused = client.get(f"{V1}/recommendations/{user}", params={"config_name": "retrain"})
+    assert refused.status_code == 422 and "needs a retrain" in _one_line(refused) and "als.factors" in _one_line(refused)
+    knob = client.post(f"{V1}/recommendations", json={"user_id": user, "config": {"repeat": {"horizon_days": 7}}})
+    assert knob.status_code == 422 and "repeat.horizon_days" in _one_line(knob)

@@ -230,3 +230,63 @@ def test_a_line_value_read_as_price_is_warned_about_on_upload(env):
     assert not at.exception
     assert any("is valid" in s.value for s in at.success)
     assert any("column 'price'" in w.value and "line_value" in w.value for w in at.warning)
+
+
+def test_a_web_shop_export_with_guests_fees_and_cancellations_trains_from_the_upload(env, fast_training):
+    """Issue 18: mapped in the form; the report says what the import will do before training; trained."""
+    from recsys import Recommender
+    from recsys.io.synthetic_export import generate_export
+
+    export, facts = generate_export(n_customers=80, n_items=100, n_lines=4_000, seed=5)
+    # names the loader cannot place: the mapping form says which is which
+    odd = export.rename(columns={"InvoiceNo": "Beleg", "CustomerID": "Kunde", "InvoiceDate": "Wann"})
+    at = new_app("views/data_training.py")
+    at.file_uploader(key="upload").upload("shop export.csv", odd.to_csv(index=False).encode(), "text/csv").run()
+    assert not at.exception and not any("is valid" in s.value for s in at.success)
+    prefix, headers = "up_map_shop-export-csv", list(odd.columns)
+    for header, target in (("Beleg", "ticket_id"), ("Kunde", "user_id"), ("Wann", "timestamp")):
+        at.selectbox(key=f"{prefix}_col_{headers.index(header)}").set_value(target)
+    at.button(key=f"{prefix}_apply").click().run()
+    assert_clean(at)
+    assert any("is valid" in s.value for s in at.success)
+    shown = next(m.value for m in at.markdown if "- **Read**:" in m.value)
+    told = dict(line[4:].split("**: ", 1) for line in shown.splitlines())
+    assert "Beleg → ticket_id" in told["Columns"] and told["Dates"].startswith("month first")
+    guests = int(told["Guest lines"].split(" ")[0].replace(",", ""))
+    assert 0.2 * len(export) < guests <= facts.guest_lines and "never as a customer" in told["Guest lines"]
+    assert "postage and carriage" in told["Non-product lines"] and "fees and charges" in told["Non-product lines"]
+    assert f"{facts.unmatched_cancellation_lines:,} with no earlier sale" in told["Cancellations"]
+    steps = table(at, "reason")
+    assert steps["reason"].str.startswith("non-product lines by name").any() and (steps["lines"] > 0).all()
+    at.button(key="publish").click().run()
+    assert_clean(at)
+    rec = Recommender.load(Path(env["RECSYS_ARTIFACTS"]) / "shop-export-csv")
+    banned = set(facts.postage_codes + facts.fee_codes + [facts.shape_code])
+    assert not banned & set(rec.state.item_ids)
+    assert not rec.recommend_batch(n=10)["item_id"].isin(banned).any()
+    assert rec.cleaning_report["guest_lines"] > 0 and rec.cleaning_report["kinds"]["postage and carriage"] > 0
+
+
+def test_a_one_sheet_workbook_is_mapped_in_the_form(env):
+    import io
+
+    from recsys.io.synthetic_export import generate_export
+
+    export, _ = generate_export(n_customers=30, n_items=40, n_lines=800, seed=6)
+    odd = export.rename(columns={"InvoiceNo": "Beleg", "StockCode": "Artikel", "InvoiceDate": "Wann",
+                                 "CustomerID": "Kunde"})
+    buffer = io.BytesIO()
+    odd.to_excel(buffer, sheet_name="Sheet1", index=False)
+    at = new_app("views/data_training.py")
+    at.file_uploader(key="upload").upload("orders.xlsx", buffer.getvalue(),
+                                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet").run()
+    assert not at.exception
+    assert table(at, "problem")["sheet"].eq("Sheet1").any()       # refused until mapped, naming the sheet
+    prefix = "up_map_orders-xlsx"
+    headers = list(odd.columns)
+    for header, target in (("Beleg", "ticket_id"), ("Artikel", "item_id"), ("Wann", "timestamp"), ("Kunde", "user_id")):
+        at.selectbox(key=f"{prefix}_col_{headers.index(header)}").set_value(target)
+    at.button(key=f"{prefix}_apply").click().run()
+    assert_clean(at)
+    assert any("is valid" in s.value for s in at.success)
+    assert any("- **Read**: orders.xlsx (sheet Sheet1)" in m.value for m in at.markdown)

@@ -83,10 +83,34 @@ def test_one_small_store_end_to_end(store, monkeypatch, tmp_path):
         assert all(0 <= v <= 1 for v in row["ndcg@10"].values())
         assert row["vs_popularity"]["ci_low"] <= row["vs_popularity"]["diff"] <= row["vs_popularity"]["ci_high"]
     assert result["rows"][0]["ndcg@10"]["hybrid"] > result["rows"][0]["ndcg@10"]["baseline: popularity"]
+    # beyond accuracy next to NDCG for every model, in every row
+    for row in result["rows"]:
+        assert set(row["beyond"]) == set(row["ndcg@10"])
+        for values in row["beyond"].values():
+            assert set(values) == set(q.BEYOND) and 0 < values["coverage@10"] <= 1
+            assert values["novelty@10"] > 0 and 0 <= values["diversity@10"] <= 1
+    assert "beyond accuracy" in q.full_table("demo", result)
+    block = q.markdown({"demo": result})
+    assert "| store | model | NDCG@10 | coverage |" in block and "| demo | hybrid |" in block
     path = tmp_path / "quality.json"
     q._write_json({"demo": result}, path)
     assert json.loads(path.read_text())["demo"]["info"]["windows"] == 1
     assert "demo (NDCG@10)" in q.full_table("demo", result)
+
+
+def test_beyond_accuracy_rows_in_the_readme_block():
+    per_user = {"hybrid": np.array([0.5, 0.7]), "baseline: buy again": np.array([0.4, 0.6]),
+                "baseline: popularity": np.array([0.2, 0.2])}
+    beyond = {m: {"coverage@10": 0.125, "dist_coverage@10": 5.5, "novelty@10": 9.25, "diversity@10": 0.5}
+              for m in per_user}
+    beyond["baseline: popularity"]["novelty@10"] = None
+    row = q.summarise(per_user, 2, {"split": "test", "scenario": "loyal", "mode": "all"}, beyond)
+    old = q.summarise(per_user, 2, {"split": "test", "scenario": "loyal", "mode": "all"})
+    assert "beyond" not in old and q.beyond_markdown({"toy": _result([old])}) == []   # JSON of before
+    lines = q.beyond_markdown({"toy": _result([row])})
+    assert "| toy | hybrid | 0.600 | 12.5% | 5.50 | 9.25 | 0.500 |" in lines
+    assert "| toy | popularity (baseline) | 0.200 | 12.5% | 5.50 | - | 0.500 |" in lines
+    assert q.beyond_frame(row).loc["hybrid", "novelty (bits)"] == 9.25
 
 
 def test_unknown_store_is_refused(capsys):

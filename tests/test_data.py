@@ -12,8 +12,9 @@ import pytest
 
 from recsys.errors import DataError
 from recsys.io import loading as data_module
+from recsys.io.cache import data_hash, default_cache_dir
 from recsys.io.cleaning import CleaningReport, clean_transactions
-from recsys.io.loading import cache_entry_path, data_hash, load_transactions, validate_transactions
+from recsys.io.loading import cache_entry_path, load_transactions, validate_transactions
 from recsys.io.schema import CANONICAL_COLUMNS
 
 REAL_WORKBOOK = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "Data Science - Assignment.xlsx"
@@ -269,7 +270,7 @@ def test_non_numeric_quantity_and_price(tmp_path: Path) -> None:
 ])
 def test_infinite_and_absurd_values_are_refused_with_file_column_and_row(tmp_path: Path, column, cell,
                                                                          message) -> None:
-    from recsys.io.loading import MAX_PRICE, MAX_UNITS
+    from recsys.io.canonical import MAX_PRICE, MAX_UNITS
 
     assert MAX_UNITS == 1e6 and MAX_PRICE == 1e7
     rows = {"quantity": "1", "price": "2.5"}
@@ -291,14 +292,26 @@ def test_values_at_the_limits_load(tmp_path: Path) -> None:
     assert frame["quantity"].iloc[0] == 1e6 and frame["price"].iloc[0] == 1e7
 
 
-def test_empty_user_and_item_ids(tmp_path: Path) -> None:
+def test_an_empty_item_id_is_a_problem_and_an_empty_user_id_a_guest_line(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "bad.csv", "user_id,item_id,timestamp,quantity,price\nu1,1,2024-01-01,1,2\n"
                                            "u1, ,2024-01-01,1,2\n,2,2024-01-01,1,2\n")
     report = validate_transactions(path, use_cache=False)
-    located = {(p.column, p.row) for p in report.problems}
-    assert located == {("item_id", 3), ("user_id", 4)}
-    assert all("empty" in p.message for p in report.problems)
-    assert load_error(path).column == "item_id"  # the first offending row is raised
+    assert [(p.column, p.row) for p in report.problems] == [("item_id", 3)]
+    assert "empty item id" in report.problems[0].message
+    assert load_error(path).column == "item_id"
+    path.write_text("user_id,item_id,timestamp,quantity,price\nu1,1,2024-01-01,1,2\n,2,2024-01-01 10:00,1,2\n")
+    frame = load_transactions(path, use_cache=False)
+    assert frame["user_id"].tolist() == ["u1", ""] and frame["customer_type"].tolist() == ["loyal", "guest"]
+    assert frame["ticket_id"].iloc[1] == "guest-20240101100000"  # no ticket column: its timestamp
+    assert frame.attrs["import"]["guest_lines"] == 1
+
+
+def test_a_customer_column_empty_in_every_row_is_refused_with_the_reason(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "guests.csv", "user_id,item_id,timestamp,quantity,price\n,1,2024-01-01,1,2\n"
+                                              ",2,2024-01-01,1,2\n")
+    err = load_error(path)
+    assert err.column == "user_id" and err.row == 2
+    assert "no customer id in any of the 2 lines" in err.message and "map the column" in err.message
 
 
 def test_blank_lines_keep_row_numbers(tmp_path: Path) -> None:
@@ -446,7 +459,7 @@ def test_default_cache_dir_from_env(tmp_path: Path, workbook: Path, monkeypatch:
     assert len(list((tmp_path / "env-cache").glob("*.parquet"))) == 1
     monkeypatch.delenv("RECSYS_CACHE_DIR")
     monkeypatch.chdir(tmp_path)
-    assert data_module.default_cache_dir() == tmp_path / ".cache" / "recsys"
+    assert default_cache_dir() == tmp_path / ".cache" / "recsys"
 
 
 def test_invalid_file_is_not_cached(tmp_path: Path) -> None:
@@ -604,7 +617,7 @@ def test_a_file_is_hashed_once_per_training_run(tmp_path, monkeypatch):
     """The loader's cache key and the bundle's metadata both need the file's hash: one read."""
     import hashlib
 
-    from recsys.io import loading as D
+    from recsys.io import cache as D
     from recsys.io.synthetic import generate_store
 
     path = tmp_path / "store.csv"

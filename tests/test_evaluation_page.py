@@ -191,3 +191,67 @@ def test_a_report_survives_the_round_trip_to_disk(report, tmp_path):
     assert not list(path.parent.glob(".*.tmp"))  # written atomically, no leftovers
     with pytest.raises(ValueError, match="another format"):
         ev.from_json('{"format": "something else"}')
+
+
+# ---- A/B: two configurations ---------------------------------------------------------------
+
+def test_saved_configurations_and_the_ab_comparison(page_env):
+    """Save the knobs under a name in the sidebar, load them back, compare them with the trained
+    configuration in the background; the comparison is kept for the next session."""
+    from recsys.analysis.window import forget_windows
+
+    forget_windows()
+    demo = page_env["artifacts"] / "demo"
+    result = demo / "evaluation" / "compare.json"
+    at = new_app("views/recommendations.py", timeout=TIMEOUT)
+    assert_clean(at)
+    at.slider(key="k_upsell").set_value(1.0).run()
+    at.slider(key="k_boost").set_value(1.0).run()
+    at.text_input(key="cfg_name").input("upsell 1.0, price-boost 1.0").run()
+    at.button(key="cfg_save").click().run()
+    assert_clean(at)
+    saved = demo / "configs" / "upsell 1.0, price-boost 1.0.toml"
+    assert saved.exists() and "upsell_factor = 1.0" in saved.read_text()
+    at.button(key="knobs_reset").click().run()
+    assert at.slider(key="k_upsell").value == 0.0
+    at.selectbox(key="cfg_pick").set_value("upsell 1.0, price-boost 1.0").run()
+    at.button(key="cfg_load").click().run()
+    assert_clean(at)
+    assert at.slider(key="k_upsell").value == 1.0 and at.slider(key="k_boost").value == 1.0
+    assert any("Loaded" in s.value for s in at.success)
+    # a configuration that needs a retrain is refused with the reason, the knobs stay
+    (demo / "configs" / "more factors.toml").write_text("[als]\nfactors = 16\n")
+    at.run()
+    at.selectbox(key="cfg_pick").set_value("more factors").run()
+    at.button(key="cfg_load").click().run()
+    assert any("needs a retrain" in w.value and "als.factors" in w.value for w in at.warning)
+    assert at.slider(key="k_upsell").value == 1.0
+    (demo / "configs" / "more factors.toml").unlink()
+
+    at.switch_page(PAGE).run()
+    assert_clean(at)
+    assert any("No comparison yet" in i.value for i in at.info)
+    at.selectbox(key="ab_b").set_value("upsell 1.0, price-boost 1.0").run()
+    assert any("rerank.upsell_factor" in c.value for c in at.caption)
+    at.button(key="ab_run").click().run()
+    assert_clean(at)
+    assert result.exists()
+    keys = [c.key for c in at.get("plotly_chart")]
+    assert {"ab_change", "ab_segments", "ab_overlap"} <= set(keys)
+    frame = table(at, "verdict")
+    assert "NDCG@10, all items" in set(frame["measure"]) and len(frame) == 12
+    price = frame.set_index("measure").loc["Average price of a listed item"]
+    assert price["verdict"] == "B higher"
+    lists = [t.value for t in at.table if "Why" in t.value.columns]
+    assert len(lists) == 2 and all(len(v) and v["Why"].str.len().gt(0).all() for v in lists)
+    assert all(list(v.index) == list(range(1, len(v) + 1)) for v in lists)
+
+    # a new session (caches cleared) shows the kept comparison without computing it again
+    import streamlit as st
+
+    st.cache_data.clear()
+    again = new_app(PAGE, timeout=TIMEOUT)
+    assert_clean(again)
+    assert any("A = trained, B = upsell 1.0, price-boost 1.0" in m.value for m in again.markdown)
+    assert any(m.label == "Lists overlap" for m in again.metric)
+    result.unlink()  # the first test of this file expects no comparison yet

@@ -12,7 +12,8 @@ import pytest
 from recsys.cli import main
 from recsys.errors import DataError
 from recsys.io.cleaning import clean_transactions
-from recsys.io.loading import load_transactions, propose_mapping, validate_transactions
+from recsys.io.columns import propose_mapping
+from recsys.io.loading import load_transactions, validate_transactions
 from recsys.io.source_files import (
     Exclusions,
     SourceMapping,

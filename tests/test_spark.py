@@ -3,6 +3,8 @@
 It must write the same bundle as the local engine (the Recommender and the dashboard load it),
 learn the same aggregates, and recommend about as well: NDCG@10 within 10% of the local engine
 on the loyal split (both engines trained on the split's training frame with the same config).
+Both read it as a store sends it: a CSV with its own column names and day-first dates, a share of
+its lines guest sales (no customer id), one item on an exclusion list: the same data options.
 
 Skipped where pyspark (requirements-spark.txt) or Java is missing. About 2-3 minutes on 2 cores.
 """
@@ -37,30 +39,55 @@ CONFIG = TuningConfig().replace(als={"factors": 32, "iterations": 10},
                                 repeat={"windows": 2, "max_users_per_window": 1000})
 
 
+# the store's own column names; dates written day first
+COLUMNS = {"Kunde": "user_id", "Artikel": "item_id", "Datum": "timestamp", "Menge": "quantity", "Preis": "price",
+           "Bon": "ticket_id", "Typ": "customer_type", "Summe": "ticket_amount"}
+
+
+def _as_export(train_frame, split, work: Path) -> tuple[Path, str]:
+    """The split's training lines as a store's CSV: 15% of the customers not asked in the test
+    shop as guests (their customer id blank); an exclusion list with one item; (path, item)."""
+    rng = np.random.default_rng(0)
+    asked = set(split.users)
+    others = np.array(sorted(set(train_frame["user_id"].astype(str)) - asked))
+    guests = set(rng.choice(others, size=int(0.15 * len(others)), replace=False))
+    out = train_frame.astype({c: str for c in ("user_id", "item_id", "ticket_id", "customer_type")})
+    out["user_id"] = out["user_id"].where(~out["user_id"].isin(guests), "")
+    out["timestamp"] = out["timestamp"].dt.strftime("%d.%m.%Y %H:%M:%S")
+    inverse = {v: k for k, v in COLUMNS.items()}
+    path = work / "export.csv"
+    out.rename(columns=inverse)[list(COLUMNS)].to_csv(path, index=False)
+    item = out["item_id"].value_counts().index[5]
+    (work / "export.csv.exclude.txt").write_text(f"{item}\n")
+    return path, item
+
+
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory):
-    """(split, Spark recommender loaded from its bundle, local recommender, artifacts root)."""
+    """(split, Spark recommender loaded from its bundle, local recommender, artifacts root, the
+    excluded item)."""
     root = tmp_path_factory.mktemp("spark-artifacts")
     work = tmp_path_factory.mktemp("spark-data")
     store, _ = clean_transactions(generate_store(n_users=2500, n_items=1500, n_lines=40_000, seed=3))
     split = make_loyal_split(store, test_days=28)
-    data = work / "train.parquet"
-    split.train.to_parquet(data, index=False)
+    data, excluded = _as_export(split.train, split, work)
     config_file = work / "tuning.toml"
     CONFIG.save(config_file)
 
     from recsys.cli import main
 
-    # the CLI path the issue names: reads the Parquet file, trains with Spark, writes the bundle
+    # the CLI path the issue names: reads the CSV with the data options, trains with Spark, writes the bundle
+    columns = ",".join(f"{k}={v}" for k, v in COLUMNS.items())
     assert main(["train", "--engine", "spark", "--spark-master", "local[2]", "--data", str(data),
-                 "--out", str(root / "demo"), "--config", str(config_file)]) == 0
+                 "--artifacts", str(root / "demo"), "--config", str(config_file), "--columns", columns,
+                 "--dayfirst"]) == 0
     spark_rec = Recommender.load(root / "demo")
-    local_rec = train(split.train, config=CONFIG, calibrate=False)
-    return split, spark_rec, local_rec, root
+    local_rec = train(str(data), config=CONFIG, calibrate=False, column_map=COLUMNS, dates="dayfirst")
+    return split, spark_rec, local_rec, root, excluded
 
 
 def test_bundle_is_marked_and_serves(engines):
-    split, rec, _, root = engines
+    split, rec, _, root, _ = engines
     meta = read_metadata(root / "demo")
     assert meta["engine"] == "spark"
     assert meta["spark_master"] == "local[2]"
@@ -76,8 +103,18 @@ def test_bundle_is_marked_and_serves(engines):
     assert batch["user_id"].nunique() == 50
 
 
+def test_both_engines_read_the_same_data_options_and_keep_the_guests_apart(engines):
+    _, s_rec, l_rec, _, excluded = engines
+    for rec in (s_rec, l_rec):
+        report = rec.cleaning_report
+        assert report["source"]["dates"] == "day first (as told)" and report["source"]["columns"]["Kunde"] == "user_id"
+        assert report["excluded_items"] == [excluded] and excluded not in set(rec.state.item_ids)
+        assert report["guest_lines"] > 0 and rec.state.summary["guest_lines"] == report["guest_lines"]
+        assert "" not in set(rec.state.user_ids)
+
+
 def test_same_aggregates_as_local_engine(engines):
-    _, s_rec, l_rec, _ = engines
+    _, s_rec, l_rec, _, _ = engines
     s, l = s_rec.state, l_rec.state
     assert list(s.user_ids) == list(l.user_ids) and list(s.item_ids) == list(l.item_ids)
     assert list(s.profiles.columns) == list(l.profiles.columns)
@@ -111,7 +148,7 @@ def _scorer(rec):
 
 
 def test_quality_within_ten_percent_of_local(engines):
-    split, s_rec, l_rec, _ = engines
+    split, s_rec, l_rec, _, _ = engines
     s_res = evaluate(None, split, k=(10,), scorer=_scorer(s_rec), model_name="spark")
     l_res = evaluate(None, split, k=(10,), scorer=_scorer(l_rec), model_name="local")
     s_ndcg, l_ndcg = s_res["ndcg@10"], l_res["ndcg@10"]
@@ -124,7 +161,7 @@ def test_quality_within_ten_percent_of_local(engines):
 def test_dashboard_loads_the_spark_bundle(engines, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    _, _, _, root = engines
+    _, _, _, root, _ = engines
     monkeypatch.setenv("RECSYS_ARTIFACTS", str(root))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()

@@ -221,3 +221,22 @@ def test_default_favourite_share_is_the_old_store():
 def test_bad_favourite_share(share):
     with pytest.raises(ValueError, match="favourite_share"):
         generate_store(favourite_share=share, **SMALL)
+
+
+def test_the_demo_store_names_its_products_and_nothing_else_changes():
+    from recsys.io.non_products import non_product_items
+
+    small = generate_store(seed=3, **SMALL)
+    named = generate_store(seed=3, names=True, **SMALL)
+    assert named.drop(columns=["item_name", "category"]).equals(small)  # the same store, with names
+    per_item = named.drop_duplicates(ITEM_ID)
+    products_only = per_item[~per_item[ITEM_ID].astype(str).isin(["200", "OPEN DEPT 101", "OPEN DEPT 102",
+                                                                   "OPEN DEPT 105"])]
+    assert products_only["item_name"].astype(str).str.match(r"^\w+ [\w -]+ \d").all()  # "Organic yoghurt 500 g"
+    assert products_only["category"].astype(str).ne("").all() and products_only["category"].nunique() > 5
+    # no product reads as a fee, postage, a deposit...: the cleaning would drop it
+    found = non_product_items(pd.Index(per_item[ITEM_ID].astype(str)),
+                              per_item["item_name"].astype(str).reset_index(drop=True))
+    assert found["item_id"].tolist() == ["200"]  # 'Carrier bag' at price 0, a till key
+    demo = demo_store()
+    assert {"item_name", "category"} <= set(demo.columns)

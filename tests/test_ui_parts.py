@@ -80,7 +80,7 @@ def test_cleaning_table_says_what_happened_to_flagged_lines_and_separates_thousa
                          "examples": ["a", "b", "c", "d"]}]}
     frame = cleaning_frame(report)
     assert list(frame["action"]) == ["removed", "flagged, kept"]
-    assert frame["examples"].iloc[1] == "a, b, c"
+    assert frame["examples"].iloc[1] == "a; b; c"  # an example line has commas of its own
     assert all(CLEANING_COLUMNS[c]["type_config"]["format"] == "localized" for c in ("lines", "items", "users"))
 
 

@@ -61,7 +61,8 @@ def weekly_sales(weekly: pd.DataFrame, metric: str) -> go.Figure:
     p = palette()
     fig = go.Figure()
     for i, (ctype, part) in enumerate(sorted(weekly.groupby("customer_type"), key=lambda kv: kv[0])):
-        fig.add_trace(go.Scatter(x=part["week"], y=part[metric], name=f"{ctype} customers", mode="lines",
+        label = "guests (no customer id)" if ctype == "guest" else f"{ctype} customers"
+        fig.add_trace(go.Scatter(x=part["week"], y=part[metric], name=label, mode="lines",
                                  stackgroup="one", line=dict(width=1.5, color=p[i])))
     fig.update_yaxes(title=metric.capitalize(), rangemode="tozero")
     fig.update_xaxes(title=None)

@@ -8,9 +8,12 @@ import streamlit as st
 
 from recsys.bundles.store import read_metadata
 from recsys.errors import BundleError, DataError
+from recsys.io.cache import data_hash
 from recsys.io.dates import DATE_ORDERS
-from recsys.io.loading import CSV_SUFFIXES, EXCEL_SUFFIXES, PARQUET_SUFFIXES, ValidationReport, data_hash
-from recsys.io.source_files import mapping_path
+from recsys.io.loading import ValidationReport
+from recsys.io.readers import CSV_SUFFIXES, EXCEL_SUFFIXES, PARQUET_SUFFIXES
+from recsys.io.source_files import exclusions_path, mapping_path
+from ui.import_report import show_import_report
 from ui.settings import PROJECT_ROOT, Settings
 from ui.sources import (
     TARGETS,
@@ -21,6 +24,8 @@ from ui.sources import (
     proposed_mapping,
     save_exclusions,
     save_mapping,
+    saved_sheet,
+    sheets_of,
     slugify,
     stage_catalogue,
     validate,
@@ -57,8 +62,9 @@ def _stamp(path: Path) -> tuple[str, int, int]:
 
 
 def _stamps(path: Path) -> tuple:
-    """The file's stamp and those of what changes how it reads: its mapping and catalogue."""
-    sides = [p for p in (mapping_path(path), catalogue_of(path)) if p is not None and p.is_file()]
+    """The file's stamp and those of what changes how it reads and cleans: its mapping, catalogue
+    and exclusion list."""
+    sides = [p for p in (mapping_path(path), catalogue_of(path), exclusions_path(path)) if p is not None and p.is_file()]
     return (_stamp(path), *(_stamp(p) for p in sides))
 
 
@@ -87,13 +93,20 @@ def validation_of(path: Path) -> ValidationReport:
 
 
 def show_validation(report: ValidationReport, key: str) -> None:
-    """OK with the line count, or every problem with its file, sheet, column and row."""
-    for warning in report.warnings:
-        st.warning(warning, icon=":material/warning:")
+    """OK with the line count and what the import will do, or every problem with its file, sheet,
+    column and row."""
     if report.ok:
         st.success(f"**{report.file}** is valid: {report.lines:,} sales lines ready to train on.",
                    icon=":material/task_alt:")
+        if report.cleaning is not None:
+            with st.expander("What the import will do with it", icon=":material/fact_check:", expanded=True):
+                show_import_report(report.cleaning.to_dict(), key=f"{key}_import")
+        else:
+            for warning in report.warnings:
+                st.warning(warning, icon=":material/warning:")
         return
+    for warning in report.warnings:
+        st.warning(warning, icon=":material/warning:")
     st.error(f"**{report.file}** has {len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}: "
              "map its columns below, or fix the file and upload it again.", icon=":material/report:")
     st.dataframe(report.to_frame(), hide_index=True, key=key, column_config=REPORT_COLUMNS)
@@ -157,18 +170,27 @@ CATALOGUE_TYPES = sorted({s.rsplit(".", 1)[-1] for s in CSV_SUFFIXES + EXCEL_SUF
 
 
 def mapping_form(path: Path, key: str) -> bool:
-    """The first rows of the file, a canonical column for each of its columns (the saved mapping
-    or the loader's guess), the date order and an optional catalogue; True once saved."""
+    """The first rows of the file (of a workbook: of the sheet chosen), a canonical column for each
+    of its columns (the saved mapping or the loader's guess), the date order and an optional
+    catalogue; True once saved."""
+    prefix = f"{key}_{slugify(Path(path).name)}"
+    sheets, sheet = sheets_of(path), None
+    if len(sheets) > 1:  # outside the form: another sheet shows its own columns at once
+        saved = saved_sheet(path)
+        sheet = st.selectbox("Sheet with the sales lines", sheets, key=f"{prefix}_sheet",
+                             index=sheets.index(saved) if saved in sheets else 0)
+    elif sheets:
+        sheet = sheets[0]
     try:
-        head = preview(path)
+        head = preview(path, sheet=sheet)
     except DataError as err:
         st.error(str(err))
         return False
     headers = [str(c) for c in head.columns]
     proposed, dates = proposed_mapping(path, headers)
-    st.caption(f"The first {len(head)} rows of **{Path(path).name}** as written:")
+    where = f" (sheet *{sheet}*)" if sheet else ""
+    st.caption(f"The first {len(head)} rows of **{Path(path).name}**{where} as written:")
     st.dataframe(head, hide_index=True, key=f"{key}_preview", height=38 + 35 * min(len(head), 8))
-    prefix = f"{key}_{slugify(Path(path).name)}"
     with st.form(key=f"{prefix}_form", border=False):
         st.markdown("**What each column holds** · the proposal is the loader's guess (or what you saved before)")
         grid = st.columns(min(len(headers), 4) or 1)
@@ -186,7 +208,7 @@ def mapping_form(path: Path, key: str) -> bool:
         return False
     try:
         cat = stage_catalogue(catalogue.name, catalogue.getvalue(), path) if catalogue is not None else None
-        save_mapping(path, choice, order, cat)
+        save_mapping(path, choice, order, cat, sheet=sheet if len(sheets) > 1 else None)
     except (ValueError, OSError) as exc:
         st.error(f"Could not save the mapping: {exc}")
         return False
@@ -198,13 +220,16 @@ def mapping_form(path: Path, key: str) -> bool:
 def exclusion_editor(path: Path, cleaning: dict, key: str) -> bool:
     """The suspect non-product codes with their evidence, which to leave out, and other ids to
     leave out; saved as `<file>.exclude.txt` (applied at the next training). True once saved."""
-    suspects = pd.DataFrame(cleaning.get("suspects", []), columns=["item_id", "lines", "strong", "excluded", "evidence"])
+    suspects = pd.DataFrame(cleaning.get("suspects", []),
+                            columns=["item_id", "lines", "strong", "excluded", "evidence", "kind"])
     saved_list = exclusions_of(path)
     if not suspects.empty:
-        shown = suspects.assign(default=suspects["strong"].map({True: "excluded", False: "kept"}))
-        st.dataframe(shown[["item_id", "excluded", "default", "lines", "evidence"]], hide_index=True,
+        shown = suspects.assign(default=suspects["strong"].map({True: "excluded", False: "kept"}),
+                                kind=suspects["kind"].fillna("placeholder price"))
+        st.dataframe(shown[["item_id", "kind", "excluded", "default", "lines", "evidence"]], hide_index=True,
                      key=f"{key}_suspects", column_config={
                          "item_id": st.column_config.TextColumn("Item"),
+                         "kind": st.column_config.TextColumn("Kind"),
                          "excluded": st.column_config.CheckboxColumn("Left out", help="In the last training"),
                          "default": st.column_config.TextColumn("By default", help="Strong evidence: left out"),
                          "lines": st.column_config.NumberColumn("Lines", format="%d"),

@@ -64,7 +64,7 @@ class Target:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _file_hash(path: str, mtime_ns: int, size: int) -> str:
-    from recsys.io.loading import data_hash
+    from recsys.io.cache import data_hash
 
     return data_hash(path)
 

@@ -23,6 +23,8 @@ PREFIX = "k_"
 WEIGHT_LABELS = {"als": "ALS", "item_cf": "Item-CF", "popularity": "Popularity", "repeat": "Buy again"}
 CONFIG_TOML = "tuning_toml"   # the last config the panel built (the Data page offers it as TOML)
 KNOBS_FOR = "_knobs_for"      # the bundle (ModelKey.stamp) the knobs were set for
+LOADED = "_loaded_config"     # {"for": stamp, "name": ..., "toml": ...}: a saved configuration loaded
+REQUEST_ONLY = (PREFIX + "n", PREFIX + "asof", PREFIX + "exclude")  # knobs of a request, not of a config
 
 
 @dataclass
@@ -39,6 +41,49 @@ class Request:
 def tuned_config_toml(key: state.ModelKey) -> str | None:
     """The config the knob panel last built for this bundle (None: the knobs were not touched)."""
     return st.session_state.get(CONFIG_TOML) if st.session_state.get(KNOBS_FOR) == key.stamp else None
+
+
+def loaded_config(key: state.ModelKey) -> tuple[str, str] | None:
+    """(name, TOML) of the saved configuration loaded for this bundle, None when none is."""
+    got = st.session_state.get(LOADED)
+    return (got["name"], got["toml"]) if isinstance(got, dict) and got.get("for") == key.stamp else None
+
+
+def base_config(rec: Recommender, key: state.ModelKey) -> TuningConfig:
+    """What the knobs start from: the loaded saved configuration, else the trained one."""
+    loaded = loaded_config(key)
+    return TuningConfig.from_toml(loaded[1]) if loaded else rec.config
+
+
+def current_config_toml(rec: Recommender, key: state.ModelKey) -> str:
+    """The config the knobs describe now (a loaded configuration counts), as TOML."""
+    loaded = loaded_config(key)
+    return tuned_config_toml(key) or (loaded[1] if loaded else rec.config.to_toml())
+
+
+def load_into_knobs(rec: Recommender, key: state.ModelKey, name: str, config: TuningConfig) -> None:
+    """Set every knob to a configuration (a widget callback: before the widgets exist); the list
+    size, as-of date and 'only new items' are not part of a configuration and stay."""
+    values = knob_defaults(rec, key, config)
+    if st.session_state.get(KNOBS_FOR) != key.stamp:
+        reset_knobs(values)
+    else:
+        for k, v in values.items():
+            if k not in REQUEST_ONLY or k not in st.session_state:
+                st.session_state[k] = v
+    st.session_state[KNOBS_FOR] = key.stamp
+    st.session_state[CONFIG_TOML] = config.to_toml()
+    if config.to_toml() == rec.config.to_toml():
+        st.session_state.pop(LOADED, None)
+    else:
+        st.session_state[LOADED] = {"for": key.stamp, "name": name, "toml": config.to_toml()}
+
+
+def back_to_trained(defaults: dict[str, Any]) -> None:
+    """The Reset button: every knob as trained, no saved configuration loaded."""
+    st.session_state.pop(LOADED, None)
+    st.session_state.pop(CONFIG_TOML, None)
+    reset_knobs(defaults)
 
 
 def knob_keys() -> list[str]:
@@ -76,9 +121,10 @@ def price_range_of(key: state.ModelKey) -> tuple[float, float, float]:
     return lo, hi, 0.05 if hi - lo <= 50 else 0.5
 
 
-def knob_defaults(rec: Recommender, key: state.ModelKey) -> dict[str, Any]:
-    """Every knob's default for this bundle (its trained config), by widget key."""
-    r, w = rec.config.rerank, rec.config.weights
+def knob_defaults(rec: Recommender, key: state.ModelKey, config: TuningConfig | None = None) -> dict[str, Any]:
+    """Every knob's value under a config (default: the bundle's trained one), by widget key."""
+    config = config or rec.config
+    r, w = config.rerank, config.weights
     lo, hi, _ = price_range_of(key)
     price = (min(max(float(r.price_min), lo), hi) if r.price_min is not None else lo,
              min(max(float(r.price_max), lo), hi) if r.price_max is not None else hi)
@@ -102,7 +148,8 @@ def knob_panel(rec: Recommender, key: state.ModelKey, model: str) -> Request:
     if st.session_state.get(KNOBS_FOR) != key.stamp:
         reset_knobs(defaults)  # another bundle: its own defaults (a price range of this store, ...)
         st.session_state[KNOBS_FOR] = key.stamp
-    base = rec.config
+    base = base_config(rec, key)  # a loaded saved configuration keeps the knobs the panel has no slider for
+    loaded = loaded_config(key)
     w = base.weights
     notes: list[str] = []
     start, end = rec.state.data_start.date(), rec.state.data_end.date()
@@ -110,8 +157,10 @@ def knob_panel(rec: Recommender, key: state.ModelKey, model: str) -> Request:
     with st.container(border=True):
         head, reset = st.columns([3, 2], vertical_alignment="center")
         head.markdown("**Tuning knobs**")
-        reset.button("Reset", icon=":material/restart_alt:", on_click=reset_knobs, args=(defaults,),
+        reset.button("Reset", icon=":material/restart_alt:", on_click=back_to_trained, args=(defaults,),
                      key="knobs_reset", type="tertiary", help="Back to the trained defaults")
+        if loaded:
+            st.caption(f":material/bookmark: Started from the saved configuration **{loaded[0]}** (sidebar)")
 
         n = int(st.slider("Items in the list", 1, 50, key=PREFIX + "n", persist_state="session",
                           **_initial("n", defaults)))

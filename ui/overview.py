@@ -40,7 +40,8 @@ def kpis(rec: Recommender) -> list[tuple[str, str, str | None]]:
         ("Customers", f"{s.get('users', 0):,}", f"{s.get('loyal_users', 0):,} loyal, {s.get('new_users', 0):,} new"),
         ("Items", f"{s.get('items', 0):,}", "Distinct products after cleaning"),
         ("Sales lines", compact(s.get("lines", 0)) if s.get("lines", 0) >= 100_000 else f"{s.get('lines', 0):,}",
-         f"{s.get('lines', 0):,} point-of-sale lines after cleaning"),
+         f"{s.get('lines', 0):,} point-of-sale lines of customers after cleaning"
+         + (f", and {s['guest_lines']:,} guest lines" if s.get("guest_lines") else "")),
         ("Baskets", compact(s.get("baskets", 0)) if s.get("baskets", 0) >= 100_000 else f"{s.get('baskets', 0):,}",
          f"{s.get('baskets', 0):,} distinct baskets"),
         ("Revenue", compact(s.get("revenue", 0.0)), f"{s.get('revenue', 0.0):,.2f}: the sum of price × units"),
@@ -80,5 +81,5 @@ def cleaning_frame(report: dict) -> pd.DataFrame:
     """One row per cleaning step of a CleaningReport dict."""
     rows = [{"action": ACTION_WORDS.get(s.get("action"), s.get("action")), "reason": s.get("reason"), "lines": s.get("lines", 0),
              "items": s.get("items", 0), "users": s.get("users", 0),
-             "examples": ", ".join(map(str, s.get("examples", [])[:3]))} for s in report.get("steps", [])]
+             "examples": "; ".join(map(str, s.get("examples", [])[:3]))} for s in report.get("steps", [])]
     return pd.DataFrame(rows, columns=["action", "reason", "lines", "items", "users", "examples"])

@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from recsys.io.loading import default_cache_dir
+from recsys.io.cache import default_cache_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_KEY = "demo"

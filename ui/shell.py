@@ -15,7 +15,7 @@ import streamlit as st
 
 from recsys import Recommender
 from recsys.errors import BundleError, DataError
-from ui import sidebar, state
+from ui import configs, sidebar, state
 from ui.settings import Settings, get_settings
 from ui.sources import Source, list_sources
 from ui.training import train_with_progress
@@ -58,6 +58,8 @@ def start() -> Context:
         problem = f"'{source.label}' has no trained models yet."
     user = sidebar.user_picker(key) if rec is not None else None
     model = sidebar.model_picker(disabled=rec is None)
+    if rec is not None and key is not None:
+        configs.sidebar_panel(rec, key)
     sidebar.footer(source, rec)
     sidebar.mirror_in_url(source=source.key, user=user, model=model)
     ctx = Context(settings, sources, source, rec, key, problem, user, model)

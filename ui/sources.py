@@ -18,15 +18,15 @@ import pandas as pd
 from recsys.atomic import atomic_write_bytes
 from recsys.bundles.store import has_bundle
 from recsys.errors import DataError
-from recsys.io.loading import (
+from recsys.io.columns import IGNORE, MAPPABLE_COLUMNS, propose_mapping
+from recsys.io.loading import ValidationReport, validate_transactions
+from recsys.io.readers import (
     CSV_SUFFIXES,
-    EXCEL_SUFFIXES,
-    IGNORE,
-    MAPPABLE_COLUMNS,
     SUPPORTED_SUFFIXES,
-    ValidationReport,
-    propose_mapping,
-    validate_transactions,
+    customer_sheets,
+    is_workbook,
+    sheet_preview,
+    workbook_sheets,
 )
 from recsys.io.source_files import (
     Exclusions,
@@ -227,14 +227,42 @@ CATALOGUE_TAG = ".catalogue"  # '<file>.catalogue.csv' beside the data file
 
 
 def can_map(path: Path) -> bool:
-    """CSV and Parquet files have free column names; a workbook is read by its sheets' names."""
-    return not Path(path).name.lower().endswith(EXCEL_SUFFIXES)
+    """CSV and Parquet files and workbooks of any sheets have free column names; the store's
+    workbook (sheets 'Loyal Customers' / 'New Customers') is read by its sheets' names."""
+    if not is_workbook(path):
+        return True
+    try:
+        return not customer_sheets(workbook_sheets(path))
+    except (DataError, OSError):
+        return True  # unreadable: the form says why when it reads the first rows
 
 
-def preview(path: Path, rows: int = PREVIEW_ROWS) -> pd.DataFrame:
-    """The first rows as written (text), for the mapping form; DataError when unreadable."""
+def sheets_of(path: Path) -> list[str]:
+    """The sheets a mapping can name (none for CSV and Parquet files)."""
+    if not is_workbook(path):
+        return []
+    try:
+        return workbook_sheets(path)
+    except (DataError, OSError):
+        return []
+
+
+def saved_sheet(path: Path) -> str | None:
+    """The sheet the file's saved mapping reads (None when it names none)."""
+    try:
+        saved = source_mapping(path)
+    except DataError:
+        return None
+    return saved.sheet if saved else None
+
+
+def preview(path: Path, rows: int = PREVIEW_ROWS, sheet: str | None = None) -> pd.DataFrame:
+    """The first rows as written (text), for the mapping form (a workbook's `sheet`, else its
+    first); DataError when unreadable."""
     path = Path(path)
     try:
+        if is_workbook(path):
+            return sheet_preview(path, sheet, rows)
         if path.name.lower().endswith(CSV_SUFFIXES):
             return pd.read_csv(path, nrows=rows, dtype=str, keep_default_na=False)
         import pyarrow.parquet as pq
@@ -251,12 +279,14 @@ def proposed_mapping(path: Path, headers: list[str]) -> tuple[dict[str, str], st
     return propose_mapping(headers, saved.columns if saved else None), saved.dates if saved else "auto"
 
 
-def save_mapping(path: Path, columns: dict[str, str], dates: str, catalogue: Path | None = None) -> Path:
-    """Write `<file>.mapping.toml`: every column's target ('ignore' kept so a name is not re-guessed)."""
+def save_mapping(path: Path, columns: dict[str, str], dates: str, catalogue: Path | None = None,
+                 sheet: str | None = None) -> Path:
+    """Write `<file>.mapping.toml`: every column's target ('ignore' kept so a name is not re-guessed),
+    the date order, the catalogue and the sheet of a workbook."""
     old = source_mapping(path)
     cat = catalogue.name if catalogue is not None else (old.catalogue if old else None)
     return write_mapping(path, SourceMapping(columns=dict(columns), dates=dates, catalogue=cat,
-                                             catalogue_columns=old.catalogue_columns if old else {}))
+                                             catalogue_columns=old.catalogue_columns if old else {}, sheet=sheet))
 
 
 def stage_catalogue(name: str, data: bytes, data_path: Path) -> Path:

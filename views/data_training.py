@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from recsys.io.loading import SUPPORTED_SUFFIXES
+from recsys.io.readers import SUPPORTED_SUFFIXES
 from ui import shell, state, widgets
 from ui.data_admin import (
     bundle_meta,
@@ -16,8 +16,8 @@ from ui.data_admin import (
     sources_frame,
     validation_of,
 )
+from ui.import_report import show_import_report
 from ui.knobs import tuned_config_toml
-from ui.overview import CLEANING_COLUMNS, cleaning_frame
 from ui.settings import DEMO_KEY
 from ui.sidebar import SOURCE
 from ui.sources import can_map, list_sources, publish_upload, source_for, stage_upload
@@ -97,9 +97,9 @@ if train_clicked or st.session_state.pop(TRAIN_NOW, False):
 # ---- upload ------------------------------------------------------------------------------
 with st.container(border=True):
     st.markdown("#### :material/upload_file: Upload sales data")
-    st.caption("A workbook with the sheets *Loyal Customers* and *New Customers*, or a CSV / Parquet file with "
-               "user, item, timestamp, quantity and price columns. Data only: models are trained here, "
-               "never uploaded.")
+    st.caption("A workbook (the store's sheets *Loyal Customers* and *New Customers*, or any sheet), or a CSV / "
+               "Parquet file with customer, item, date, quantity and price columns; lines without a customer "
+               "are guest sales. Data only: models are trained here, never uploaded.")
     uploaded = st.file_uploader("Workbook, CSV or Parquet", key="upload", label_visibility="collapsed",
                                 type=sorted({s.rsplit(".", 1)[-1] for s in SUPPORTED_SUFFIXES}))
     if uploaded is not None and st.session_state.get(UPLOAD_ID) != uploaded.file_id:
@@ -134,14 +134,12 @@ if ctx.rec is not None and ctx.rec.cleaning_report:
         st.text(f"{ctx.rec.cleaning_report.get('lines_in', 0):,} lines in, "
                 f"{ctx.rec.cleaning_report.get('lines_removed', 0):,} removed, "
                 f"{ctx.rec.cleaning_report.get('lines_out', 0):,} kept")
-        for warning in ctx.rec.cleaning_report.get("warnings", []):
-            st.warning(warning, icon=":material/warning:")
-        st.dataframe(cleaning_frame(ctx.rec.cleaning_report), hide_index=True, key="cleaning_report",
-                     column_config=CLEANING_COLUMNS)
+        show_import_report(ctx.rec.cleaning_report, key="cleaning_report")
     if source.kind == "file" and source.path is not None:
         with st.expander("Items left out of training", icon=":material/block:"):
-            st.caption("Codes that look like non-products (a placeholder price on most lines, worth more than the "
-                       "whole ticket) are left out by default when the evidence is strong. Change the list here; "
+            st.caption("Lines that are not products are left out by default: named as fees, postage, deposits, "
+                       "bags, gift cards, discounts or adjustments; codes unlike the store's products; codes at a "
+                       "placeholder price worth more than the whole ticket. Change the list here; "
                        f"it is kept beside the file as `{source.path.name}.exclude.txt` and applied at the next "
                        "training.")
             if exclusion_editor(source.path, ctx.rec.cleaning_report, "excl"):

@@ -4,7 +4,7 @@ costs in accuracy for what it gains in basket value. Runs on demand (minutes); t
 of each data source is kept on disk."""
 import streamlit as st
 
-from ui import charts, shell, widgets
+from ui import charts, compare_panel, shell, widgets
 from ui import evaluation as ev
 from ui.fit import show_fit, show_ranker
 
@@ -78,6 +78,10 @@ if ctx.rec is not None:
         show_fit(ctx.rec, "ev_fit")
         st.markdown("**The learned ranker** · ranker, fitted blend and every source on the later validation window")
         show_ranker(ctx.rec, "ev_ranker")
+
+# ---- A/B: two configurations ----------------------------------------------------------------
+if ctx.rec is not None:
+    compare_panel.show(ctx)
 
 if saved is None:
     st.info("Run the evaluation to see how the models compare on this data.", icon=":material/info:")

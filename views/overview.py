@@ -75,6 +75,12 @@ with right, st.container(border=True, height="stretch"):
                      column_order=["action", "reason", "lines"])
         st.caption("Removed lines are not trained on; flagged lines (duplicates, extreme quantities…) are "
                    "counted here and kept. Items, customers and examples of each rule: the Data and training page.")
+        if report.get("guest_lines"):
+            st.caption(f"Of the lines trained on, {report['guest_lines']:,} are guest lines ({report.get('guest_baskets', 0):,} "
+                       "baskets without a customer id): they count for popularity, bought together and prices, "
+                       "never as a customer.")
+        if report.get("kinds"):
+            st.caption("Non-product lines left out: " + "; ".join(f"{k} {v:,}" for k, v in report["kinds"].items()))
         if report.get("non_product_items"):
             st.caption("Non-product items removed: " + ", ".join(map(str, report["non_product_items"][:30]))
                        + (" …" if len(report["non_product_items"]) > 30 else ""))

@@ -48,10 +48,21 @@ vectors plus nearest users', from :mod:`recsys.evaluation.baselines`).
 Metrics (at every ``k``, mean over users): ``precision``, ``recall``, ``ndcg`` (binary relevance,
 ideal DCG over ``min(k, |truth|)``), ``hit_rate``, ``map`` (AP@k normalised by
 ``min(k, |truth|)``); plus ``coverage`` (distinct recommended items / items in the training frame)
-and ``avg_price`` (mean unit price of the recommended items, per user then averaged).  Per-user
-values are kept in :class:`EvalResult` for :func:`paired_bootstrap`.
+and ``avg_price`` (mean unit price of the recommended items, per user then averaged); beyond
+accuracy (:mod:`recsys.evaluation.beyond`, the definitions of microsoft/recommenders): ``novelty``
+and ``diversity`` per user, ``dist_coverage`` (entropy of how often each item is shown).  Per-user
+values are kept in :class:`EvalResult` for :func:`paired_bootstrap`; a statistic of the whole group
+(coverage) is compared with :func:`bootstrap_statistic`.
 """
 from recsys.evaluation.baselines import TIFUKNN, BuyAgain, Popularity
+from recsys.evaluation.beyond import (
+                                       beyond_accuracy,
+                                       catalogue_coverage,
+                                       distributional_coverage,
+                                       diversity,
+                                       item_novelty,
+                                       novelty,
+)
 from recsys.evaluation.metrics import (
                                        METRICS,
                                        average_precision_at_k,
@@ -72,7 +83,7 @@ from recsys.evaluation.protocol import (
                                        format_table,
                                        score_recommendations,
 )
-from recsys.evaluation.significance import BootstrapResult, paired_bootstrap
+from recsys.evaluation.significance import BootstrapResult, bootstrap_statistic, paired_bootstrap
 from recsys.evaluation.splits import (
                                        DEFAULT_SCENARIOS,
                                        MODES,
@@ -85,6 +96,7 @@ from recsys.evaluation.splits import (
 
 __all__ = ["Split", "ModeView", "EvalResult", "BootstrapResult", "make_loyal_split", "make_new_customer_split",
            "rolling_windows", "evaluate", "score_recommendations", "evaluate_all", "format_table", "compare",
-           "paired_bootstrap", "relevance", "precision_at_k", "recall_at_k", "ndcg_at_k", "hit_rate_at_k",
+           "paired_bootstrap", "bootstrap_statistic", "relevance", "precision_at_k", "recall_at_k", "ndcg_at_k", "hit_rate_at_k",
            "average_precision_at_k", "ranking_metrics", "expected_calibration_error", "reliability_table",
-           "BuyAgain", "Popularity", "TIFUKNN", "DEFAULT_SCENARIOS", "METRICS", "MODES"]
+           "BuyAgain", "Popularity", "TIFUKNN", "DEFAULT_SCENARIOS", "METRICS", "MODES",
+           "beyond_accuracy", "catalogue_coverage", "distributional_coverage", "diversity", "item_novelty", "novelty"]

@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
+from recsys.evaluation.beyond import (
+    distributional_coverage,
+    diversity,
+    item_buyers,
+    novelty,
+)
 from recsys.evaluation.metrics import (
     lists_to_codes,
     ranking_metrics,
@@ -136,8 +143,27 @@ def score_recommendations(
             user_price = np.nanmean(p, axis=1) if p.size else np.zeros(0)
         per_user[f"avg_price@{kk}"] = user_price
         summary[f"avg_price@{kk}"] = float(np.nanmean(user_price)) if np.isfinite(user_price).any() else float("nan")
+    _beyond_accuracy(codes, split, len(item_index), ks, per_user, summary)
     summary["exclusion_violations"] = float(violations)
     return EvalResult(model_name, split.name, mode, ks, view.users, per_user, summary, lists)
+
+
+def _beyond_accuracy(codes: np.ndarray, split: Split, width: int, ks: tuple[int, ...],
+                     per_user: dict[str, np.ndarray], summary: dict[str, float]) -> None:
+    """Novelty and diversity per user, distributional coverage of the lists (recsys.evaluation.beyond),
+    against the purchases of the split's training frame."""
+    bought = split.purchases
+    if bought.shape[1] < width:  # items of the lists or the truth the training frame never had
+        bought = sparse.hstack([bought, sparse.csr_matrix((bought.shape[0], width - bought.shape[1]))]).tocsr()
+    buyers = item_buyers(bought)
+    for kk in ks:
+        top = codes[:, :kk]
+        per_user[f"novelty@{kk}"] = novelty(top, buyers)
+        per_user[f"diversity@{kk}"] = diversity(top, bought)
+        for name in ("novelty", "diversity"):
+            values = per_user[f"{name}@{kk}"]
+            summary[f"{name}@{kk}"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        summary[f"dist_coverage@{kk}"] = distributional_coverage(top)
 
 
 def evaluate(

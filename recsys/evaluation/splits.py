@@ -5,6 +5,7 @@ customer's first basket as history; rolling windows are earlier loyal splits ins
 data (for tuning without looking at the test window). See `recsys.evaluation` for the details."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -59,6 +60,18 @@ class Split:
     def catalogue(self) -> pd.Index:
         """Distinct items of the training frame."""
         return pd.Index(pd.unique(self.train[ITEM_ID]))
+
+    @functools.cached_property
+    def purchases(self) -> sparse.csr_matrix:
+        """(customers x catalogue items) 1 where a customer of the training frame bought the item
+        (the beyond-accuracy measures' novelty and co-purchases), computed once per split."""
+        items = self.catalogue.get_indexer(self.train[ITEM_ID])
+        users = pd.factorize(self.train[USER_ID])[0]
+        m = sparse.csr_matrix((np.ones(len(items), dtype=np.int8), (users, items)),
+                              shape=(int(users.max()) + 1 if len(users) else 0, len(self.catalogue)))
+        m.sum_duplicates()
+        m.data[:] = 1
+        return m
 
     def view(self, mode: str = "all") -> ModeView:
         """Users, as-of times, truth and exclusions for ``mode`` ("all" or "new")."""

@@ -114,7 +114,7 @@ def join_catalogue(frame: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame
     for column in (ITEM_NAME, CATEGORY):
         per_item = np.where(found, cat[column].to_numpy(dtype=object)[np.maximum(pos, 0)], "")
         if column in frame:  # the sales file's own value where the catalogue says nothing
-            own = _per_item_text(frame[column], codes, len(uniques))
+            own = per_item_text(frame[column], codes, len(uniques))
             per_item = np.where(per_item == "", own, per_item)
         out[column] = pd.Categorical.from_codes(*_as_codes(per_item, codes))
     list_price = np.where(found, cat[LIST_PRICE].to_numpy("float64")[np.maximum(pos, 0)], np.nan)
@@ -122,7 +122,7 @@ def join_catalogue(frame: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame
     return out
 
 
-def _per_item_text(values: pd.Series, codes: np.ndarray, n: int) -> np.ndarray:
+def per_item_text(values: pd.Series, codes: np.ndarray, n: int) -> np.ndarray:
     """The first non-empty value of each item code ('' when none)."""
     text = values.astype("str").fillna("").to_numpy(dtype=object)
     out = np.full(n, "", dtype=object)

@@ -31,22 +31,34 @@ def check_order(order: str | None) -> str:
     return order
 
 
+# How a date column was read, in words (the import report says it)
+READ_AS = {"datetime": "date-time cells", "serial": "Excel serial day numbers", "iso": "year first (ISO)",
+           DAY_FIRST: "day first", MONTH_FIRST: "month first", "text": "text dates"}
+
+
 def parse_date_column(values: pd.Series, order: str = AUTO) -> tuple[pd.Series, pd.Series]:
     """Naive datetime64[ns] values and a mask of cells that hold something that is not a date.
 
     Raises AmbiguousDates when `order` is 'auto' and the d/m order cannot be read from the values.
     """
+    parsed, bad, _ = read_date_column(values, order)
+    return parsed, bad
+
+
+def read_date_column(values: pd.Series, order: str = AUTO) -> tuple[pd.Series, pd.Series, str]:
+    """`parse_date_column`, and how the values were read (a key of READ_AS)."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        return naive_ns(values), pd.Series(False, index=values.index)
+        return naive_ns(values), pd.Series(False, index=values.index), "datetime"
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return _excel_serials(values.astype("float64"))
+        return (*_excel_serials(values.astype("float64")), "serial")
     text = values.astype("str").str.strip().mask(values.isna())
     text = text.mask(text == "")
     numbers = pd.to_numeric(text, errors="coerce")
     if text.notna().any() and numbers.notna().sum() == text.notna().sum():
-        return _excel_serials(numbers.astype("float64"))  # serials exported as text
-    parsed = _parse_text(text, order)
-    return parsed, parsed.isna() & text.notna()
+        return (*_excel_serials(numbers.astype("float64")), "serial")  # serials exported as text
+    parsed, resolved = _parse_text(text, order)
+    form = resolved or ("iso" if text.dropna().head(50).str.match(r"^\s*\d{4}[-/.]\d").any() else "text")
+    return parsed, parsed.isna() & text.notna(), form
 
 
 def resolve_order(text: pd.Series, order: str = AUTO) -> str | None:
@@ -67,8 +79,9 @@ def resolve_order(text: pd.Series, order: str = AUTO) -> str | None:
     return DAY_FIRST  # both fields exceed 12 somewhere: mixed forms; the bad rows are reported
 
 
-def _parse_text(text: pd.Series, order: str) -> pd.Series:
-    """Dates parsed with one format guessed under the resolved order; odd rows one by one."""
+def _parse_text(text: pd.Series, order: str) -> tuple[pd.Series, str | None]:
+    """Dates parsed with one format guessed under the resolved order (odd rows one by one), and
+    that order (None for forms without one)."""
     from pandas.tseries.api import guess_datetime_format
 
     resolved = resolve_order(text, order)
@@ -83,7 +96,7 @@ def _parse_text(text: pd.Series, order: str) -> pd.Series:
             retry &= ~text.str.match(_SLASHED).fillna(False).astype(bool)
         if retry.any():  # a different format on some rows (rare): slow element-wise parse
             parsed[retry] = _to_naive(text[retry], "mixed", dayfirst)
-    return parsed
+    return parsed, resolved
 
 
 def _to_naive(text: pd.Series, fmt: str | None, dayfirst: bool) -> pd.Series:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 # Canonical columns of a transaction frame, one row per point-of-sale line.
-USER_ID = "user_id"          # str
+USER_ID = "user_id"          # str; "" on a guest line (a sale without a customer id: an anonymous basket)
 ITEM_ID = "item_id"          # str (real item ids mix ints and strings)
 TIMESTAMP = "timestamp"      # datetime64[ns], naive local time
 QUANTITY = "quantity"        # float64, units sold (negative = return)
 PRICE = "price"              # float64, unit price
 TICKET_ID = "ticket_id"      # str, a basket: (pos, ticket number, ticket datetime) in the workbook
-CUSTOMER_TYPE = "customer_type"  # str: "loyal" or "new"
+CUSTOMER_TYPE = "customer_type"  # str: "loyal" or "new" ("guest" on a guest line)
 TICKET_AMOUNT = "ticket_amount"  # float64, optional: the basket total (negative = refund)
 
 # Optional item facts: from the sales file itself or from a catalogue joined by item id.
@@ -23,3 +23,4 @@ OPTIONAL_COLUMNS = (TICKET_ID, CUSTOMER_TYPE, TICKET_AMOUNT)
 CANONICAL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 ITEM_COLUMNS = (ITEM_NAME, CATEGORY, LIST_PRICE)  # present only when the source has them, in this order
 CUSTOMER_TYPES = ("loyal", "new")
+GUEST = "guest"              # the customer type of a guest line (its user_id is "")

@@ -1,8 +1,9 @@
 """What an analyst decides about one data file, kept next to it so a retrain reuses it.
 
 - `<file>.mapping.toml`: the column mapping (`[columns]` source header = canonical name), the
-  date order (`dates = "monthfirst"`) and an optional catalogue (`catalogue = "products.csv"`,
-  relative to the mapping file, with its own `[catalogue_columns]`).
+  date order (`dates = "monthfirst"`), the sheet of a workbook (`sheet = "Sales"`) and an optional
+  catalogue (`catalogue = "products.csv"`, relative to the mapping file, with its own
+  `[catalogue_columns]`).
 - `<file>.exclude.txt`: item ids left out of training, one a line; `!id` keeps an item that the
   cleaning would exclude as a suspect non-product line (like `.gitignore`); `#` starts a comment.
 
@@ -28,12 +29,13 @@ KEEP_PREFIX = "!"
 
 @dataclass(frozen=True)
 class SourceMapping:
-    """How to read one data file: column mapping, date order, catalogue."""
+    """How to read one data file: column mapping, date order, sheet, catalogue."""
 
     columns: dict[str, str] = field(default_factory=dict)   # source header -> canonical column
     dates: str = "auto"
     catalogue: str | None = None                            # path, relative to the mapping file
     catalogue_columns: dict[str, str] = field(default_factory=dict)
+    sheet: str | None = None                                # the sheet of a workbook to read
 
     def catalogue_path(self, folder: Path) -> Path | None:
         """The catalogue file, resolved against the folder of the mapping file."""
@@ -45,6 +47,8 @@ class SourceMapping:
     def to_toml(self) -> str:
         """The mapping as the TOML of a `.mapping.toml` file."""
         body: dict = {"dates": self.dates}
+        if self.sheet:
+            body["sheet"] = self.sheet
         if self.catalogue:
             body["catalogue"] = self.catalogue
         body["columns"] = dict(self.columns)
@@ -94,7 +98,7 @@ def read_mapping(path: Path) -> SourceMapping:
         raise DataError(f"cannot read the mapping file ({exc})", file=name) from None
     except tomllib.TOMLDecodeError as exc:
         raise DataError(f"not valid TOML ({exc})", file=name) from None
-    known = {"columns", "dates", "catalogue", "catalogue_columns"}
+    known = {"columns", "dates", "catalogue", "catalogue_columns", "sheet"}
     # a flat file of `HEADER = "target"` lines is accepted too
     flat = {k: v for k, v in raw.items() if k not in known}
     columns = {**_string_table(raw.get("columns", {}), name, "columns"), **_string_table(flat, name, "")}
@@ -105,8 +109,12 @@ def read_mapping(path: Path) -> SourceMapping:
     catalogue = raw.get("catalogue")
     if catalogue is not None and not isinstance(catalogue, str):
         raise DataError("catalogue must be a file name (a string)", file=name, column="catalogue")
+    sheet = raw.get("sheet")
+    if sheet is not None and not isinstance(sheet, str):
+        raise DataError("sheet must be the name of a sheet (a string)", file=name, column="sheet")
     return SourceMapping(columns=columns, dates=dates, catalogue=catalogue or None,
-                         catalogue_columns=_string_table(raw.get("catalogue_columns", {}), name, "catalogue_columns"))
+                         catalogue_columns=_string_table(raw.get("catalogue_columns", {}), name, "catalogue_columns"),
+                         sheet=sheet or None)
 
 
 def _string_table(table: object, file: str, key: str) -> dict[str, str]:

@@ -56,9 +56,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsys.io.schema import (
+    CATEGORY,
     CUSTOMER_TYPE,
     CUSTOMER_TYPES,
     ITEM_ID,
+    ITEM_NAME,
     PRICE,
     QUANTITY,
     TICKET_AMOUNT,
@@ -66,6 +68,7 @@ from recsys.io.schema import (
     TIMESTAMP,
     USER_ID,
 )
+from recsys.io.synthetic_names import category_names, non_product_name, product_names
 
 SIZES: dict[str, dict[str, int]] = {
     "S": dict(n_lines=100_000, n_users=10_000, n_items=5_000),
@@ -466,7 +469,7 @@ def _trips(rng: np.random.Generator, cat: _Catalogue, users: _Users, n_lines: in
 def generate_store(n_users: int = 2000, n_items: int = 3000, n_lines: int = 200_000,
                    seed: int = 0, start: str = "2024-07-01", days: int = 550,
                    new_customer_share: float = 0.3,
-                   favourite_share: float = DEFAULT_FAVOURITE_SHARE) -> pd.DataFrame:
+                   favourite_share: float = DEFAULT_FAVOURITE_SHARE, names: bool = False) -> pd.DataFrame:
     """A deterministic synthetic store (same arguments -> identical frame).
 
     Returns the canonical columns of :mod:`recsys.io.schema`, sorted by timestamp, with
@@ -480,6 +483,10 @@ def generate_store(n_users: int = 2000, n_items: int = 3000, n_lines: int = 200_
     0.45 gives the workbook's ~60 % repeat share (distinct items of a loyal customer's last four
     weeks bought before); 0.12 with a wide catalogue and short histories gives Ta Feng's ~14 %
     (``benchmarks.datasets.SYNTHETIC_KINDS["lowrepeat"]``).
+
+    ``names=True`` adds ``item_name`` and ``category`` (Categorical): a name per product
+    ("Organic yoghurt 500 g") and its taste cluster as the category ("Dairy"); every other column
+    is the same as without them (`recsys.io.synthetic_names`).
     """
     if n_users < 1 or n_items < 1 or n_lines < 1 or days < NEW_CUSTOMER_DAYS:
         raise ValueError("need n_users, n_items, n_lines >= 1 and days >= 31")
@@ -527,7 +534,21 @@ def generate_store(n_users: int = 2000, n_items: int = 3000, n_lines: int = 200_
                                                  categories=pd.Index(list(CUSTOMER_TYPES))),
         TICKET_AMOUNT: amount[trip],
     }
+    if names:
+        columns.update(_name_columns(cat, item, seed))
     return pd.DataFrame(columns, copy=False)
+
+
+def _name_columns(cat: _Catalogue, item: np.ndarray, seed: int) -> dict[str, pd.Categorical]:
+    """item_name and category per line, through per-item codes (no str per line)."""
+    extra = [non_product_name(str(i)) for i in cat.ids[cat.n_products:]]
+    names = np.r_[product_names(cat.cluster, seed), np.array([e[0] for e in extra], dtype=object)]
+    groups = np.r_[category_names(cat.n_clusters)[cat.cluster], np.array([e[1] for e in extra], dtype=object)]
+    out = {}
+    for column, per_item in ((ITEM_NAME, names), (CATEGORY, groups)):
+        codes, labels = pd.factorize(pd.Series(per_item, dtype=object))
+        out[column] = _categorical(codes.astype(np.int32)[item], np.asarray(labels, dtype=object))
+    return out
 
 
 def _price_quantity(rng: np.random.Generator, cat: _Catalogue, item: np.ndarray,
@@ -560,6 +581,6 @@ def _other_items(rng: np.random.Generator, cat: _Catalogue, users: _Users,
 
 
 def demo_store(seed: int = 0) -> pd.DataFrame:
-    """A small demo store: ~1,500 users (~300 new), ~2,000 items, ~120k lines."""
+    """A small demo store: ~1,500 users (~300 new), ~2,000 items with names and categories, ~120k lines."""
     return generate_store(n_users=1500, n_items=2000, n_lines=120_000, seed=seed,
-                          new_customer_share=0.2)
+                          new_customer_share=0.2, names=True)

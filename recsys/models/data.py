@@ -35,6 +35,10 @@ class TrainingData:
     item_cycle: np.ndarray | None = None        # (n_items,) median days between repeat purchases (nan)
     # pair features and "bought again" labels from past windows (recsys.training.repeat_learner)
     repeat_examples: tuple[np.ndarray, np.ndarray] | None = None
+    # guest lines (sales without a customer id): anonymous baskets that only the basket models read
+    guest_item: np.ndarray | None = None    # (guest lines,) int32 item code
+    guest_basket: np.ndarray | None = None  # (guest lines,) int64 basket code, apart from the customers'
+    guest_weight: np.ndarray | None = None  # (guest lines,) float32 confidence weight
 
     def user_items(self) -> sp.csr_matrix:
         """(n_users, n_items) confidence: summed line weights, log1p-damped so staples do not swamp ALS."""
@@ -45,9 +49,15 @@ class TrainingData:
         return m
 
     def basket_items(self) -> sp.csr_matrix:
-        """(n_baskets, n_items) summed line weights per basket: the input of item-item CF."""
-        baskets, codes, _ = unique_inverse_counts(self.basket)
-        m = sp.csr_matrix((self.weight, (codes, self.item)), shape=(len(baskets), self.n_items))
+        """(n_baskets, n_items) summed line weights per basket, the guests' baskets after the
+        customers': the input of item-item CF."""
+        basket, item, weight = self.basket, self.item, self.weight
+        if self.guest_item is not None and len(self.guest_item):
+            after = int(basket.max()) + 1 if len(basket) else 0
+            basket = np.r_[basket, self.guest_basket.astype(np.int64) + after]
+            item, weight = np.r_[item, self.guest_item], np.r_[weight, self.guest_weight]
+        baskets, codes, _ = unique_inverse_counts(basket)
+        m = sp.csr_matrix((weight, (codes, item)), shape=(len(baskets), self.n_items))
         m.sum_duplicates()
         return m
 
@@ -59,4 +69,5 @@ class TrainingData:
         so the line arrays need not stay alive for the rest of training."""
         none = np.empty(0, dtype=np.int64)
         return dataclasses.replace(self, user=none, item=none, time=none, basket=none,
-                                   weight=np.empty(0, dtype=np.float32))
+                                   weight=np.empty(0, dtype=np.float32), guest_item=None, guest_basket=None,
+                                   guest_weight=None)

@@ -216,7 +216,8 @@ class Recommender:
         top = float(sims.max()) if len(sims) and sims.max() > 0 else 1.0
         out = [{"item_id": str(self.state.item_ids[i]), "relevance_score": round(float(max(s, 0) / top), 6),
                 "confidence_score": round(float(c), 6), "item_price": round(float(self._item_price[i]), 4),
-                "co_purchase_count": int(k)}
+                "co_purchase_count": int(k), "item_name": str(self._item_name[i]),
+                "category": str(self._item_category[i])}
                for i, s, c, k in zip(idx, sims, conf, counts)]  # n items
         return SimilarItemsResponse(item_id=str(item_id), similar_items=out, model=model,
                                     processing_time_ms=round((time.perf_counter() - t0) * 1000, 3))

@@ -38,6 +38,7 @@ class BasketStats:
     product: np.ndarray         # (n_items,) bool: a real product (priced, not excluded)
     price: np.ndarray           # (n_items,) typical price
     names: np.ndarray | None    # (n_items,) item names, where the catalogue has them
+    categories: np.ndarray | None = None  # (n_items,) categories, where the data has them
 
 
 _CACHE: dict[int, BasketStats] = {}
@@ -80,10 +81,10 @@ def basket_stats(source: Any) -> BasketStats:
         product &= ~items["excluded"].to_numpy(bool)
     # N as training counted it (by ticket where the data has tickets)
     n = int(state.summary.get("baskets") or n_from_lines)
-    names = items["item_name"].to_numpy(dtype=object) \
-        if "item_name" in items.columns and (items["item_name"].astype(str) != "").any() else None
+    names, categories = (items[c].to_numpy(dtype=object) if c in items.columns and (items[c].astype(str) != "").any()
+                         else None for c in ("item_name", "category"))
     stats = BasketStats(index=pd.Index(state.item_ids), baskets=max(n, 1), item_baskets=counts, product=product,
-                        price=items["price"].to_numpy(np.float64), names=names)
+                        price=items["price"].to_numpy(np.float64), names=names, categories=categories)
     _CACHE[id(state)] = stats
     weakref.finalize(state, _CACHE.pop, id(state), None)
     return stats
@@ -154,7 +155,9 @@ def _finish(state: TrainedState, stats: BasketStats, rules: dict[str, np.ndarray
     if "with_items" in columns:
         data.update(with_item=state.item_ids[top["antecedent"]].astype(str), with_items=top["with_items"])
     out = pd.DataFrame(data, columns=columns)
-    if stats.names is not None:  # catalogues with names (optional column)
+    if stats.categories is not None:  # stores with names and categories (optional columns)
+        out.insert(1, "category", stats.categories[codes])
+    if stats.names is not None:
         out.insert(1, "item_name", stats.names[codes])
     return out
 

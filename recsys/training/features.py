@@ -2,10 +2,15 @@
 
 Everything here works on integer codes: `encode` factorises users and items once and the rest
 of the pipeline only sees positions into `user_ids` / `item_ids`.
+
+Guest lines (sales without a customer id, `recsys.io.cleaning.clean_sales(...).guests`) are
+encoded apart (`GuestLines`, anonymous baskets on the same item codes): they count for the items'
+popularity (each basket one buyer), their prices, the catalogue and the baskets item-CF and
+"bought together" learn from; never for a customer's profile, segment or history.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,6 +32,30 @@ from recsys.models.popularity import popularity_score
 
 
 @dataclass
+class GuestLines:
+    """Guest lines as integer codes: anonymous baskets, each a buyer of its own."""
+
+    item: np.ndarray          # (n,) int32 item code (into Encoded.item_ids)
+    basket: np.ndarray        # (n,) int64 basket code, 0 .. n_baskets - 1
+    time: np.ndarray          # (n,) int64 seconds
+    quantity: np.ndarray      # (n,) float32
+    price: np.ndarray         # (n,) float32
+
+    @property
+    def n_lines(self) -> int:
+        return len(self.item)
+
+    @property
+    def n_baskets(self) -> int:
+        return int(self.basket.max()) + 1 if len(self.basket) else 0
+
+    @classmethod
+    def empty(cls) -> "GuestLines":
+        return cls(np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32),
+                   np.empty(0, np.float32))
+
+
+@dataclass
 class Encoded:
     """A transaction frame as integer codes, lines sorted by (user, time)."""
 
@@ -41,6 +70,7 @@ class Encoded:
     user_type: np.ndarray     # (n_users,) str: loyal / new
     # (n_items,) each: item_name and category ('' = unknown), list_price (the catalogue's; nan = none)
     item_info: dict[str, np.ndarray] | None = None
+    guests: GuestLines = field(default_factory=GuestLines.empty)
 
     @property
     def n_users(self) -> int:
@@ -65,10 +95,17 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int32), np.asarray(uniques.astype(str), dtype=object)
 
 
-def encode(df: pd.DataFrame) -> Encoded:
-    """Factorise a cleaned canonical frame into integer codes sorted by user then time."""
+def encode(df: pd.DataFrame, guests: pd.DataFrame | None = None) -> Encoded:
+    """Factorise a cleaned canonical frame into integer codes sorted by user then time; `guests`
+    (guest lines, cleaned) on the same item codes, sorted by basket then time."""
     user, user_ids = _codes(df[S.USER_ID])
-    item, item_ids = _codes(df[S.ITEM_ID])
+    has_guests = guests is not None and len(guests) > 0
+    if has_guests:  # the customers' items first: the same codes as without guests
+        both, item_ids = _codes(pd.concat([df[S.ITEM_ID].astype(str), guests[S.ITEM_ID].astype(str)],
+                                          ignore_index=True))
+        item, guest_item = both[:len(df)], both[len(df):]
+    else:
+        item, item_ids = _codes(df[S.ITEM_ID])
     time = to_seconds(df[S.TIMESTAMP])
     if S.TICKET_ID in df.columns:
         basket = pd.factorize(df[S.TICKET_ID])[0].astype(np.int64)
@@ -84,12 +121,40 @@ def encode(df: pd.DataFrame) -> Encoded:
     is_loyal = np.zeros(len(user_ids), dtype=bool)
     is_loyal[user[loyal_line]] = True
     user_type = np.where(is_loyal, "loyal", "new").astype(object)
-    return Encoded(
+    enc = Encoded(
         user_ids=user_ids, item_ids=item_ids, user=user[order], item=item[order], time=time[order],
         quantity=np.asarray(df[S.QUANTITY], dtype=np.float32)[order],
         price=np.asarray(df[S.PRICE], dtype=np.float32)[order],
         basket=basket[order], user_type=user_type, item_info=item_info(df, item, time, len(item_ids)),
     )
+    if has_guests:
+        guest_time = to_seconds(guests[S.TIMESTAMP])
+        enc.guests = _guest_lines(guests, guest_item, guest_time)
+        # names and categories from every line, the guests' too (an item only guests buy has one)
+        enc.item_info = item_info(_item_columns(df, guests), np.r_[item, guest_item], np.r_[time, guest_time],
+                                  len(item_ids))
+    return enc
+
+
+def _guest_lines(guests: pd.DataFrame, item: np.ndarray, time: np.ndarray) -> GuestLines:
+    """Guest lines as codes, sorted by basket (its ticket, else its timestamp) then time."""
+    by = guests[S.TICKET_ID] if S.TICKET_ID in guests.columns else pd.Series(time)
+    basket = pd.factorize(by)[0].astype(np.int64)
+    order = order_by(basket, time)
+    return GuestLines(item=item[order].astype(np.int32), basket=basket[order], time=time[order],
+                      quantity=np.asarray(guests[S.QUANTITY], dtype=np.float32)[order],
+                      price=np.asarray(guests[S.PRICE], dtype=np.float32)[order])
+
+
+def _item_columns(df: pd.DataFrame, guests: pd.DataFrame) -> pd.DataFrame:
+    """The item columns (name, category, catalogue price) of the customers' lines, then the guests'."""
+    columns = [c for c in (S.ITEM_NAME, S.CATEGORY, S.LIST_PRICE) if c in df.columns or c in guests.columns]
+    parts = [frame.reindex(columns=columns) for frame in (df, guests)]
+    for part in parts:
+        for c in (S.ITEM_NAME, S.CATEGORY):
+            if c in part.columns:
+                part[c] = part[c].astype("str").where(part[c].notna(), "")
+    return pd.concat(parts, ignore_index=True)
 
 
 def item_info(df: pd.DataFrame, item: np.ndarray, time: np.ndarray, n_items: int) -> dict[str, np.ndarray]:
@@ -130,10 +195,22 @@ def _latest_line(item: np.ndarray, time: np.ndarray, n_items: int) -> np.ndarray
 
 def line_signals(enc: Encoded, cfg: SignalConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per line: spending ratio, quantity ratio and the combined confidence weight."""
-    user_avg_price = group_mean(enc.user, enc.price, enc.n_users)
-    item_avg_units = group_mean(enc.item, enc.quantity, enc.n_items)
-    spending = enc.price / np.where(user_avg_price > 0, user_avg_price, 1.0)[enc.user]
-    qty = enc.quantity / np.where(item_avg_units > 0, item_avg_units, 1.0)[enc.item]
+    return _signals(enc.user, enc.n_users, enc.item, enc.n_items, enc.price, enc.quantity, cfg)
+
+
+def guest_line_weights(enc: Encoded, cfg: SignalConfig) -> np.ndarray:
+    """Per guest line: its confidence weight, each basket standing for its buyer (the spending
+    ratio against the basket's average price; units against the item's average on guest lines)."""
+    g = enc.guests
+    return _signals(g.basket, g.n_baskets, g.item, enc.n_items, g.price, g.quantity, cfg)[2]
+
+
+def _signals(buyer: np.ndarray, n_buyers: int, item: np.ndarray, n_items: int, price: np.ndarray,
+             quantity: np.ndarray, cfg: SignalConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    buyer_avg_price = group_mean(buyer, price, n_buyers)
+    item_avg_units = group_mean(item, quantity, n_items)
+    spending = price / np.where(buyer_avg_price > 0, buyer_avg_price, 1.0)[buyer]
+    qty = quantity / np.where(item_avg_units > 0, item_avg_units, 1.0)[item]
     weight = cfg.spending_weight * spending + cfg.quantity_weight * qty
     weight = np.clip(weight, cfg.clip_min, cfg.clip_max)
     return spending.astype(np.float32), qty.astype(np.float32), weight.astype(np.float32)
@@ -172,11 +249,14 @@ def user_profiles(enc: Encoded, seg_cfg: SegmentConfig) -> pd.DataFrame:
 
 
 def popularity_components(enc: Encoded) -> dict[str, np.ndarray]:
-    """Per item: purchase count (lines), distinct buyers, units sold."""
+    """Per item: purchase count (lines), distinct buyers (customers, and each guest basket as one
+    anonymous buyer), units sold; guest lines count in all three."""
+    n, g = enc.n_items, enc.guests
     return {
-        "purchase_count": np.bincount(enc.item, minlength=enc.n_items).astype(np.float64),
-        "unique_buyers": distinct_count(enc.item, enc.user, enc.n_items).astype(np.float64),
-        "total_quantity": np.bincount(enc.item, weights=enc.quantity, minlength=enc.n_items),
+        "purchase_count": (np.bincount(enc.item, minlength=n) + np.bincount(g.item, minlength=n)).astype(np.float64),
+        "unique_buyers": (distinct_count(enc.item, enc.user, n) + distinct_count(g.item, g.basket, n)).astype(np.float64),
+        "total_quantity": np.bincount(enc.item, weights=enc.quantity, minlength=n)
+        + np.bincount(g.item, weights=g.quantity, minlength=n),
     }
 
 
@@ -194,11 +274,15 @@ LATEST_SALES = 5  # the item's price is the median of its last few priced sales
 
 def item_prices(enc: Encoded, latest: int = LATEST_SALES) -> np.ndarray:
     """Current unit price of each item: the catalogue's where given, else the median of its last
-    `latest` sales with a price (a price change shows at once; one odd line does not)."""
+    `latest` sales with a price, guests' sales included (a price change shows at once; one odd
+    line does not)."""
     price = np.full(enc.n_items, np.nan)
-    priced = enc.price > 0
+    g = enc.guests
+    all_item, all_time, all_price = ((np.r_[enc.item, g.item], np.r_[enc.time, g.time], np.r_[enc.price, g.price])
+                                     if g.n_lines else (enc.item, enc.time, enc.price))
+    priced = all_price > 0
     if priced.any():
-        item, time, p = enc.item[priced].astype(np.int64), enc.time[priced], enc.price[priced].astype(np.float64)
+        item, time, p = all_item[priced].astype(np.int64), all_time[priced], all_price[priced].astype(np.float64)
         order = order_by(item, time)
         item, p = item[order], p[order]
         end = np.searchsorted(item, np.arange(enc.n_items), side="right")
@@ -285,7 +369,9 @@ def training_data(enc: Encoded, weight: np.ndarray, user_segment: np.ndarray, pr
         else parts["unique_buyers"]
     ranked_by = popularity_score(parts, p.purchase_weight, p.buyers_weight, p.quantity_weight) \
         if p.model_by == "weighted" else buyers_share
+    g = enc.guests
     return TrainingData(
         n_users=enc.n_users, n_items=enc.n_items, user=enc.user, item=enc.item, time=enc.time, basket=enc.basket,
         weight=weight, log_transform=config.signals.log_transform, user_segment=np.asarray(user_segment, np.int8),
-        item_price=prices, item_popularity=ranked_by, item_buyers_share=buyers_share, segment_buyers=seg_buyers)
+        item_price=prices, item_popularity=ranked_by, item_buyers_share=buyers_share, segment_buyers=seg_buyers,
+        guest_item=g.item, guest_basket=g.basket, guest_weight=guest_line_weights(enc, config.signals))

@@ -51,9 +51,10 @@ class EncodedStore:
     data: TrainingData
 
 
-def encode_store(df: pd.DataFrame, config: TuningConfig) -> EncodedStore:
-    """Signals, profiles, segments, prices and popularity of a cleaned frame (vectorised)."""
-    enc = F.encode(df)
+def encode_store(df: pd.DataFrame, config: TuningConfig, guests: pd.DataFrame | None = None) -> EncodedStore:
+    """Signals, profiles, segments, prices and popularity of a cleaned frame and its guest lines
+    (vectorised)."""
+    enc = F.encode(df, guests)
     _, _, weight = F.line_signals(enc, config.signals)
     profiles = F.user_profiles(enc, config.segments)
     seg = profiles["segment_code"].to_numpy()
@@ -70,15 +71,16 @@ def with_cycles(data: TrainingData, cycles: F.Cycles) -> TrainingData:
     return dataclasses.replace(data, item_repeat_rate=cycles.item_repeat_rate, item_cycle=cycles.item_days)
 
 
-def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None = None
-              ) -> tuple[TrainedState, TrainingData]:
-    """Learn every signal and model from a cleaned canonical frame: (the state, the facts of the
-    training data that a later refit of the repeat model reads)."""
+def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None = None,
+              guests: pd.DataFrame | None = None) -> tuple[TrainedState, TrainingData]:
+    """Learn every signal and model from a cleaned canonical frame (the customers' lines) and its
+    guest lines: (the state, the facts of the training data that a later refit of the repeat
+    model reads)."""
     timer = timer or StageTimer()
     if df.empty:
         raise ValueError("no sales lines left to train on after cleaning")
     with timer.stage("features", "signals, profiles and segments"):
-        store = encode_store(df, config)
+        store = encode_store(df, config, guests)
         data = store.data
     with timer.stage("als", f"ALS: {config.als.factors} factors, {config.als.iterations} iterations"):
         als = ALSModel(**vars(config.als)).fit(data)

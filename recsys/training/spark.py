@@ -12,8 +12,11 @@ What runs where:
 - `pyspark.ml.recommendation.ALS` with implicit preferences for the factors;
 - item-item co-occurrence by a self-join of the baskets, the spending-weighted cosine with
   shrinkage, and each item's top-k neighbours by a window function.
-- Locally, on the driver: reading and cleaning the file (the same loader and cleaning report as
-  the local engine), the integer codes of users and items, the per-line arrays the bundle keeps
+- Guest lines (sales without a customer id) join the item statistics (each guest basket one
+  buyer), the baskets of item-item CF and the line signals (each basket standing for its buyer),
+  exactly as in the local engine.
+- Locally, on the driver: reading and cleaning the file (the same loader, data options and
+  cleaning report as the local engine), the integer codes of users and items, the per-line arrays the bundle keeps
   for serving, the spending-segment cut points (three quantiles of one value per user), the
   dashboard's weekly charts, and two bounded learners that read the bundle's own arrays: the
   buy-again classifier (a few thousand sampled users per window) and the confidence calibrator
@@ -45,7 +48,7 @@ from recsys.models import ALSModel, ItemCFModel, PopularityModel, TrainingData
 from recsys.training import features as F
 from recsys.training.fit import assemble_state, fit_neighbours, repeat_model, with_cycles
 from recsys.training.progress import Progress, StageTimer, quiet
-from recsys.training.runner import finish_training, load_and_clean
+from recsys.training.runner import ImportNotice, finish_training, load_and_clean
 
 DEFAULT_MASTER = "local[2]"
 PYSPARK_MISSING = "the Spark engine needs pyspark: pip install -r requirements-spark.txt"
@@ -132,12 +135,38 @@ def spark_profiles(lines):
         f.max("loyal").alias("loyal"))
 
 
-def spark_item_stats(lines):
-    """Per-item lines, distinct buyers, units and baskets."""
+def _guest_frame(spark, enc: F.Encoded, config: TuningConfig):
+    """The guest lines as a Spark DataFrame (i, b, q, p, buyer, w), or None without guests: b after
+    the customers' baskets, buyer after the customers (each basket one buyer), w the line signal
+    with the basket standing for its buyer (`recsys.training.features.guest_line_weights`)."""
+    g = enc.guests
+    if not g.n_lines:
+        return None
+    after = int(enc.basket.max()) + 1 if len(enc.basket) else 0
+    pdf = pd.DataFrame({"u": g.basket.astype(np.int64), "i": g.item.astype(np.int32), "q": g.quantity.astype(np.float64),
+                        "p": g.price.astype(np.float64)})
+    weighted = spark_line_signals(spark.createDataFrame(pdf), config)
     from pyspark.sql import functions as f
 
-    return lines.groupBy("i").agg(
-        f.count(f.lit(1)).alias("purchase_count"), f.countDistinct("u").alias("unique_buyers"),
+    return weighted.select("i", (f.col("u") + f.lit(after)).alias("b"), "q", "p",
+                           (f.col("u") + f.lit(enc.n_users)).alias("buyer"), "w", f.lit(1).alias("guest"))
+
+
+def _with_guests(lines, guests, columns: list[str]):
+    """The customers' lines (u as the buyer) and the guests' as one frame of `columns`."""
+    from pyspark.sql import functions as f
+
+    customers = lines.withColumn("buyer", f.col("u").cast("long")).withColumn("guest", f.lit(0)).select(*columns)
+    return customers if guests is None else customers.unionByName(guests.select(*columns))
+
+
+def spark_item_stats(lines, guests=None):
+    """Per-item lines, distinct buyers (a guest basket is one), distinct customers, units and baskets."""
+    from pyspark.sql import functions as f
+
+    return _with_guests(lines, guests, ["i", "buyer", "b", "q", "guest"]).groupBy("i").agg(
+        f.count(f.lit(1)).alias("purchase_count"), f.countDistinct("buyer").alias("unique_buyers"),
+        f.countDistinct(f.when(f.col("guest") == 0, f.col("buyer"))).alias("customers"),
         f.sum("q").alias("total_quantity"), f.countDistinct("b").alias("basket_count"))
 
 
@@ -167,13 +196,13 @@ def spark_repurchase_cycles(lines, min_gaps: int = 2):
     return gaps, item_days, pair
 
 
-def spark_item_cf(lines, top_k: int, shrinkage: float):
-    """Each item's top-k neighbours (i, j, sim, co_count): spending-weighted cosine over baskets,
-    shrunk by co_count / (co_count + shrinkage), as `recsys.models.item_cf.ItemCFModel`."""
+def spark_item_cf(lines, top_k: int, shrinkage: float, guests=None):
+    """Each item's top-k neighbours (i, j, sim, co_count): spending-weighted cosine over baskets
+    (the guests' too), shrunk by co_count / (co_count + shrinkage), as `recsys.models.item_cf.ItemCFModel`."""
     from pyspark.sql import Window
     from pyspark.sql import functions as f
 
-    bi = lines.groupBy("b", "i").agg(f.sum("w").cast("float").cast("double").alias("w")).cache()
+    bi = _with_guests(lines, guests, ["b", "i", "w"]).groupBy("b", "i").agg(f.sum("w").cast("float").cast("double").alias("w")).cache()
     norms = bi.groupBy("i").agg(f.sqrt(f.sum(f.col("w") * f.col("w"))).alias("norm"))
     norms = norms.withColumn("norm", f.when(f.col("norm") > 0, f.col("norm")).otherwise(f.lit(1.0)))
     x, y = bi.alias("x"), bi.alias("y")
@@ -210,25 +239,28 @@ def _factors(frame: pd.DataFrame, n: int, k: int) -> np.ndarray:
 
 
 def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageTimer,
-                    als_reg_param: float | None = None) -> tuple[TrainedState, TrainingData]:
+                    als_reg_param: float | None = None, guests: pd.DataFrame | None = None
+                    ) -> tuple[TrainedState, TrainingData]:
     """Every signal and model of `recsys.training.fit.fit_state`, with the aggregations, ALS and
     item-CF in Spark: (the state, the facts the repeat learner refits on)."""
     from pyspark.sql import functions as f
 
     with timer.stage("features", "Spark SQL: signals, profiles, item statistics and segments"):
-        enc = F.encode(df)
+        enc = F.encode(df, guests)
         loyal_line = (np.asarray(df[S.CUSTOMER_TYPE].astype(str)) == "loyal") if S.CUSTOMER_TYPE in df.columns \
             else np.ones(len(df), dtype=bool)
         # F.encode sorts the lines by (user, time): the same order for the per-line flag
         loyal_line = loyal_line[np.lexsort((to_seconds(df[S.TIMESTAMP]), pd.factorize(df[S.USER_ID])[0]))]
         lines = spark_line_signals(_lines_frame(spark, enc, loyal_line), config).cache()
+        guest_lines = _guest_frame(spark, enc, config)
+        guest_lines = guest_lines.cache() if guest_lines is not None else None
         n_u, n_i = enc.n_users, enc.n_items
         weight = _collect(lines.select("lid", "w")).sort_values("lid")["w"].to_numpy(np.float32)
         ui = lines.groupBy("u", "i").agg(f.sum("w").alias("s"))
         r = f.log1p(f.col("s")) if config.signals.log_transform else f.col("s")
         user_items = ui.select("u", "i", r.cast("float").alias("r")).cache()
         prof = _collect(spark_profiles(lines))
-        stats = _collect(spark_item_stats(lines))
+        stats = _collect(spark_item_stats(lines, guest_lines))
         avg_price = _dense(prof, "u", "avg_item_price", n_u)
         seg, cuts = F.segment_codes(avg_price, config.segments.thresholds)
         user_seg = spark.createDataFrame(pd.DataFrame({"u": np.arange(n_u, dtype=np.int32), "seg": seg.astype(np.int32)}))
@@ -273,7 +305,7 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
         als = ALSModel(**vars(config.als)).set_factors(_factors(uf, n_u, config.als.factors),
                                                        _factors(vf, n_i, config.als.factors))
     with timer.stage("item_cf", f"Spark item-item CF: top {config.item_cf.top_k} neighbours"):
-        nb = _collect(spark_item_cf(lines, config.item_cf.top_k, config.item_cf.shrinkage))
+        nb = _collect(spark_item_cf(lines, config.item_cf.top_k, config.item_cf.shrinkage, guest_lines))
         rows, cols = nb["i"].to_numpy(np.int64), nb["j"].to_numpy(np.int64)
         item_cf = ItemCFModel(**vars(config.item_cf)).set_neighbours(
             _csr(rows, cols, nb["sim"].to_numpy(np.float64), (n_i, n_i)),
@@ -287,13 +319,17 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
         gaps.unpersist()
         item_days = _dense(item_days_df, "i", "cycle_days", n_i, fill=np.nan)
         repeaters = _dense(item_days_df, "i", "repeaters", n_i)
-        cycles = F.Cycles(item_days=item_days, item_repeat_rate=repeaters / np.maximum(parts["unique_buyers"], 1),
+        # the share of an item's customers who bought it on 2+ days (a guest basket never repeats)
+        customers = _dense(stats, "i", "customers", n_i)
+        cycles = F.Cycles(item_days=item_days, item_repeat_rate=repeaters / np.maximum(customers, 1),
                           user_item_days=_csr(pair_df["u"].to_numpy(np.int64), pair_df["i"].to_numpy(np.int64),
                                               pair_df["med"].to_numpy(np.float64), (n_u, n_i)))
         data = with_cycles(data, cycles)
         repeat = repeat_model(config).fit(data)
     lines.unpersist()
     user_items.unpersist()
+    if guest_lines is not None:
+        guest_lines.unpersist()
     neighbours = fit_neighbours(data, config, timer)  # local: a sample of reference customers, vectorised
     state = assemble_state(enc, weight, profiles, profiles["user_type"].to_numpy(), parts, seg_buyers, caps, cuts,
                            prices, cycles, als, item_cf, popularity, repeat, config, neighbours)
@@ -302,12 +338,15 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
 
 def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir: str | None = None,
                 master: str = DEFAULT_MASTER, progress: Progress | None = None, calibrate: bool = True,
-                als_reg_param: float | None = None, spark=None) -> Trained:
+                als_reg_param: float | None = None, spark=None, on_import: ImportNotice | None = None,
+                **data_options: Any) -> Trained:
     """Load, clean, learn every model with Spark, and save the bundle when out_dir is given.
 
     `data`: a workbook, CSV or Parquet path (read by `recsys.io.loading.load_transactions`) or a
     canonical frame. `master`: a Spark master URL (`local[2]`, `spark://host:7077`, `yarn`...).
-    `spark`: an existing SparkSession to use (then it is not stopped). Returns what training made."""
+    `spark`: an existing SparkSession to use (then it is not stopped). `on_import` and
+    `data_options` (column_map, dates, catalogue, sheet, exclude_items): as the local engine's
+    `recsys.training.runner.train`. Returns what training made."""
     require_pyspark()
     try:
         import pyspark
@@ -317,7 +356,9 @@ def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, ou
     config = (config or TuningConfig()).validate()
     timer = StageTimer(progress or quiet)
     meta: dict[str, Any] = {"engine": "spark", "spark_master": master, "spark_version": pyspark.__version__}
-    df, report = load_and_clean(data, timer, meta)
+    sales = load_and_clean(data, timer, meta, **data_options)
+    if on_import is not None:
+        on_import(sales.report)
     own = spark is None
     local_dir = tempfile.mkdtemp(prefix="recsys-spark-") if own else None
     try:
@@ -325,13 +366,13 @@ def train_spark(data: pd.DataFrame | str, config: TuningConfig | None = None, ou
             with timer.stage("spark_start", f"starting Spark ({master})"):
                 spark = _spark_session(master, local_dir=local_dir)
                 spark.sparkContext.setCheckpointDir(os.path.join(local_dir, "checkpoints"))
-        state, facts = fit_state_spark(spark, df, config, timer, als_reg_param)
+        state, facts = fit_state_spark(spark, sales.customers, config, timer, als_reg_param, guests=sales.guests)
     finally:
         if own and spark is not None:
             spark.stop()
         if local_dir:
             shutil.rmtree(local_dir, ignore_errors=True)
-    return finish_training(state, facts, df, report, config, timer, meta, out_dir, calibrate)
+    return finish_training(state, facts, sales, config, timer, meta, out_dir, calibrate)
 
 
 __all__ = ["train_spark", "fit_state_spark", "DEFAULT_MASTER"]

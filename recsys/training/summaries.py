@@ -13,30 +13,41 @@ WEEK = 7 * 86_400
 TOP_TREND_ITEMS = 50
 
 
+TYPES = np.array(["new", "loyal", "guest"], dtype=object)  # the weekly chart's customer types, by code
+
+
 def weekly_sales(enc: Encoded) -> pd.DataFrame:
-    """Revenue, lines and baskets per week and customer type (for the overview charts)."""
-    week = (enc.time - 4 * 86_400) // WEEK  # weeks start on Monday (1970-01-05 was one)
-    loyal = (enc.user_type[enc.user] == "loyal").astype(np.int64)
-    key = (week - week.min()) * 2 + loyal
+    """Revenue, lines and baskets per week and customer type, guest sales as a type of their own
+    (for the overview charts)."""
+    g = enc.guests
+    time = np.r_[enc.time, g.time]
+    ctype = np.r_[(enc.user_type[enc.user] == "loyal").astype(np.int64), np.full(g.n_lines, 2, dtype=np.int64)]
+    after = int(enc.basket.max()) + 1 if len(enc.basket) else 0
+    basket = np.r_[enc.basket, g.basket + after]
+    value = np.r_[enc.price.astype(np.float64) * enc.quantity, g.price.astype(np.float64) * g.quantity]
+    week = (time - 4 * 86_400) // WEEK  # weeks start on Monday (1970-01-05 was one)
+    first = week.min() if len(week) else 0
+    key = (week - first) * len(TYPES) + ctype
     n = int(key.max()) + 1 if len(key) else 0
-    revenue = np.bincount(key, weights=enc.price.astype(np.float64) * enc.quantity, minlength=n)
+    revenue = np.bincount(key, weights=value, minlength=n)
     lines = np.bincount(key, minlength=n)
-    baskets = distinct_count(key, enc.basket, n)
+    baskets = distinct_count(key, basket, n)
     k = np.flatnonzero(lines)
     return pd.DataFrame({
-        "week": pd.to_datetime((k // 2 + week.min()) * WEEK + 4 * 86_400, unit="s"),
-        "customer_type": np.where(k % 2 == 1, "loyal", "new"),
+        "week": pd.to_datetime((k // len(TYPES) + first) * WEEK + 4 * 86_400, unit="s"),
+        "customer_type": TYPES[k % len(TYPES)].astype(str),
         "revenue": revenue[k], "lines": lines[k], "baskets": baskets[k],
     })
 
 
 def weekly_item_sales(enc: Encoded, items: np.ndarray) -> pd.DataFrame:
-    """Lines per week for the given item codes (the popularity trend chart)."""
-    mask = np.isin(enc.item, items)
-    week = (enc.time[mask] - 4 * 86_400) // WEEK
+    """Lines per week for the given item codes, guests' lines included (the popularity trend chart)."""
+    all_item, all_time = np.r_[enc.item, enc.guests.item], np.r_[enc.time, enc.guests.time]
+    mask = np.isin(all_item, items)
+    week = (all_time[mask] - 4 * 86_400) // WEEK
     if not len(week):
         return pd.DataFrame(columns=["week", "item_id", "lines"])
-    pos = np.searchsorted(np.sort(items), enc.item[mask])
+    pos = np.searchsorted(np.sort(items), all_item[mask])
     key = (week - week.min()) * len(items) + pos
     counts = np.bincount(key, minlength=int(week.max() - week.min() + 1) * len(items))
     w, p = np.divmod(np.arange(len(counts)), len(items))
@@ -58,12 +69,19 @@ def item_table(enc: Encoded, prices: np.ndarray, parts: dict[str, np.ndarray], p
 
 
 def store_summary(enc: Encoded, user_type: np.ndarray) -> dict:
-    """The store's counts: users, items, lines, baskets, revenue, loyal and new users, dates."""
+    """The store's counts: users, items, lines (the customers'), baskets (guest baskets included:
+    the N of "bought together"), revenue (guests' included), loyal and new users, guest lines and
+    baskets, dates."""
+    g = enc.guests
     start, end = pd.to_datetime(enc.time.min(), unit="s"), pd.to_datetime(enc.time.max(), unit="s")
-    return {
+    summary = {
         "users": enc.n_users, "items": enc.n_items, "lines": enc.n_lines,
-        "baskets": int(len(unique_sorted(enc.basket))),
-        "revenue": float(np.sum(enc.price.astype(np.float64) * enc.quantity)),
+        "baskets": int(len(unique_sorted(enc.basket))) + g.n_baskets,
+        "revenue": float(np.sum(enc.price.astype(np.float64) * enc.quantity)
+                         + np.sum(g.price.astype(np.float64) * g.quantity)),
         "loyal_users": int((user_type == "loyal").sum()), "new_users": int((user_type == "new").sum()),
         "date_start": str(start), "date_end": str(end),
     }
+    if g.n_lines:  # only where there are guests: a bundle without them reads as before
+        summary.update(guest_lines=g.n_lines, guest_baskets=g.n_baskets)
+    return summary

@@ -86,9 +86,11 @@ def _codes_in(col: pd.Series, index: pd.Index) -> np.ndarray:
 
 
 def make_holdout(df: pd.DataFrame, config: TuningConfig, horizon_days: float = 28, max_users: int = 3000,
-                 max_lines: int = 2_000_000, seed: int = 0, offset_days: float = 0.0) -> Holdout | None:
-    """Refit the models on the data before the window and collect the window's truth: the last
-    `horizon_days` of the data, or (`offset_days`) the `horizon_days` ending that many days earlier.
+                 max_lines: int = 2_000_000, seed: int = 0, guests: pd.DataFrame | None = None,
+                 offset_days: float = 0.0) -> Holdout | None:
+    """Refit the models on the data before the window (the guest lines before it too) and collect
+    the window's truth (customers only): the last `horizon_days` of the data, or (`offset_days`)
+    the `horizon_days` ending that many days earlier.
 
     None when the data has too little history on both sides of the cutoff."""
     times = df[S.TIMESTAMP]
@@ -113,7 +115,8 @@ def make_holdout(df: pd.DataFrame, config: TuningConfig, horizon_days: float = 2
         users = np.intersect1d(users, keep)
     before = df[in_before]
     users = np.sort(rng.choice(users, size=min(len(users), max_users), replace=False))
-    sub, data = fit_state(before, config)
+    guests_before = guests[(guests[S.TIMESTAMP] < cutoff).to_numpy()] if guests is not None and len(guests) else None
+    sub, data = fit_state(before, config, guests=guests_before)
     if config.repeat.learned and config.repeat.windows > 0:
         # fewer windows than the served model: this only has to rank like it, at a third of the cost
         learn_repeat(sub, data, config.replace(repeat={"windows": min(config.repeat.windows, 4)}),
