@@ -114,6 +114,7 @@ class RankerConfig:
     min_users: int = 200            # training: fewer validation customers than this: no ranker (too noisy)
     nominated: int = 50             # training: a row when a source ranks the candidate this high (or a past item)
     rounds: int = 150               # training: boosting rounds at most (early stopping on the later window)
+    features: str = "all"           # training: "all" or "scores" (the sources' scores and ranks only)
     learning_rate: float = 0.1
     num_leaves: int = 31
     min_child_samples: int = 50
@@ -210,7 +211,7 @@ KNOB_RANGES: dict[str, tuple[float, float, float]] = {
 TRAINING_SECTIONS = ("signals", "segments", "als", "item_cf", "neighbours")
 TRAINING_KEYS = {"popularity": ("model_by", "segment_share"),
                  "repeat": ("horizon_days", "windows", "max_users_per_window", "newcomer_share"),
-                 "ranker": ("enabled", "policy", "users_per_window", "min_users", "nominated", "rounds",
+                 "ranker": ("enabled", "policy", "users_per_window", "min_users", "nominated", "rounds", "features",
                             "learning_rate", "num_leaves", "min_child_samples")}
 
 
@@ -297,6 +298,8 @@ class TuningConfig:
             raise ValueError(f"default_segment must be one of {SEGMENTS}, got {r.default_segment!r}")
         if r.max_price_ratio <= 1:
             raise ValueError("max_price_ratio must be above 1")
+        if self.ranker.features not in ("all", "scores"):
+            raise ValueError(f"ranker.features must be 'all' or 'scores', got {self.ranker.features!r}")
         if self.ranker.policy not in RANKER_POLICIES:
             raise ValueError(f"ranker.policy must be one of {', '.join(RANKER_POLICIES)}, got {self.ranker.policy!r}")
         if not 0.0 <= self.neighbours.alpha <= 1.0 or self.neighbours.k < 1:

@@ -36,6 +36,9 @@ GROUPS = {
     "customer": ("kind", "u_trips", "u_days_since", "u_history_days", "u_items", "u_repeat_share"),
 }
 SOURCE_GROUPS = SOURCES  # the groups that can be an item's source (a reason)
+# the feature sets a ranker may learn from: everything, or the sources' scores and ranks alone
+FEATURE_SETS = {"all": FEATURES,
+                "scores": ("kind", *(f"s_{s}" for s in SOURCES), *(f"r_{s}" for s in SOURCES), "n_sources")}
 
 
 def row_kinds(batch: UserBatch, discovery: bool) -> np.ndarray:
@@ -131,9 +134,10 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class LearnedRanker:
     """A fitted lambdarank booster and the list kinds it serves (the others keep the fitted blend)."""
 
-    def __init__(self, booster, serves: np.ndarray) -> None:
+    def __init__(self, booster, serves: np.ndarray, features: tuple[str, ...] = FEATURES) -> None:
         self.booster_ = booster
         self.serves_ = np.asarray(serves, dtype=bool)  # (3,) per list kind
+        self.features_ = list(features)               # the columns of FEATURES it learned from
 
     def serves(self, kinds: np.ndarray) -> np.ndarray:
         return self.serves_[kinds.astype(np.int64)]
@@ -142,7 +146,13 @@ class LearnedRanker:
         """(rows,) the booster's raw scores of feature rows (one thread: a request predicts a few hundred)."""
         if not len(x):
             return np.empty(0)
-        return self.booster_.predict(x, num_threads=1 if len(x) < 50_000 else 0)
+        return self.booster_.predict(self.columns(x), num_threads=1 if len(x) < 50_000 else 0)
+
+    def columns(self, x: np.ndarray) -> np.ndarray:
+        """The feature rows' columns this ranker reads."""
+        if len(self.features_) == len(FEATURES):
+            return x
+        return x[..., [FEATURES.index(f) for f in self.features_]]
 
     def scores(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """(batch, pool) scores in (0, 1) from (batch, pool, features); 0 where no candidate."""
@@ -156,13 +166,13 @@ class LearnedRanker:
         baseline to it (they add up to the score exactly)."""
         if not len(x):
             return {g: np.empty(0) for g in (*GROUPS, "baseline")}
-        contrib = self.booster_.predict(x, pred_contrib=True, num_threads=1)
+        contrib = self.booster_.predict(self.columns(x), pred_contrib=True, num_threads=1)
         bias, contrib = contrib[:, -1], contrib[:, :-1]
         margin = bias + contrib.sum(axis=1)
         start, end = _sigmoid(bias), _sigmoid(margin)
         spread = margin - bias
         scale = np.divide(end - start, spread, out=np.zeros_like(spread), where=np.abs(spread) > 1e-9)
-        col = {f: i for i, f in enumerate(FEATURES)}
-        out = {g: contrib[:, [col[f] for f in fs]].sum(axis=1) * scale for g, fs in GROUPS.items()}
+        col = {f: i for i, f in enumerate(self.features_)}
+        out = {g: contrib[:, [col[f] for f in fs if f in col]].sum(axis=1) * scale for g, fs in GROUPS.items()}
         out["baseline"] = np.where(np.abs(spread) > 1e-9, start, end)
         return out

@@ -20,7 +20,8 @@ from recsys.evaluation.metrics import ndcg_at_k
 from recsys.evaluation.significance import paired_bootstrap
 from recsys.serving.batches import BatchBuilder
 from recsys.serving.pipeline import RequestPipeline, blend, hybrid_weights
-from recsys.serving.ranker import DISCOVERY, FEATURES, KINDS, NEWCOMER, SOURCES, LearnedRanker, candidate_features
+from recsys.serving.ranker import (DISCOVERY, FEATURE_SETS, FEATURES, KINDS, NEWCOMER, SOURCES, LearnedRanker,
+                                   candidate_features)
 from recsys.serving.ranking import HardFilters, filter_candidates
 from recsys.training.validation import Holdout
 
@@ -153,17 +154,19 @@ def fit_ranker(newer: Holdout | None, make_older: Callable[[], Holdout | None], 
     valid_cases = window_cases(newer, config, r.users_per_window, seed=1)
     if not train_cases or not valid_cases:
         return no_ranker("no validation customer with a purchase among the candidates")
+    names = list(FEATURE_SETS[r.features])
+    used = [FEATURES.index(f) for f in names]
     x, y, g = _dataset(train_cases)
     vx, vy, vg = _dataset(valid_cases)
+    x, vx = x[:, used], vx[:, used]
     if y.sum() < 20 or vy.sum() < 20:
         return no_ranker("too few purchases among the candidates to learn from")
-    names = list(FEATURES)
     train_set = lgb.Dataset(x, y, group=g, feature_name=names, free_raw_data=False)
     valid_set = lgb.Dataset(vx, vy, group=vg, feature_name=names, reference=train_set)
     first = lgb.train(_params(config), train_set, r.rounds, valid_sets=[valid_set],
                       callbacks=[lgb.early_stopping(EARLY_STOP, verbose=False)])
     rounds = max(int(first.best_iteration or r.rounds), 1)
-    judged = LearnedRanker(first, np.ones(len(KINDS), bool))
+    judged = LearnedRanker(first, np.ones(len(KINDS), bool), names)
     kinds, serves = {}, np.zeros(len(KINDS), bool)
     for c in valid_cases:
         mine = c.ndcg(judged.scores(c.x, c.keep))
@@ -189,4 +192,4 @@ def fit_ranker(newer: Holdout | None, make_older: Callable[[], Holdout | None], 
     both = lgb.Dataset(np.concatenate([x, vx]), np.concatenate([y, vy]), group=np.concatenate([g, vg]),
                        feature_name=names)
     final = lgb.train(_params(config), both, rounds)
-    return RankerFit(LearnedRanker(final, serves), LearnedRanker(first, serves), evidence)
+    return RankerFit(LearnedRanker(final, serves, names), LearnedRanker(first, serves, names), evidence)
