@@ -2,8 +2,9 @@
 
 Fails on any exception box or traceback, checks that a deep link opened first on a fresh server
 gets the shared sidebar and navigation, and saves a screenshot of each page under
-`screenshots/` (gitignored) to look at. Also: how long a knob move takes in the browser, and
-eight sessions moving knobs while a retrain replaces the bundle.
+`screenshots/` (gitignored) to look at. Also: knob moves redraw the list, and eight sessions
+moving knobs while a retrain replaces the bundle. No test here times anything: how fast a page or
+a knob move is answered is measured by `benchmarks.browser` and `benchmarks.bench_browser`.
 
 Chromium is driven over the DevTools protocol by `benchmarks.browser` (shared with the page
 benchmark): a page is captured only once its script has finished and every widget has rendered.
@@ -12,9 +13,7 @@ Skips cleanly when `chromium` is missing (`apt-get install -y chromium`).
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -260,45 +259,26 @@ def test_basket_page_two_items_change_the_list(store_env, browser, tmp_path):
         _stop(proc)
 
 
-# ---- knob latency (issue 12) ----------------------------------------------------------------
+# ---- knob moves redraw the list (issue 12) ---------------------------------------------------
+# How fast a move is answered is a benchmark's figure, not a test's (a busy machine must not fail
+# a test): python -m benchmarks.bench_browser --store demo prints it against the goals.
 
-KNOB_MOVES = 6
-# Bounds verified on the project's 2-core machine shared with other jobs (load average 5-10):
-# the work of a move (server CPU + the page's main-thread CPU) barely depends on the load and
-# measured 0.15-0.19 s (0.55 s with the Plotly why charts and Streamlit's post-run gc.collect);
-# wall time stretches with the load: median 0.18-0.28 s there, 0.6-0.8 s before. Goal 0.25 s,
-# met on the workbook (python -m benchmarks.bench_browser); the wall bound keeps room for a busy CI.
-KNOB_WORK_BOUND_S = 0.25
-KNOB_WALL_BOUND_S = 0.5
-
-
-def test_a_knob_move_is_answered_in_the_browser_within_the_bounds(store_env, tmp_path):
-    """Slider moved (keyboard) -> the list's table and why charts redrawn, status idle: timed in the page."""
+def test_each_knob_move_redraws_the_list(store_env, tmp_path):
+    """Upsell factor moved (keyboard) right, left, right: each move redraws the list's table or why
+    charts and leaves no error on the page."""
     proc, base = _start_server(store_env, tmp_path / "streamlit.log")
     browser = Browser(tmp_path / "chromium-profile")
     try:
         browser.instrument()
         facts = browser.open(f"{base}/recommendations")
         _assert_clean(facts, "Recommendations", "recommendations")
-        browser.time_slider_move("Upsell factor")  # warm-up: the first rerun of the fragment
-        browser.time_slider_move("Upsell factor", right=False)
-        moves = [browser.time_slider_move("Upsell factor", right=i % 2 == 0, server_pid=proc.pid)
-                 for i in range(KNOB_MOVES)]
+        moves = [browser.time_slider_move("Upsell factor", right=right, timeout=30) for right in (True, False, True)]
         facts = browser.facts()
     finally:
         browser.close()
         _stop(proc)
     assert facts["exceptions"] == 0 and not facts["errors"], facts
-    assert all(m["list_changed_s"] is not None for m in moves), "a move did not redraw the list"
-    wall = statistics.median(m["total_s"] for m in moves)
-    work = statistics.median(m["server_cpu_s"] + m["browser_task_cpu_s"] for m in moves)
-    figures = (f"knob move: median {wall:.3f} s wall (server rerun and deltas "
-               f"{statistics.median(m['server_last_s'] for m in moves):.3f} s), work {work:.3f} s CPU "
-               f"(server {statistics.median(m['server_cpu_s'] for m in moves):.3f}, browser "
-               f"{statistics.median(m['browser_task_cpu_s'] for m in moves):.3f}), load average {os.getloadavg()[0]:.1f}")
-    print(figures)
-    assert work < KNOB_WORK_BOUND_S, figures
-    assert wall < KNOB_WALL_BOUND_S, figures
+    assert all(m["list_changed_s"] is not None for m in moves), f"a move did not redraw the list: {moves}"
 
 
 # ---- many sessions during a retrain (issue 12) ---------------------------------------------
