@@ -159,6 +159,7 @@ class Browser:
             self.proc = launch_chromium(profile, width, height)
             target = _first_page(self.proc)
         self.port, page = target
+        self.target_id = page
         self._connection = connect(f"ws://127.0.0.1:{self.port}/devtools/page/{page}", max_size=None,
                                    open_timeout=10)
         self.ws = self._connection.__enter__()
@@ -183,8 +184,8 @@ class Browser:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return msg.get("result", {})
 
-    def js(self, expression: str):
-        out = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+    def js(self, expression: str, await_promise: bool = False):
+        out = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
         if "exceptionDetails" in out:
             raise RuntimeError(f"javascript failed: {out['exceptionDetails']}")
         return out["result"].get("value")
@@ -286,9 +287,30 @@ class Browser:
         value, _, top = self.focus_slider(label)
         if right is None:
             right = value < top
-        self.js("(() => { const T = window.__lat; for (const k in T) T[k].length = 0; })()")
+        self.mark()
         cpu0, server0 = self.main_thread_s(), process_cpu_s(server_pid)
         self.press("ArrowRight" if right else "ArrowLeft", 39 if right else 37)
+        try:
+            t = self.wait_answered(quiet_s=quiet_s, timeout=timeout)
+        except TimeoutError:
+            raise TimeoutError(f"moving {label!r}: the page did not settle in {timeout:.0f} s") from None
+        cpu = self.main_thread_s()
+        out = _move_timings(t)
+        out.update({f"browser_{k.replace('Duration', '').lower()}_cpu_s": round(cpu[k] - cpu0[k], 4) for k in cpu})
+        if server_pid is not None:  # the polls add a little of their own
+            out["server_cpu_s"] = round(process_cpu_s(server_pid) - server0, 4)
+        return out
+
+    def mark(self) -> None:
+        """Forget what the instrumentation recorded so far: `wait_answered` then waits for what the
+        next action (a key press, a click) sets off. Needs `instrument()` before the page was opened."""
+        self.js("(() => { const T = window.__lat; for (const k in T) T[k].length = 0; })()")
+
+    def wait_answered(self, quiet_s: float = 0.5, timeout: float = 20.0, key: bool = True) -> dict:
+        """After `mark()` and an action: wait until the browser has sent the server a message (after a
+        key press, unless `key=False`), the server has answered, the script is no longer running and
+        nothing has arrived or changed in the main area for `quiet_s`; what was recorded (page clock,
+        ms). Polls; no fixed wait. TimeoutError if that does not happen in `timeout` seconds."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             time.sleep(0.05)
@@ -296,29 +318,49 @@ class Browser:
               recvs: __lat.recvs, muts: __lat.muts, list: __lat.list, what: __lat.what.slice(-1),
               running: /running|rerunRequested/.test(document.querySelector('[data-testid="stApp"]').dataset.testScriptState)
                        || /running|connecting/i.test((document.querySelector('[data-testid="stStatusWidget"]') || {}).innerText || '')})"""))
-            if not t["keys"] or not t["sends"] or not t["recvs"] or t["running"]:
+            if (key and not t["keys"]) or not t["sends"] or not t["recvs"] or t["running"]:
+                continue
+            if t["recvs"][-1][0] < t["sends"][0][0]:  # no answer to the action yet
                 continue
             last = max([t["recvs"][-1][0]] + t["muts"][-1:])
             if t["now"] - last >= quiet_s * 1000:
-                cpu = self.main_thread_s()
-                out = _move_timings(t)
-                out.update({f"browser_{k.replace('Duration', '').lower()}_cpu_s": round(cpu[k] - cpu0[k], 4)
-                            for k in cpu})
-                if server_pid is not None:  # the polls above add a little of their own
-                    out["server_cpu_s"] = round(process_cpu_s(server_pid) - server0, 4)
-                return out
-        raise TimeoutError(f"moving {label!r}: the page did not settle in {timeout:.0f} s")
+                return t
+        raise TimeoutError(f"the page did not answer and settle in {timeout:.0f} s")
 
     def screenshot(self, path: Path, height: int) -> None:
         """The whole page (Streamlit scrolls inside the page, so the viewport is made tall enough)."""
         import base64
 
         self.resize(max(self.height, min(int(height) + 40, 6000)))
-        time.sleep(1.2)  # charts re-layout to the new size
+        self.hold_still()  # whatever re-lays out to the new size (charts) has done so
         path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
         self.resize(self.height)
 
+    def hold_still(self, polls: int = 3, every_s: float = 0.1, timeout: float = 10.0) -> bool:
+        """Wait for two painted frames, then until the page's text, element count, height and (when
+        instrumented) number of changes in the main area stay the same for `polls` polls; False
+        if it still changes after `timeout` seconds."""
+        self.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))",
+                await_promise=True)
+        sig_js = (f"{SIGNATURE_JS} + ':' + document.documentElement.scrollHeight + ':' "
+                  "+ (window.__lat ? window.__lat.muts.length : 0)")
+        deadline, same, last = time.time() + timeout, 0, None
+        while time.time() < deadline:
+            sig = self.js(sig_js)
+            same = same + 1 if sig == last else 0
+            if same >= polls:
+                return True
+            last = sig
+            time.sleep(every_s)
+        return False
+
     def close(self) -> None:
+        """Chromium stopped (the browser launched it) or the tab closed (`new_tab`)."""
+        if self.proc is None:
+            try:
+                self.call("Target.closeTarget", timeout=10, targetId=self.target_id)
+            except Exception:  # noqa: BLE001 - closing what may be gone already
+                pass
         try:
             self._connection.__exit__(None, None, None)
         finally:
