@@ -14,7 +14,11 @@ the browser tests): a script installed before the app loads timestamps, in the p
 every key press, every websocket message sent and received and every visible change in the main
 area (DOM changes, and paints of a table's canvas); a move's latency is key press -> the last
 change of the rerun, and its parts show where the time goes (browser -> server, the server's
-rerun and deltas, the browser's drawing). `new_tab()` opens more sessions in the same Chromium.
+rerun and deltas, the browser's drawing); the script also notes each script_finished message (a
+field of Streamlit's ForwardMsg protobuf), so that a move counts as answered only once the server
+has finished its run, whatever pauses a busy machine puts between the messages.
+`Browser.wait_answered` waits for the same after any action (a click, a key press): the tests use
+it instead of fixed sleeps. `new_tab()` opens more sessions in the same Chromium.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ PAGES = {  # url path -> the page's title, in the navigation's order
     "": "Overview", "recommendations": "Recommendations", "basket": "Basket what-if", "similar-items": "Similar items",
     "segments": "Segments", "popularity": "Popularity", "evaluation": "Evaluation", "data": "Data and training",
 }
+FINISHED_EARLY_FOR_RERUN = 2  # ForwardMsg.script_finished of a run cut short by a newer rerun request
 STEADY_POLLS, POLL_S = 4, 0.25  # a settled page: the same state and text for 4 polls 0.25 s apart
 
 STATE_JS = """(() => {
@@ -84,12 +89,33 @@ FOCUS_SLIDER_JS = """(() => {
 # key presses, websocket traffic and DOM changes in the main area (the moved slider's own
 # changes left out: they are the input, not the answer).
 LATENCY_JS = """(() => {
-  const T = window.__lat = {keys: [], sends: [], recvs: [], muts: [], list: [], what: []};
+  const T = window.__lat = {keys: [], sends: [], recvs: [], muts: [], list: [], what: [], done: []};
   const now = () => performance.now();
+  // the status of a ForwardMsg's script_finished (field 6, a varint) if it is one, else -1
+  const finished = data => {
+    if (!(data instanceof ArrayBuffer)) return -1;
+    const b = new Uint8Array(data);
+    let i = 0;
+    const varint = () => { let x = 0, m = 1, c; do { c = b[i++]; x += (c & 127) * m; m *= 128; } while (c & 128 && i < b.length); return x; };
+    while (i < b.length) {
+      const key = varint(), field = Math.floor(key / 8), type = key & 7;
+      if (type === 0) { const v = varint(); if (field === 6) return v; }
+      else if (type === 2) i += varint();
+      else if (type === 1) i += 8;
+      else if (type === 5) i += 4;
+      else return -1;
+    }
+    return -1;
+  };
   const Orig = window.WebSocket;
   function Patched(...args) {
     const ws = new Orig(...args);
-    ws.addEventListener('message', e => T.recvs.push([now(), e.data.byteLength || e.data.size || e.data.length || 0]));
+    ws.addEventListener('message', e => {
+      const t = now();
+      T.recvs.push([t, e.data.byteLength || e.data.size || e.data.length || 0]);
+      const status = finished(e.data);
+      if (status >= 0) T.done.push([t, status]);
+    });
     const send = ws.send.bind(ws);
     ws.send = d => { T.sends.push([now(), d.byteLength || d.size || d.length || 0]); return send(d); };
     return ws;
@@ -308,19 +334,22 @@ class Browser:
 
     def wait_answered(self, quiet_s: float = 0.5, timeout: float = 20.0, key: bool = True) -> dict:
         """After `mark()` and an action: wait until the browser has sent the server a message (after a
-        key press, unless `key=False`), the server has answered, the script is no longer running and
-        nothing has arrived or changed in the main area for `quiet_s`; what was recorded (page clock,
-        ms). Polls; no fixed wait. TimeoutError if that does not happen in `timeout` seconds."""
+        key press, unless `key=False`), the server has finished the script run it asked for (its
+        script_finished message), the page no longer shows a running script and nothing has arrived
+        or changed in the main area for `quiet_s`; what was recorded (page clock, ms). Polls; no
+        fixed wait. TimeoutError if that does not happen in `timeout` seconds."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             time.sleep(0.05)
             t = json.loads(self.js("""JSON.stringify({now: performance.now(), keys: __lat.keys, sends: __lat.sends,
-              recvs: __lat.recvs, muts: __lat.muts, list: __lat.list, what: __lat.what.slice(-1),
+              recvs: __lat.recvs, muts: __lat.muts, list: __lat.list, what: __lat.what.slice(-1), done: __lat.done,
               running: /running|rerunRequested/.test(document.querySelector('[data-testid="stApp"]').dataset.testScriptState)
                        || /running|connecting/i.test((document.querySelector('[data-testid="stStatusWidget"]') || {}).innerText || '')})"""))
             if (key and not t["keys"]) or not t["sends"] or not t["recvs"] or t["running"]:
                 continue
-            if t["recvs"][-1][0] < t["sends"][0][0]:  # no answer to the action yet
+            # the server has finished the run the last message asked for (not one cut short for a
+            # newer rerun): a pause of the server's, however long, is never taken for the end
+            if not any(at >= t["sends"][-1][0] and status != FINISHED_EARLY_FOR_RERUN for at, status in t["done"]):
                 continue
             last = max([t["recvs"][-1][0]] + t["muts"][-1:])
             if t["now"] - last >= quiet_s * 1000:
