@@ -111,3 +111,14 @@ def app_env(tmp_path_factory, small_bundle):
 
         st.set_option("client.showErrorDetails", "full")  # a failing test shows the real error
         yield values
+
+
+# The two slowest modules first, each whole on one worker (pytest.ini: --dist loadscope, order kept):
+# they start at once on the two workers and the rest fills in around them. A serial run only
+# changes order.
+FIRST = ("test_browser.py", "test_spark.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))  # stable: the rest keep their order
