@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_browser                    # the real workbook (else the demo store)
     python -m benchmarks.bench_browser --store demo --moves 10
+    python -m benchmarks.bench_browser --store small      # the browser tests' store (300 customers)
     python -m benchmarks.bench_browser --json /tmp/browser.json
 
 `streamlit run app.py` on a free port over a freshly trained bundle in a tmp folder, headless
@@ -17,7 +18,9 @@ paint; DevTools `Performance.getMetrics`); work = their sum, about the latency o
 (the two overlap a little as deltas stream in). On a shared machine wall time stretches with the
 load average (printed); read it beside the work figure.
 Writes JSON to benchmarks/results/browser-<stamp>.json (git-ignored) or `--json`.
-Goal (issue 12): median under 0.25 s on the workbook.
+Goal (issue 12): median under 0.25 s on the workbook. Also printed, ok or MISSED, the bounds the
+browser test used to assert (it no longer times anything: a busy machine must not fail a test):
+work median under 0.25 s CPU, total median under 0.5 s wall.
 """
 from __future__ import annotations
 
@@ -35,6 +38,11 @@ from benchmarks.browser import Browser, start_server, stop
 ROOT = Path(__file__).resolve().parents[1]
 WORKBOOK = ROOT.parent / "shared" / "data" / "Data Science - Assignment.xlsx"
 SLIDERS = ("Upsell factor", "Price sensitivity", "Due boost")
+# (summary key, bound in seconds, what): the goal, and the bounds tests/test_browser.py asserted until
+# timing moved out of the tests (measured there on 2 busy cores: work 0.15-0.19 s, wall 0.18-0.28 s)
+GOALS = (("total_median_s", 0.25, "goal: a knob move answered (median)"),
+         ("work_median_s", 0.25, "work (server + page CPU) per move (median)"),
+         ("total_median_s", 0.5, "wall per move on a busy machine (median)"))
 
 
 def prepare(store: str, root: Path) -> tuple[dict[str, str], str]:
@@ -49,6 +57,10 @@ def prepare(store: str, root: Path) -> tuple[dict[str, str], str]:
         if not link.exists():
             link.symlink_to(WORKBOOK)
         key, source = slugify(WORKBOOK.name), str(WORKBOOK)
+    elif store == "small":  # the small synthetic store of the tests (tests/conftest.py small_store)
+        from recsys.io.synthetic import generate_store
+
+        key, source = "demo", generate_store(n_users=300, n_items=400, n_lines=30_000, seed=7)
     else:
         from recsys.io.synthetic import demo_store
 
@@ -106,7 +118,7 @@ def measure(env: dict[str, str], key: str, moves: int, workdir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--store", choices=["workbook", "demo"], default="workbook" if WORKBOOK.exists() else "demo")
+    p.add_argument("--store", choices=["workbook", "demo", "small"], default="workbook" if WORKBOOK.exists() else "demo")
     p.add_argument("--moves", type=int, default=6, help="moves per slider (3 sliders)")
     p.add_argument("--json", help="where to write the results (default benchmarks/results/browser-<stamp>.json)")
     args = p.parse_args(argv)
@@ -124,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(res['moves'])} knob moves on the {args.store} (load average {res['load_avg'][0]:.1f} on {res['cpus']} CPUs)")
     for k, v in s.items():
         print(f"  {k:<32} {v}")
-    print(f"written to {out}\nGoal: total median < 0.25 s.")
+    print(f"written to {out}")
+    for key, bound, what in GOALS:
+        if key in s:
+            print(f"  {what}: {s[key]:.3f} s < {bound} s  {'ok' if s[key] < bound else 'MISSED'}")
     return 0
 
 

@@ -14,7 +14,11 @@ the browser tests): a script installed before the app loads timestamps, in the p
 every key press, every websocket message sent and received and every visible change in the main
 area (DOM changes, and paints of a table's canvas); a move's latency is key press -> the last
 change of the rerun, and its parts show where the time goes (browser -> server, the server's
-rerun and deltas, the browser's drawing). `new_tab()` opens more sessions in the same Chromium.
+rerun and deltas, the browser's drawing); the script also notes each script_finished message (a
+field of Streamlit's ForwardMsg protobuf), so that a move counts as answered only once the server
+has finished its run, whatever pauses a busy machine puts between the messages.
+`Browser.wait_answered` waits for the same after any action (a click, a key press): the tests use
+it instead of fixed sleeps. `new_tab()` opens more sessions in the same Chromium.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ PAGES = {  # url path -> the page's title, in the navigation's order
     "": "Overview", "recommendations": "Recommendations", "basket": "Basket what-if", "similar-items": "Similar items",
     "segments": "Segments", "popularity": "Popularity", "evaluation": "Evaluation", "data": "Data and training",
 }
+FINISHED_EARLY_FOR_RERUN = 2  # ForwardMsg.script_finished of a run cut short by a newer rerun request
 STEADY_POLLS, POLL_S = 4, 0.25  # a settled page: the same state and text for 4 polls 0.25 s apart
 
 STATE_JS = """(() => {
@@ -84,12 +89,33 @@ FOCUS_SLIDER_JS = """(() => {
 # key presses, websocket traffic and DOM changes in the main area (the moved slider's own
 # changes left out: they are the input, not the answer).
 LATENCY_JS = """(() => {
-  const T = window.__lat = {keys: [], sends: [], recvs: [], muts: [], list: [], what: []};
+  const T = window.__lat = {keys: [], sends: [], recvs: [], muts: [], list: [], what: [], done: []};
   const now = () => performance.now();
+  // the status of a ForwardMsg's script_finished (field 6, a varint) if it is one, else -1
+  const finished = data => {
+    if (!(data instanceof ArrayBuffer)) return -1;
+    const b = new Uint8Array(data);
+    let i = 0;
+    const varint = () => { let x = 0, m = 1, c; do { c = b[i++]; x += (c & 127) * m; m *= 128; } while (c & 128 && i < b.length); return x; };
+    while (i < b.length) {
+      const key = varint(), field = Math.floor(key / 8), type = key & 7;
+      if (type === 0) { const v = varint(); if (field === 6) return v; }
+      else if (type === 2) i += varint();
+      else if (type === 1) i += 8;
+      else if (type === 5) i += 4;
+      else return -1;
+    }
+    return -1;
+  };
   const Orig = window.WebSocket;
   function Patched(...args) {
     const ws = new Orig(...args);
-    ws.addEventListener('message', e => T.recvs.push([now(), e.data.byteLength || e.data.size || e.data.length || 0]));
+    ws.addEventListener('message', e => {
+      const t = now();
+      T.recvs.push([t, e.data.byteLength || e.data.size || e.data.length || 0]);
+      const status = finished(e.data);
+      if (status >= 0) T.done.push([t, status]);
+    });
     const send = ws.send.bind(ws);
     ws.send = d => { T.sends.push([now(), d.byteLength || d.size || d.length || 0]); return send(d); };
     return ws;
@@ -159,6 +185,7 @@ class Browser:
             self.proc = launch_chromium(profile, width, height)
             target = _first_page(self.proc)
         self.port, page = target
+        self.target_id = page
         self._connection = connect(f"ws://127.0.0.1:{self.port}/devtools/page/{page}", max_size=None,
                                    open_timeout=10)
         self.ws = self._connection.__enter__()
@@ -183,8 +210,8 @@ class Browser:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return msg.get("result", {})
 
-    def js(self, expression: str):
-        out = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+    def js(self, expression: str, await_promise: bool = False):
+        out = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
         if "exceptionDetails" in out:
             raise RuntimeError(f"javascript failed: {out['exceptionDetails']}")
         return out["result"].get("value")
@@ -286,39 +313,83 @@ class Browser:
         value, _, top = self.focus_slider(label)
         if right is None:
             right = value < top
-        self.js("(() => { const T = window.__lat; for (const k in T) T[k].length = 0; })()")
+        self.mark()
         cpu0, server0 = self.main_thread_s(), process_cpu_s(server_pid)
         self.press("ArrowRight" if right else "ArrowLeft", 39 if right else 37)
+        try:
+            t = self.wait_answered(quiet_s=quiet_s, timeout=timeout)
+        except TimeoutError:
+            raise TimeoutError(f"moving {label!r}: the page did not settle in {timeout:.0f} s") from None
+        cpu = self.main_thread_s()
+        out = _move_timings(t)
+        out.update({f"browser_{k.replace('Duration', '').lower()}_cpu_s": round(cpu[k] - cpu0[k], 4) for k in cpu})
+        if server_pid is not None:  # the polls add a little of their own
+            out["server_cpu_s"] = round(process_cpu_s(server_pid) - server0, 4)
+        return out
+
+    def mark(self) -> None:
+        """Forget what the instrumentation recorded so far: `wait_answered` then waits for what the
+        next action (a key press, a click) sets off. Needs `instrument()` before the page was opened."""
+        self.js("(() => { const T = window.__lat; for (const k in T) T[k].length = 0; })()")
+
+    def wait_answered(self, quiet_s: float = 0.5, timeout: float = 20.0, key: bool = True) -> dict:
+        """After `mark()` and an action: wait until the browser has sent the server a message (after a
+        key press, unless `key=False`), the server has finished the script run it asked for (its
+        script_finished message), the page no longer shows a running script and nothing has arrived
+        or changed in the main area for `quiet_s`; what was recorded (page clock, ms). Polls; no
+        fixed wait. TimeoutError if that does not happen in `timeout` seconds."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             time.sleep(0.05)
             t = json.loads(self.js("""JSON.stringify({now: performance.now(), keys: __lat.keys, sends: __lat.sends,
-              recvs: __lat.recvs, muts: __lat.muts, list: __lat.list, what: __lat.what.slice(-1),
+              recvs: __lat.recvs, muts: __lat.muts, list: __lat.list, what: __lat.what.slice(-1), done: __lat.done,
               running: /running|rerunRequested/.test(document.querySelector('[data-testid="stApp"]').dataset.testScriptState)
                        || /running|connecting/i.test((document.querySelector('[data-testid="stStatusWidget"]') || {}).innerText || '')})"""))
-            if not t["keys"] or not t["sends"] or not t["recvs"] or t["running"]:
+            if (key and not t["keys"]) or not t["sends"] or not t["recvs"] or t["running"]:
+                continue
+            # the server has finished the run the last message asked for (not one cut short for a
+            # newer rerun): a pause of the server's, however long, is never taken for the end
+            if not any(at >= t["sends"][-1][0] and status != FINISHED_EARLY_FOR_RERUN for at, status in t["done"]):
                 continue
             last = max([t["recvs"][-1][0]] + t["muts"][-1:])
             if t["now"] - last >= quiet_s * 1000:
-                cpu = self.main_thread_s()
-                out = _move_timings(t)
-                out.update({f"browser_{k.replace('Duration', '').lower()}_cpu_s": round(cpu[k] - cpu0[k], 4)
-                            for k in cpu})
-                if server_pid is not None:  # the polls above add a little of their own
-                    out["server_cpu_s"] = round(process_cpu_s(server_pid) - server0, 4)
-                return out
-        raise TimeoutError(f"moving {label!r}: the page did not settle in {timeout:.0f} s")
+                return t
+        raise TimeoutError(f"the page did not answer and settle in {timeout:.0f} s")
 
     def screenshot(self, path: Path, height: int) -> None:
         """The whole page (Streamlit scrolls inside the page, so the viewport is made tall enough)."""
         import base64
 
         self.resize(max(self.height, min(int(height) + 40, 6000)))
-        time.sleep(1.2)  # charts re-layout to the new size
+        self.hold_still()  # whatever re-lays out to the new size (charts) has done so
         path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
         self.resize(self.height)
 
+    def hold_still(self, polls: int = 3, every_s: float = 0.1, timeout: float = 10.0) -> bool:
+        """Wait for two painted frames, then until the page's text, element count, height and (when
+        instrumented) number of changes in the main area stay the same for `polls` polls; False
+        if it still changes after `timeout` seconds."""
+        self.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))",
+                await_promise=True)
+        sig_js = (f"{SIGNATURE_JS} + ':' + document.documentElement.scrollHeight + ':' "
+                  "+ (window.__lat ? window.__lat.muts.length : 0)")
+        deadline, same, last = time.time() + timeout, 0, None
+        while time.time() < deadline:
+            sig = self.js(sig_js)
+            same = same + 1 if sig == last else 0
+            if same >= polls:
+                return True
+            last = sig
+            time.sleep(every_s)
+        return False
+
     def close(self) -> None:
+        """Chromium stopped (the browser launched it) or the tab closed (`new_tab`)."""
+        if self.proc is None:
+            try:
+                self.call("Target.closeTarget", timeout=10, targetId=self.target_id)
+            except Exception:  # noqa: BLE001 - closing what may be gone already
+                pass
         try:
             self._connection.__exit__(None, None, None)
         finally:

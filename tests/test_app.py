@@ -1,8 +1,8 @@
 """The dashboard under `streamlit.testing.v1.AppTest`: every page, and the knobs doing what they say.
 
-A small synthetic store is trained once into a tmp artifacts folder (as the demo source), and a
-hand-made store is offered as a CSV data source for the upsell test. The environment variables
-of `ui/settings.py` point the app at them.
+The session's small synthetic bundle is the demo source (a copy in this module's tmp artifacts
+folder, tests/conftest.py `app_env`), and a hand-made store is offered as a CSV data source for the
+upsell test. The environment variables of `ui/settings.py` point the app at them.
 """
 from __future__ import annotations
 
@@ -29,13 +29,6 @@ UPSELL_FILE = "upsell-store.csv"
 TIMEOUT = 60
 
 
-def _fast_config():
-    """Request-time defaults, minus the slow training extras (the app does not care)."""
-    from recsys import TuningConfig
-
-    return TuningConfig().replace(repeat={"learned": False})
-
-
 def upsell_store() -> pd.DataFrame:
     """A store where a higher upsell factor must raise the list's average price.
 
@@ -58,34 +51,16 @@ def upsell_store() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    """Artifacts (demo = a small synthetic store; the upsell CSV, trained) and data folders."""
+def env(app_env, fast_config):
+    """The session's small bundle as the demo source, and the upsell CSV in the data folder, trained."""
     from recsys import train
-    from recsys.io.synthetic import generate_store
     from ui.sources import slugify
 
-    root = tmp_path_factory.mktemp("app")
-    artifacts, data = root / "artifacts", root / "data"
-    data.mkdir()
-    train(generate_store(n_users=250, n_items=300, n_lines=20_000, seed=11), config=_fast_config(),
-          out_dir=str(artifacts / "demo"), calibrate=False)
-    csv = data / UPSELL_FILE
+    csv = Path(app_env["RECSYS_DATA_DIR"]) / UPSELL_FILE
     upsell_store().to_csv(csv, index=False)
-    train(str(csv), config=_fast_config(), out_dir=str(artifacts / slugify(UPSELL_FILE)), calibrate=False)
-    values = {"RECSYS_ARTIFACTS": str(artifacts), "RECSYS_DATA_DIR": str(data), "RECSYS_CACHE_DIR": str(root / "cache")}
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    import streamlit as st
-
-    st.set_option("client.showErrorDetails", "full")  # a failing test shows the real error
-    yield values
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
+    train(str(csv), config=fast_config, out_dir=str(Path(app_env["RECSYS_ARTIFACTS"]) / slugify(UPSELL_FILE)),
+          calibrate=False)
+    return app_env
 
 
 def rec_table(at: AppTest) -> pd.DataFrame:
@@ -97,7 +72,7 @@ def _param(at: AppTest, key: str):
     return value[-1] if isinstance(value, list) else value
 
 
-def test_a_fresh_machine_trains_the_demo_store_on_first_start(env, tmp_path, monkeypatch):
+def test_a_fresh_machine_trains_the_demo_store_on_first_start(env, tmp_path, monkeypatch, fast_config):
     """No bundle anywhere: the first run trains the demo store (with per-stage progress), then shows it."""
     import recsys.io.synthetic
     import ui.training
@@ -110,7 +85,7 @@ def test_a_fresh_machine_trains_the_demo_store_on_first_start(env, tmp_path, mon
         def spy(stage, fraction, message):
             stages.append(stage)
             progress(stage, fraction, message)
-        return real_train(data, config=_fast_config(), out_dir=out_dir, progress=spy, calibrate=False)
+        return real_train(data, config=fast_config, out_dir=out_dir, progress=spy, calibrate=False)
 
     monkeypatch.setenv("RECSYS_ARTIFACTS", str(tmp_path / "fresh-artifacts"))
     monkeypatch.setattr(recsys.io.synthetic, "demo_store", lambda: generate_store(n_users=120, n_items=150, n_lines=6000))
@@ -123,7 +98,7 @@ def test_a_fresh_machine_trains_the_demo_store_on_first_start(env, tmp_path, mon
     assert at.metric[0].value == "120"
 
 
-def test_the_training_status_shows_no_check_mark_while_training_runs(env, tmp_path, monkeypatch):
+def test_the_training_status_shows_no_check_mark_while_training_runs(env, tmp_path, monkeypatch, fast_config):
     from streamlit.elements.lib.mutable_status_container import StatusContainer
 
     import ui.training
@@ -142,7 +117,7 @@ def test_the_training_status_shows_no_check_mark_while_training_runs(env, tmp_pa
         while "complete" not in states and time.time() < deadline:
             time.sleep(0.05)
         seen_while_training.extend(states)
-        return real_train(data, config=_fast_config(), out_dir=out_dir, progress=progress, calibrate=False)
+        return real_train(data, config=fast_config, out_dir=out_dir, progress=progress, calibrate=False)
 
     monkeypatch.setattr(ui.training, "train", spy_train)
     data = Path(env["RECSYS_DATA_DIR"])
@@ -421,14 +396,8 @@ def test_a_model_file_is_never_accepted_as_an_upload(env, tmp_path):
     assert staged.parent == tmp_path / ".uploads" / "s1" and staged.name == "sneaky name.csv"
 
 
-def test_a_valid_upload_is_published_and_trained(env, monkeypatch):
+def test_a_valid_upload_is_published_and_trained(env, fast_training):
     """Valid upload -> report OK -> "use it" moves it into the data folder, switches and trains."""
-    import ui.training
-    from recsys import train as real_train
-
-    monkeypatch.setattr(ui.training, "train",
-                        lambda data, out_dir, progress: real_train(data, config=_fast_config(), out_dir=out_dir,
-                                                                   progress=progress, calibrate=False))
     at = new_app("views/data_training.py")
     csv = upsell_store().to_csv(index=False).encode()
     at.file_uploader(key="upload").upload("fresh store.csv", csv, "text/csv").run()
@@ -461,13 +430,7 @@ def test_the_data_page_shows_no_server_paths_and_no_none(env):
     assert "None" not in cells and "nan" not in cells
 
 
-def test_an_upload_named_like_a_data_file_is_saved_beside_it_and_staging_is_per_session(env, monkeypatch):
-    import ui.training
-    from recsys import train as real_train
-
-    monkeypatch.setattr(ui.training, "train",
-                        lambda data, out_dir, progress: real_train(data, config=_fast_config(), out_dir=out_dir,
-                                                                   progress=progress, calibrate=False))
+def test_an_upload_named_like_a_data_file_is_saved_beside_it_and_staging_is_per_session(env, fast_training):
     data = Path(env["RECSYS_DATA_DIR"])
     original = (data / UPSELL_FILE).read_bytes()
     csv = upsell_store().head(600).to_csv(index=False).encode()
@@ -500,13 +463,7 @@ def test_data_page_offers_the_downloads_and_the_way_back_to_the_demo(env):
     assert at.sidebar.selectbox(key="source").value == "demo"
 
 
-def test_a_source_without_models_says_what_to_do_and_trains_in_one_click(env, monkeypatch):
-    import ui.training
-    from recsys import train as real_train
-
-    monkeypatch.setattr(ui.training, "train",
-                        lambda data, out_dir, progress: real_train(data, config=_fast_config(), out_dir=out_dir,
-                                                                   progress=progress, calibrate=False))
+def test_a_source_without_models_says_what_to_do_and_trains_in_one_click(env, fast_training):
     data = Path(env["RECSYS_DATA_DIR"])
     upsell_store().to_csv(data / "untrained.csv", index=False)
     (data / "broken.csv").write_text("user_id,item_id\n1,2\n")

@@ -2,7 +2,6 @@
 exclusion list, names and categories on the pages (AppTest, small CSVs made here)."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -17,12 +16,6 @@ APP = str(ROOT / "app.py")
 sys.path.insert(0, str(ROOT))
 TIMEOUT = 90
 ODD = "odd store.csv"
-
-
-def _fast_config():
-    from recsys import TuningConfig
-
-    return TuningConfig().replace(repeat={"learned": False})
 
 
 def odd_store_csv() -> bytes:
@@ -54,44 +47,11 @@ def named_store_csv() -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    from recsys import train
-    from recsys.io.synthetic import generate_store
-
-    root = tmp_path_factory.mktemp("app_own")
-    artifacts, data = root / "artifacts", root / "data"
-    data.mkdir()
-    train(generate_store(n_users=80, n_items=120, n_lines=5000, seed=3), config=_fast_config(),
-          out_dir=str(artifacts / "demo"), calibrate=False)
-    values = {"RECSYS_ARTIFACTS": str(artifacts), "RECSYS_DATA_DIR": str(data), "RECSYS_CACHE_DIR": str(root / "cache")}
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    import streamlit as st
-
-    st.set_option("client.showErrorDetails", "full")
-    yield values
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-@pytest.fixture
-def fast_training(monkeypatch):
-    import ui.training
-    from recsys import train as real_train
-
-    monkeypatch.setattr(ui.training, "train", lambda data, out_dir, progress: real_train(
-        data, config=_fast_config(), out_dir=out_dir, progress=progress, calibrate=False))
-
-
 def new_app(page: str | None = None, **query) -> AppTest:
     return apptest_helpers.new_app(page, timeout=TIMEOUT, **query)
 
 
-def test_upload_map_columns_train_and_the_mapping_is_remembered(env, fast_training):
+def test_upload_map_columns_train_and_the_mapping_is_remembered(app_env, fast_training):
     from recsys import Recommender
     from recsys.io.source_files import read_mapping
 
@@ -118,11 +78,11 @@ def test_upload_map_columns_train_and_the_mapping_is_remembered(env, fast_traini
     at.button(key="publish").click().run()
     assert_clean(at)
 
-    data = Path(env["RECSYS_DATA_DIR"])
+    data = Path(app_env["RECSYS_DATA_DIR"])
     saved = read_mapping(data / f"{ODD}.mapping.toml")
     assert saved.dates == "dayfirst" and saved.columns["When"] == "timestamp" and saved.columns["Group"] == "category"
     assert at.sidebar.selectbox(key="source").value == "odd-store-csv"
-    rec = Recommender.load(Path(env["RECSYS_ARTIFACTS"]) / "odd-store-csv")
+    rec = Recommender.load(Path(app_env["RECSYS_ARTIFACTS"]) / "odd-store-csv")
     items = rec.items().set_index("item_id")
     assert items.loc["P2", "item_name"] == "Bread" and items.loc["P4", "category"] == "Drinks"
     assert items.loc["P2", "price"] == pytest.approx(3.5)  # line total / units
@@ -135,18 +95,18 @@ def test_upload_map_columns_train_and_the_mapping_is_remembered(env, fast_traini
     assert at.radio(key="src_map_odd-store-csv_dates").value == "dayfirst"
     at.button(key="train").click().run()
     assert_clean(at)
-    assert Recommender.load(Path(env["RECSYS_ARTIFACTS"]) / "odd-store-csv").state.n_items == 5
+    assert Recommender.load(Path(app_env["RECSYS_ARTIFACTS"]) / "odd-store-csv").state.n_items == 5
 
 
-def test_the_exclusion_list_is_kept_with_the_source_and_applied_at_training(env, fast_training):
+def test_the_exclusion_list_is_kept_with_the_source_and_applied_at_training(app_env, fast_training, fast_config):
     from recsys import Recommender, train
 
-    data = Path(env["RECSYS_DATA_DIR"])
+    data = Path(app_env["RECSYS_DATA_DIR"])
     path = data / "placeholders.csv"
     from tests.test_own_data import placeholder_store
 
     placeholder_store().to_csv(path, index=False)
-    train(str(path), config=_fast_config(), out_dir=str(Path(env["RECSYS_ARTIFACTS"]) / "placeholders-csv"),
+    train(str(path), config=fast_config, out_dir=str(Path(app_env["RECSYS_ARTIFACTS"]) / "placeholders-csv"),
           calibrate=False)
     at = new_app("views/data_training.py", source="placeholders-csv")
     assert_clean(at)
@@ -161,19 +121,19 @@ def test_the_exclusion_list_is_kept_with_the_source_and_applied_at_training(env,
     assert "EGGS" in text.splitlines() and "!CODE40" in text.splitlines()
     at.button(key="train").click().run()
     assert_clean(at)
-    items = set(Recommender.load(Path(env["RECSYS_ARTIFACTS"]) / "placeholders-csv").items()["item_id"])
+    items = set(Recommender.load(Path(app_env["RECSYS_ARTIFACTS"]) / "placeholders-csv").items()["item_id"])
     assert items == {"MILK", "BREAD", "CODE40"}
 
 
-def test_names_and_categories_on_the_pages_and_the_category_filter(env):
+def test_names_and_categories_on_the_pages_and_the_category_filter(app_env, fast_config):
     from recsys import train
     from recsys.io.source_files import SourceMapping, write_mapping
 
-    data = Path(env["RECSYS_DATA_DIR"])
+    data = Path(app_env["RECSYS_DATA_DIR"])
     path = data / "named.csv"
     path.write_bytes(named_store_csv())
     write_mapping(path, SourceMapping(columns={"When": "timestamp", "Group": "category"}, dates="dayfirst"))
-    train(str(path), config=_fast_config(), out_dir=str(Path(env["RECSYS_ARTIFACTS"]) / "named-csv"), calibrate=False)
+    train(str(path), config=fast_config, out_dir=str(Path(app_env["RECSYS_ARTIFACTS"]) / "named-csv"), calibrate=False)
 
     at = new_app("views/popularity.py", source="named-csv")
     assert_clean(at)
@@ -219,7 +179,7 @@ def test_an_uploaded_catalogue_travels_with_its_file_and_is_no_source_of_its_own
     assert [s.label for s in list_sources(settings) if s.kind == "file"] == [ODD]
 
 
-def test_a_line_value_read_as_price_is_warned_about_on_upload(env):
+def test_a_line_value_read_as_price_is_warned_about_on_upload(app_env):
     rows = ["user_id,item_id,timestamp,quantity,price"]
     for u in range(20):
         for k in range(4):
@@ -232,7 +192,7 @@ def test_a_line_value_read_as_price_is_warned_about_on_upload(env):
     assert any("column 'price'" in w.value and "line_value" in w.value for w in at.warning)
 
 
-def test_a_web_shop_export_with_guests_fees_and_cancellations_trains_from_the_upload(env, fast_training):
+def test_a_web_shop_export_with_guests_fees_and_cancellations_trains_from_the_upload(app_env, fast_training):
     """Issue 18: mapped in the form; the report says what the import will do before training; trained."""
     from recsys import Recommender
     from recsys.io.synthetic_export import generate_export
@@ -260,14 +220,14 @@ def test_a_web_shop_export_with_guests_fees_and_cancellations_trains_from_the_up
     assert steps["reason"].str.startswith("non-product lines by name").any() and (steps["lines"] > 0).all()
     at.button(key="publish").click().run()
     assert_clean(at)
-    rec = Recommender.load(Path(env["RECSYS_ARTIFACTS"]) / "shop-export-csv")
+    rec = Recommender.load(Path(app_env["RECSYS_ARTIFACTS"]) / "shop-export-csv")
     banned = set(facts.postage_codes + facts.fee_codes + [facts.shape_code])
     assert not banned & set(rec.state.item_ids)
     assert not rec.recommend_batch(n=10)["item_id"].isin(banned).any()
     assert rec.cleaning_report["guest_lines"] > 0 and rec.cleaning_report["kinds"]["postage and carriage"] > 0
 
 
-def test_a_one_sheet_workbook_is_mapped_in_the_form(env):
+def test_a_one_sheet_workbook_is_mapped_in_the_form(app_env):
     import io
 
     from recsys.io.synthetic_export import generate_export

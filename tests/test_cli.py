@@ -55,12 +55,14 @@ def test_missing_bundle_and_bad_data(tmp_path, capsys):
     assert code == 2 and "bad.csv" in err and "timestamp" in err and "row 2" in err
 
 
-def test_train_then_recommend_in_a_subprocess(tmp_path, small_store):
+def test_train_then_recommend_in_a_subprocess(tmp_path, small_store, fast_config):
     path = tmp_path / "store.csv"
     small_store.to_csv(path, index=False)
     art = tmp_path / "art"
-    r = subprocess.run([sys.executable, "-m", "recsys", "train", "--data", str(path), "--out", str(art)],
-                       capture_output=True, text=True, timeout=600)
+    config = tmp_path / "tuning.toml"  # the CLI's wiring is under test, not the default config's training
+    fast_config.save(config)
+    r = subprocess.run([sys.executable, "-m", "recsys", "train", "--data", str(path), "--out", str(art),
+                        "--config", str(config)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "[              als]" in r.stderr and "trained on" in r.stdout
     uid = str(small_store.user_id.iloc[0])

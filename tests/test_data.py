@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import time
 from pathlib import Path
 
 import numpy as np
@@ -605,12 +604,15 @@ def test_real_workbook_cleaning(real: pd.DataFrame) -> None:
     assert not clean["item_id"].isin(report.non_product_items).any()
 
 
-def test_real_workbook_cached_load_is_fast(real: pd.DataFrame, real_cache: Path) -> None:
-    start = time.perf_counter()
+def test_real_workbook_cached_load_reads_the_cache_not_the_workbook(
+        real: pd.DataFrame, real_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second load comes from the cache, equal, without parsing the workbook again. How fast
+    that is (~0.03-0.1 s) is a benchmark's figure, not a test's: `python -m benchmarks.run --sizes
+    workbook`, the "train: load" row (warm cache) beside "train: load, cold loader cache"."""
+    monkeypatch.setattr(data_module, "_read_canonical",
+                        lambda *a, **k: pytest.fail("the cached load parsed the workbook again"))
     cached = load_transactions(REAL_WORKBOOK, cache_dir=real_cache)
-    elapsed = time.perf_counter() - start
     pd.testing.assert_frame_equal(cached, real)
-    assert elapsed < 1.0  # ~0.03-0.1 s measured; loose bound for busy CI machines
 
 
 def test_a_file_is_hashed_once_per_training_run(tmp_path, monkeypatch):

@@ -11,8 +11,6 @@ from scipy import sparse
 
 from recsys import evaluation as ev
 
-REPO = Path(__file__).resolve().parents[1]
-WORKBOOK = REPO.parent / "shared" / "data" / "Data Science - Assignment.xlsx"
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,11 +273,11 @@ def test_calibration():
 # the real workbook
 # --------------------------------------------------------------------------------------------
 
-def _load_real(tmp_dir: Path) -> pd.DataFrame:
+def _load_real(path: Path) -> pd.DataFrame:
     from recsys.io.cleaning import clean_transactions
     from recsys.io.loading import load_transactions
 
-    df, _report = clean_transactions(load_transactions(WORKBOOK, cache_dir=tmp_dir))
+    df, _report = clean_transactions(load_transactions(path))  # the session's loader cache (conftest.py)
     return df
 
 
@@ -287,9 +285,8 @@ def _load_real(tmp_dir: Path) -> pd.DataFrame:
 REFERENCE = {"buy_again": (0.517, 0.040, 0.260), "popularity": (0.212, 0.040, 0.255)}
 
 
-@pytest.mark.skipif(not WORKBOOK.exists(), reason="real workbook not available")
-def test_real_workbook_reference_numbers(tmp_path):
-    df = _load_real(tmp_path)
+def test_real_workbook_reference_numbers(real_path):
+    df = _load_real(real_path)
     loyal = ev.make_loyal_split(df, 28)
     assert len(loyal) == 66
     assert (loyal.train["timestamp"] < loyal.cutoff).all()

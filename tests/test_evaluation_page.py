@@ -2,12 +2,12 @@
 messages) and `build_report` itself on the small synthetic store.
 
 Kept small and quick: the models are trained with the learned buy-again model off (the default
-turns it on and takes minutes on this store), as in tests/test_app.py.
+turns it on and takes minutes on this store): `fast_config` of tests/conftest.py.
 """
 from __future__ import annotations
 
 import json
-import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,40 +23,24 @@ PAGE = "views/evaluation.py"
 TIMEOUT = 120
 
 
-def _fast_config():
-    from recsys import TuningConfig
-
-    return TuningConfig().replace(repeat={"learned": False})
-
-
 @pytest.fixture(scope="module")
-def page_env(tmp_path_factory):
-    """A tiny store as the demo source (trained), plus a CSV with too little history."""
+def page_env(app_env, fast_config):
+    """The dashboard's environment (tests/conftest.py) with a tiny store as the demo source, trained
+    with the quick config (the page evaluates with the config of the source's models: the default
+    one learns the buy-again model in every fit and takes minutes), plus a CSV with too little history."""
     import recsys.io.synthetic
     from recsys import train
     from recsys.io.synthetic import generate_store
 
     store = generate_store(n_users=150, n_items=200, n_lines=8000, seed=5)
-    root = tmp_path_factory.mktemp("evaluation_page")
-    artifacts, data = root / "artifacts", root / "data"
-    data.mkdir()
-    train(store, config=_fast_config(), out_dir=str(artifacts / "demo"), calibrate=False)
+    artifacts, data = Path(app_env["RECSYS_ARTIFACTS"]), Path(app_env["RECSYS_DATA_DIR"])
+    shutil.rmtree(artifacts / "demo")  # the small bundle's copy
+    train(store, config=fast_config, out_dir=str(artifacts / "demo"), calibrate=False)
     short = store[store["timestamp"] > store["timestamp"].max() - pd.Timedelta(days=20)]
     short.to_csv(data / "short.csv", index=False)
-    values = {"RECSYS_ARTIFACTS": str(artifacts), "RECSYS_DATA_DIR": str(data), "RECSYS_CACHE_DIR": str(root / "cache")}
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    import streamlit as st
-
-    st.set_option("client.showErrorDetails", "full")  # a failing test shows the real error
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(recsys.io.synthetic, "demo_store", lambda seed=0: store.copy())  # the demo store = the tiny one
-        yield {**values, "artifacts": artifacts}
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+        yield {**app_env, "artifacts": artifacts}
 
 
 def open_page(**query) -> AppTest:
@@ -131,15 +115,15 @@ def test_too_little_history_is_a_message_not_a_traceback(page_env):
 # ---- the report itself ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def report(small_store):
+def report(small_store, fast_config):
     from recsys.analysis.report import build_report
 
     steps = []
-    out = build_report(small_store, config=_fast_config(), progress=lambda m, f: steps.append((m, f)))
+    out = build_report(small_store, config=fast_config, progress=lambda m, f: steps.append((m, f)))
     return out, steps
 
 
-def test_build_report_on_a_small_store(report, small_store):
+def test_build_report_on_a_small_store(report, small_store, fast_config):
     from recsys.analysis.report import SWEEPS, RecommenderModel
     from recsys.evaluation.splits import make_loyal_split
     from recsys.io.cleaning import clean_transactions
@@ -155,7 +139,7 @@ def test_build_report_on_a_small_store(report, small_store):
 
     # reliability: every recommended item of the hybrid's top 10 falls in one bin
     split = make_loyal_split(clean_transactions(small_store)[0], 28)
-    model = RecommenderModel("hybrid", _fast_config(), calibrate=True).fit(split.train)
+    model = RecommenderModel("hybrid", fast_config, calibrate=True).fit(split.train)
     n_recs = len(model.frame(list(split.users), split.as_of, 10, False))
     assert n_recs > 0 and int(rep.reliability["count"].sum()) == n_recs
     assert 0 <= rep.ece <= 1

@@ -241,13 +241,13 @@ def test_bad_catalogues_name_file_column_and_row(tmp_path, text, column, row, me
     assert p.file == "cat.csv" and p.column == column and p.row == row and message in p.message
 
 
-def test_names_categories_and_latest_prices_reach_the_trained_items(tmp_path):
-    from recsys import TuningConfig, train
+def test_names_categories_and_latest_prices_reach_the_trained_items(tmp_path, fast_config):
+    from recsys import train
 
     path = ta_feng_like(tmp_path / "ta.csv")
     items = sorted(pd.read_csv(path, dtype=str, encoding="utf-8-sig")["PRODUCT_ID"].unique())
     cat = _catalogue(tmp_path / "products.csv", f"sku,name,price\n{items[0]},Green tea,7.25\n")
-    rec = train(str(path), config=TuningConfig().replace(repeat={"learned": False}), calibrate=False,
+    rec = train(str(path), config=fast_config, calibrate=False,
                 column_map=TA_FENG_MAP, catalogue=cat)
     table = rec.items().set_index("item_id")
     assert {"item_name", "category"} <= set(table.columns)
@@ -305,13 +305,13 @@ def test_an_exclusion_list_removes_items_and_bang_keeps_a_suspect(tmp_path):
     assert err.value.file == "missing.txt"
 
 
-def test_exclusions_saved_beside_the_file_apply_at_training(tmp_path):
-    from recsys import TuningConfig, train
+def test_exclusions_saved_beside_the_file_apply_at_training(tmp_path, fast_config):
+    from recsys import train
 
     path = tmp_path / "store.csv"
     placeholder_store().to_csv(path, index=False)
     write_exclusions(path, Exclusions(frozenset({"EGGS"})))
-    rec = train(str(path), config=TuningConfig().replace(repeat={"learned": False}), calibrate=False)
+    rec = train(str(path), config=fast_config, calibrate=False)
     assert set(rec.items()["item_id"]) == {"MILK", "BREAD"}
     assert rec.cleaning_report["excluded_items"] == ["EGGS"]
     assert any(s["item_id"] == "CODE40" and s["excluded"] for s in rec.cleaning_report["suspects"])
@@ -391,10 +391,8 @@ def test_item_price_is_the_latest_not_the_median_of_all_history():
     assert prices["B"] == pytest.approx(3.0)    # median of the priced sales; a 0.00 line is not a price
 
 
-def test_workbook_item_shows_its_latest_price(real_path):
-    from recsys import TuningConfig, train
-
-    rec = train(str(real_path), config=TuningConfig().replace(repeat={"learned": False}), calibrate=False)
+def test_workbook_item_shows_its_latest_price(real_bundle):
+    rec, _ = real_bundle
     items = rec.items().set_index("item_id")
     assert items.loc["7003858505", "price"] == pytest.approx(2.99)   # its last five sales; the median was 3.99
     assert items["item_name"].eq("").all() and items["category"].eq("").all()
