@@ -19,6 +19,8 @@ LOYAL, DISCOVERY, NEWCOMER = 0, 1, 2
 KINDS = ("loyal", "discovery", "newcomer")
 SOURCES = ("repeat", "als", "item_cf", "popularity", "neighbours")
 NOMINATED = 25  # a source "nominates" the candidates it ranks this high in the pool
+UNRANKED = 1000.0  # the rank of a candidate a source gives nothing (ranks are capped below it): the
+                   # same for a request of one customer and a batch of thousands, whatever their pools
 FEATURES = (
     "kind",
     *(f"s_{s}" for s in SOURCES), *(f"r_{s}" for s in SOURCES), "n_sources",
@@ -49,13 +51,13 @@ def row_kinds(batch: UserBatch, discovery: bool) -> np.ndarray:
 
 
 def _ranks(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(batch, pool) rank of each candidate by this score (0 = best); the pool's width where the
-    source gives it nothing."""
+    """(batch, pool) rank of each candidate by this score (0 = best, capped below UNRANKED);
+    UNRANKED where the source gives it nothing."""
     s = np.where(valid & (scores > 0), scores, -np.inf)
     order = np.argsort(-s, axis=1, kind="stable")
     ranks = np.empty(s.shape, np.float32)
     np.put_along_axis(ranks, order, np.arange(s.shape[1], dtype=np.float32)[None, :].repeat(len(s), 0), axis=1)
-    return np.where(np.isfinite(s), ranks, float(s.shape[1]))
+    return np.where(np.isfinite(s), np.minimum(ranks, UNRANKED - 1), UNRANKED)
 
 
 def _pair_facts(batch: UserBatch, items: np.ndarray, n_items: int) -> dict[str, np.ndarray]:
@@ -102,7 +104,7 @@ def candidate_features(batch: UserBatch, items: np.ndarray, raw: dict[str, np.nd
     for s in SOURCES:
         scores = raw.get(s)
         if scores is None:
-            out[..., col[f"r_{s}"]] = width
+            out[..., col[f"r_{s}"]] = UNRANKED
             continue
         top = np.max(np.where(valid, scores, 0.0), axis=1, keepdims=True)
         out[..., col[f"s_{s}"]] = np.divide(scores, top, out=np.zeros(scores.shape), where=top > 0)
