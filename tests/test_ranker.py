@@ -11,7 +11,7 @@ from recsys.serving.ranker import DISCOVERY, FEATURES, LOYAL, NEWCOMER
 from recsys.training.ranker import kind_cases
 from recsys.training.validation import make_holdout
 
-ALWAYS = {"policy": "always", "users_per_window": 400, "min_users": 30}
+ALWAYS = {"policy": "always", "users_per_window": 400, "min_users": 30, "discovery": True}
 
 
 CYCLE = 42  # days between a staple's purchases: longer than the 28 days a list is judged on

@@ -173,14 +173,16 @@ def fit_ranker(newer: Holdout | None, make_older: Callable[[], Holdout | None], 
         theirs = c.ndcg(c.blend)
         b = paired_bootstrap(mine, theirs)
         beats = b.mean_diff > 0 and b.ci_low > 0
-        serves[c.kind] = beats if r.policy == "auto" else True
+        allowed = c.kind != DISCOVERY or r.discovery
+        serves[c.kind] = allowed and (beats if r.policy == "auto" else True)
         kinds[KINDS[c.kind]] = {
             "users": int(len(mine)), "ranker": round(float(mine.mean()), 4), "fitted blend": round(float(theirs.mean()), 4),
             **{s: round(float(c.ndcg(c.sources[s]).mean()), 4) for s in SOURCES if s in c.sources},
             "diff": round(b.mean_diff, 4), "ci_low": round(b.ci_low, 4), "ci_high": round(b.ci_high, 4),
             "serves": "ranker" if serves[c.kind] else "fitted blend",
-            "why": ("beats the blend on the later window" if beats else
-                    "does not beat the blend on the later window") + ("" if r.policy == "auto" else " (policy: always)")}
+            "why": ("discovery lists stay with the blend (ranker.discovery is off)" if not allowed else
+                    ("beats the blend on the later window" if beats else "does not beat the blend on the later window")
+                    + ("" if r.policy == "auto" else " (policy: always)"))}
     gain = first.feature_importance("gain")
     importance = {n: round(float(v / max(gain.sum(), 1e-12)), 4) for n, v in
                   sorted(zip(names, gain), key=lambda kv: -kv[1])[:12]}
