@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.arrays import one_blas_thread, top_k_per_row, top_n
+from recsys.arrays import CsrRows, one_blas_thread, top_k_per_row, top_n
 from recsys.config import TuningConfig
 from recsys.models.base import FitProgress, Scorer, UserBatch
 from recsys.models.data import TrainingData
@@ -54,10 +54,11 @@ class ALSModel(Scorer):
         self.index_ = ItemIndex.build(v) if len(v) >= INDEX_MIN_ITEMS else None
         return self
 
-    def fold_in(self, history: sp.csr_matrix) -> np.ndarray:
+    def fold_in(self, history: "sp.spmatrix | CsrRows") -> np.ndarray:
         """Factors for users from their history alone: the ALS half-step implicit's solver takes
         for a user, (VᵀV + Vᵀ(C - I)V + λI) x = Vᵀ C p with C = alpha x confidence, solved as one
         stacked system."""
+        history = CsrRows.of(history)
         v = self.item_factors_
         k = v.shape[1]
         out = np.zeros((history.shape[0], k), dtype=np.float32)
@@ -84,7 +85,7 @@ class ALSModel(Scorer):
             if known.any():
                 vecs[known] = self.user_factors_[batch.codes[known]]
             if (~known).any():
-                vecs[~known] = self.fold_in(batch.history[np.flatnonzero(~known)])
+                vecs[~known] = self.fold_in(batch.history.take(np.flatnonzero(~known)))
             batch.cache.als_vectors = vecs
         return batch.cache.als_vectors
 

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.arrays import unique_inverse_counts
+from recsys.arrays import CsrRows, PairGroups, unique_inverse_counts
+
+
+def user_item_sums(pairs: PairGroups, weights: np.ndarray, n_rows: int, log_transform: bool) -> CsrRows:
+    """The history matrix of some users from their lines grouped by (user, item): each pair's
+    summed line weights, log1p-damped when `log_transform`; float32. Training and a request
+    compute it with this one function."""
+    sums = pairs.sums(weights).astype(np.float32)
+    return pairs.as_rows(np.log1p(sums) if log_transform else sums, n_rows)
 
 
 @dataclass
@@ -37,12 +45,15 @@ class TrainingData:
     repeat_examples: tuple[np.ndarray, np.ndarray] | None = None
 
     def user_items(self) -> sp.csr_matrix:
-        """(n_users, n_items) confidence: summed line weights, log1p-damped so staples do not swamp ALS."""
-        m = sp.csr_matrix((self.weight.astype(np.float32), (self.user, self.item)), shape=(self.n_users, self.n_items))
-        m.sum_duplicates()
-        if self.log_transform:
-            m.data = np.log1p(m.data).astype(np.float32)
-        return m
+        """(n_users, n_items) confidence: summed line weights, log1p-damped so staples do not swamp ALS.
+
+        Computed once (ALS fits on it and the bundle keeps it as every user's history)."""
+        cached = self.__dict__.get("_user_items")
+        if cached is None:
+            pairs = PairGroups.of(self.user, self.item, self.n_items)
+            rows = user_item_sums(pairs, self.weight, self.n_users, self.log_transform)
+            cached = self.__dict__["_user_items"] = rows.tocsr()
+        return cached
 
     def basket_items(self) -> sp.csr_matrix:
         """(n_baskets, n_items) summed line weights per basket: the input of item-item CF."""

@@ -9,10 +9,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.arrays import gather_csr, gather_ranges, top_k_sparse_rows
+from recsys.arrays import CsrRows, gather_csr, gather_ranges, top_k_sparse_rows
 from recsys.config import TuningConfig
 from recsys.models.base import FitProgress, Scorer, UserBatch
 from recsys.models.data import TrainingData
+
+# batches up to this many (users x items) cells get their neighbour scores by dense accumulation
+# (no scipy product: a request for one user); bigger ones go through scipy's sparse product
+DENSE_CELLS = 4_000_000
 
 
 def _top_k_positions(indptr: np.ndarray, data: np.ndarray, k: int,
@@ -122,11 +126,31 @@ class ItemCFModel(Scorer):
         self.basket_count_ = np.asarray(basket_count, dtype=np.int64)
         return self
 
-    def neighbour_scores(self, batch: UserBatch) -> sp.csr_matrix:
+    def neighbour_scores(self, batch: UserBatch) -> CsrRows:
         """(batch, n_items) sparse: each user's history times the neighbour similarities (once per batch)."""
         if batch.cache.item_cf_scores is None:
-            batch.cache.item_cf_scores = (batch.history @ self.similarity_).tocsr()
+            h = batch.history
+            if len(batch) * self.n_items_ <= DENSE_CELLS:
+                batch.cache.item_cf_scores = self._scores_by_accumulation(h)
+            else:  # many users: scipy's product (the same sums, in the same order, row by row)
+                batch.cache.item_cf_scores = CsrRows.of(h.tocsr() @ self.similarity_)
         return batch.cache.item_cf_scores
+
+    def _scores_by_accumulation(self, h: CsrRows) -> CsrRows:
+        """history x similarity for a few users without building a scipy matrix: every (history
+        entry, neighbour) product added into a dense row in the order scipy's product adds them
+        (history entries in stored order, each item's neighbours in stored order; float32), so
+        both give the same bits."""
+        s = self.similarity_
+        b, n = h.shape
+        lo = int(h.indptr[0])
+        items = h.indices[lo:h.indptr[-1]]
+        entry, pos = gather_ranges(s.indptr[items].astype(np.int64), s.indptr[items + 1].astype(np.int64))
+        values = h.data[lo:h.indptr[-1]].astype(np.float32)[entry] * s.data[pos]
+        dense = np.zeros(b * n, dtype=np.float32)
+        np.add.at(dense, h.entry_rows()[entry] * n + s.indices[pos], values)
+        nz = np.flatnonzero(dense)
+        return CsrRows.from_pairs(nz // n, nz % n, dense[nz], b, n)
 
     def candidates(self, batch: UserBatch, k: int, banned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         return top_k_sparse_rows(self.neighbour_scores(batch), k, banned)
@@ -143,7 +167,7 @@ class ItemCFModel(Scorer):
         # the rows of "who lists this item", one per (user, item), straight from the CSR arrays
         entry, pos = gather_ranges(t.indptr[flat].astype(np.int64), t.indptr[flat + 1].astype(np.int64))
         h = batch.history
-        past = np.repeat(np.arange(b, dtype=np.int64), np.diff(h.indptr)) * self.n_items_ + h.indices
+        past = h.entry_rows() * self.n_items_ + h.indices[int(h.indptr[0]):int(h.indptr[-1])]
         hit = np.isin((entry // n).astype(np.int64) * self.n_items_ + t.indices[pos], past)
         out = np.bincount(entry[hit], minlength=b * n).reshape(b, n).astype(np.float64)
         return np.where(items >= 0, out, 0.0)

@@ -34,6 +34,8 @@ class RecommendationResponse:
     candidates_considered: int = 0
     # item ids of a call-time history the models never saw: left out of the basket, never dropped silently
     ignored_items: list[str] = field(default_factory=list)
+    # "precomputed": read from the default lists computed after training; "live": through the pipeline
+    served_by: str = "live"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

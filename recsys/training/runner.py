@@ -12,6 +12,7 @@ from recsys.io.cleaning import CleaningReport, clean_transactions
 from recsys.io.loading import data_hash, load_transactions
 from recsys.io.source_files import source_exclusions
 from recsys.models import TrainingData
+from recsys.serving import default_lists
 from recsys.serving.lists import ListMaker
 from recsys.serving.segment_summary import PER_SEGMENT, sampled_segment_recommendations
 from recsys.training.blend import apply_fit
@@ -89,7 +90,22 @@ def finish_training(state: TrainedState, facts: TrainingData, df: pd.DataFrame, 
     trained = Trained(state, config, meta, report.to_dict())
     if out_dir is not None:
         with timer.stage("save", "writing the model bundle"):
-            trained.save(out_dir, timer.timings)
+            path = trained.save(out_dir, timer.timings)
+    if state.n_users <= default_lists.INLINE_USERS:
+        with timer.stage("default_lists", "each customer's list under the default knobs"):
+            trained.default_lists = default_lists.compute_in_memory(state, config) if out_dir is None \
+                else default_lists.write(path, state, config)
+    trained.metadata["default_lists"] = _lists_note(trained, out_dir)
     trained.metadata["timings_s"] = dict(timer.timings)
     trained.metadata["timings_s"]["total"] = round(sum(timer.timings.values()), 4)
     return trained
+
+
+def _lists_note(trained: Trained, out_dir: str | None) -> str:
+    """What became of the default lists (kept in the returned metadata, not the saved bundle's)."""
+    reason = default_lists.unsupported(trained.config)
+    if reason:
+        return f"not precomputed: {reason}; every request takes the live path"
+    if trained.default_lists is not None:
+        return "precomputed"
+    return "pending: `python -m recsys precompute` (the CLI's train runs it after saving)" if out_dir else "not computed"
