@@ -138,7 +138,43 @@ def cmd_train(args: argparse.Namespace) -> int:
     t = trained.metadata.get("timings_s", {})
     print(f"trained on {trained.state.summary['lines']:,} lines, {trained.state.n_users:,} users, "
           f"{trained.state.n_items:,} items in {t.get('total', 0):.2f} s; bundle in {args.out}")
+    note = str(trained.metadata.get("default_lists", ""))
+    if note.startswith("pending") and not args.no_precompute:
+        # the bundle is published and served (live path) already; the lists join it when done
+        print(f"precomputing every customer's default list ({trained.state.n_users:,} customers; the bundle "
+              "is served meanwhile, Ctrl-C leaves it without them)", file=sys.stderr, flush=True)
+        return _precompute(args.out)
+    if note.startswith("not precomputed"):
+        print(f"default lists {note}", file=sys.stderr)
     return 0
+
+
+def _precompute(artifacts: str) -> int:
+    import time
+
+    from recsys.serving.default_lists import precompute_default_lists
+
+    t0 = time.perf_counter()
+    shown = [-1]
+
+    def tenths(fraction: float, message: str) -> None:  # a line per tenth: big stores take minutes
+        if int(fraction * 10) > shown[0]:
+            shown[0] = int(fraction * 10)
+            print(f"[    default_lists] {message}", file=sys.stderr, flush=True)
+
+    lists = precompute_default_lists(artifacts, progress=tenths)
+    if lists is None:
+        print("default lists not computed: the live bundle changed meanwhile, or its default knobs filter "
+              "(every request takes the live path)", file=sys.stderr)
+        return 0
+    print(f"default lists of {lists.items.shape[0]:,} customers ({lists.n} items each) stored beside the bundle in "
+          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_precompute(args: argparse.Namespace) -> int:
+    """Every customer's list under the default knobs, stored beside the live bundle."""
+    return _precompute(args.artifacts)
 
 
 def _demo_frame():
@@ -322,7 +358,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="tuning config TOML")
     t.add_argument("--engine", choices=("local", "spark"), default="local")
     t.add_argument("--spark-master", default="local[2]")
+    t.add_argument("--no-precompute", action="store_true",
+                   help="big stores: leave the default lists for `python -m recsys precompute` (small stores get "
+                        "them while training)")
     t.set_defaults(func=cmd_train)
+
+    pc = sub.add_parser("precompute", help="every customer's list under the default knobs, stored beside the "
+                                           "live bundle (default requests then read them)")
+    pc.add_argument("--artifacts", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
+    pc.set_defaults(func=cmd_precompute)
 
     r = with_artifacts(sub.add_parser("recommend", help="top-N for a user"))
     r.add_argument("user_id")

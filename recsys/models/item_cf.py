@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.arrays import CsrRows, gather_csr, gather_ranges, top_k_sparse_rows
+from recsys.arrays import CsrRows, gather_csr, gather_positions, gather_ranges, top_k_sparse_rows
 from recsys.config import TuningConfig
 from recsys.models.base import FitProgress, Scorer, UserBatch
 from recsys.models.data import TrainingData
@@ -143,12 +143,17 @@ class ItemCFModel(Scorer):
         both give the same bits."""
         s = self.similarity_
         b, n = h.shape
-        lo = int(h.indptr[0])
-        items = h.indices[lo:h.indptr[-1]]
-        entry, pos = gather_ranges(s.indptr[items].astype(np.int64), s.indptr[items + 1].astype(np.int64))
-        values = h.data[lo:h.indptr[-1]].astype(np.float32)[entry] * s.data[pos]
+        lo, hi = int(h.indptr[0]), int(h.indptr[-1])
+        items = h.indices[lo:hi]
+        starts = s.indptr[items].astype(np.int64)
+        lens = s.indptr[items + 1] - starts
+        pos = gather_positions(starts, starts + lens)
+        values = np.repeat(h.data[lo:hi].astype(np.float32, copy=False), lens) * s.data[pos]
+        cols = s.indices[pos].astype(np.int64)
+        if b > 1:
+            cols += np.repeat(h.entry_rows() * n, lens)
         dense = np.zeros(b * n, dtype=np.float32)
-        np.add.at(dense, h.entry_rows()[entry] * n + s.indices[pos], values)
+        np.add.at(dense, cols, values)
         nz = np.flatnonzero(dense)
         return CsrRows.from_pairs(nz // n, nz % n, dense[nz], b, n)
 

@@ -360,5 +360,8 @@ class Recommender:
         return self.config.to_dict()
 
     def health(self) -> dict[str, Any]:
+        lists = self.default_lists
         return {"status": "ok", "users": self.state.n_users, "items": self.state.n_items,
-                "trained_at": self.metadata.get("trained_at"), "library_version": self.metadata.get("library_version")}
+                "trained_at": self.metadata.get("trained_at"), "library_version": self.metadata.get("library_version"),
+                # default requests of known customers are read from precomputed lists (None: all live)
+                "default_lists": None if lists is None else {"items_per_customer": lists.n, **lists.info}}
