@@ -432,11 +432,8 @@ def prepare_serving_process(blas_threads: int = 1) -> dict[str, bool]:
     - BLAS on `blas_threads` threads: a request's products are small, concurrent requests (and
       processes) each bring their own pool, and on busy cores a waiting pool spins; measured on
       the workbook's ALS candidate product, 7.7 ms with the default pool against 0.27 ms.
-    - glibc's malloc keeps freed blocks under 32 MiB instead of handing the heap's top back to the
-      kernel: a request allocates and frees arrays of ~0.1-2 MB, and a trimmed heap faults every
-      page back in on the next one (a 165k-entry gather: 1.6 ms against 0.16 ms). Bigger arrays
-      are still mapped and returned to the kernel when freed."""
-    done = {"blas": False, "malloc": False}
+    - the allocator (`keep_freed_memory`)."""
+    done = {"blas": False, "malloc": keep_freed_memory()}
     try:
         from threadpoolctl import threadpool_limits
 
@@ -444,14 +441,22 @@ def prepare_serving_process(blas_threads: int = 1) -> dict[str, bool]:
         done["blas"] = True
     except Exception:  # noqa: BLE001 - a missing threadpoolctl leaves the defaults
         pass
+    return done
+
+
+def keep_freed_memory() -> bool:
+    """glibc's malloc keeps freed blocks under 32 MiB instead of handing the heap's top back to the
+    kernel; True when it took effect. A request (or a training stage) allocates and frees arrays
+    of ~0.1-2 MB over and over, and a trimmed heap faults every page back in the next time (a
+    165k-entry gather: 1.6 ms against 0.16 ms). Bigger arrays are still mapped and returned to
+    the kernel when freed."""
     try:
         import ctypes
         import ctypes.util
 
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
-        done["malloc"] = bool(libc.mallopt(m_mmap_threshold, ALLOCATOR_KEEP_BYTES)) and \
+        return bool(libc.mallopt(m_mmap_threshold, ALLOCATOR_KEEP_BYTES)) and \
             bool(libc.mallopt(m_trim_threshold, 2 * ALLOCATOR_KEEP_BYTES))
     except (OSError, AttributeError):  # not glibc: its own defaults
-        pass
-    return done
+        return False

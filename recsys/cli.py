@@ -442,7 +442,10 @@ def main(argv: list[str] | None = None) -> int:
         UnknownUserError,
     )
 
+    from recsys.arrays import keep_freed_memory
+
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # every command allocates and frees mid-size arrays over and over
     try:
         return args.func(args)
     except BrokenPipeError:  # `python -m recsys stats | head`: the reader left, not an error

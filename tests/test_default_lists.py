@@ -107,3 +107,15 @@ def test_a_default_that_filters_is_served_live(small_store, tmp_path):
     assert trained.metadata["default_lists"].startswith("not precomputed")
     rec = Recommender.load(tmp_path)
     assert rec.default_lists is None and rec.recommend(rec.state.user_ids[0]).served_by == "live"
+
+
+def test_the_segment_sample_read_from_the_lists_equals_the_pipelines(loaded):
+    from pandas.testing import assert_frame_equal
+
+    from recsys.serving.segment_summary import sampled_segment_recommendations
+
+    core = loaded.core
+    piped = sampled_segment_recommendations(core, loaded.config, per_segment=20)
+    read = sampled_segment_recommendations(core, loaded.config, per_segment=20, lists=loaded.default_lists)
+    assert len(piped) > 0
+    assert_frame_equal(read, piped)

@@ -29,6 +29,7 @@ STAGE_LABELS = {
     "calibration": "Confidence calibration",
     "segment_summary": "Segment summary (sampled customers)",
     "save": "Save the model bundle",
+    "default_lists": "Each customer's default list",
 }
 
 

@@ -189,11 +189,19 @@ def from_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> DefaultL
         info={k: meta.get(k) for k in ("users", "seconds", "cpu_seconds", "computed_at")})
 
 
-def compute_in_memory(state: TrainedState, config: TuningConfig, progress: Progress | None = None) -> DefaultLists | None:
-    """The default lists of a state trained in this process (None when its config filters)."""
-    if unsupported(config):
-        return None
-    return from_arrays(*compute(state, config, progress=progress))
+def store(bundle_dir: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> DefaultLists | None:
+    """Store lists computed in memory beside a saved bundle; the stored ones, memory-mapped."""
+    writer = SidecarWriter(bundle_dir, SIDECAR)
+    try:
+        trivial = set(meta["trivial_factors"])
+        for key, values in arrays.items():
+            if not (key.startswith("factor_") and key[len("factor_"):] in trivial):  # all 1: not stored
+                writer.put(key, values)
+        writer.commit(meta)
+    except BaseException:
+        writer.abort()
+        raise
+    return load(bundle_dir)
 
 
 def write(bundle_dir: str | Path, state: TrainedState, config: TuningConfig,
