@@ -52,8 +52,8 @@ PLAN_SIZE = 20_000  # requests drawn per run (wrk cycles through them)
 LUA = r"""
 local plan = dofile("%(plan)s")
 local counter = 0
-local statuses = {}
-local bundles = {}
+statuses = {}  -- globals: done() reads each thread's through thread:get
+bundles = {}
 local threads = {}
 
 function setup(thread)
