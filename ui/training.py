@@ -38,6 +38,7 @@ def stage_label(stage: str) -> str:
 
 
 EXPECTED_ERRORS = (DataError, BundleError, ValueError, KeyError, OSError, MemoryError)
+FAILED = "_background_training_failed"  # session state: the source whose background training failed
 
 
 def _training_data(source: Source, job: jobs.Job):
@@ -105,3 +106,36 @@ def train_with_progress(source: Source, title: str | None = None):
         log.error("training %s failed", source.key, exc_info=job.error)
         status.error(f"Training failed: {type(job.error).__name__}: {job.error}")
     return None
+
+
+def overall_progress(job: jobs.Job) -> tuple[float, str]:
+    """(fraction of the stages done, the latest message) of a training job."""
+    stages = dict(job.stages)
+    done = sum(min(max(float(f), 0.0), 1.0) for f, _ in stages.values())
+    latest = next((f"{stage_label(s)}: {m}" for s, (f, m) in reversed(stages.items()) if f < 1.0), None)
+    return min(done / len(STAGES), 0.99 if not job.done else 1.0), latest or "starting"
+
+
+def train_in_background(source: Source) -> None:
+    """Start (or join) the training of `source` and show its progress: a fragment refreshes the
+    bar twice a second and reruns the whole page once the models are saved. The page is there
+    at once (the first start on a fresh machine: the demo store trains behind it)."""
+    job, _ = start_or_join(source)
+
+    @st.fragment(run_every=0.5)
+    def progress() -> None:
+        fraction, message = overall_progress(job)
+        st.progress(fraction, text=f"{fraction:.0%} · {message} · {job.elapsed:.0f} s")
+        if not job.done:
+            return
+        jobs.forget(job)
+        if job.error is None:
+            st.rerun(scope="app")  # the models are saved: the page shows them
+        st.session_state[FAILED] = source.key  # shown once; not started again by itself in this session
+        if isinstance(job.error, EXPECTED_ERRORS):
+            st.error(f"Training failed: {job.error}")
+        else:  # never a traceback on the page; the server log has it
+            log.error("training %s failed", source.key, exc_info=job.error)
+            st.error(f"Training failed: {type(job.error).__name__}: {job.error}")
+
+    progress()
