@@ -89,7 +89,8 @@ class Recommender:
         rec = cls.load(out_dir)
         try:
             if rec.state.n_users:
-                rec.recommend(rec.state.user_ids[0], n=1)
+                rec.recommend(rec.state.user_ids[0], n=1)  # the precomputed path, when there are lists
+                rec.recommend(rec.state.user_ids[0], n=precomputed.LIST_SIZE + 1)  # and the live one
             together.basket_stats(rec.state)
         except Exception as exc:
             raise BundleError(f"the models in bundle '{rec.bundle_name}' do not work with this version of recsys "
