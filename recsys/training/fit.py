@@ -18,8 +18,7 @@ from recsys.models import (
     RepeatModel,
     TrainingData,
 )
-from recsys.arrays import PairGroups
-from recsys.models.data import user_item_sums
+from recsys.models.data import all_user_item_sums
 from recsys.models.popularity import popularity_score
 from recsys.training import features as F
 from recsys.training.progress import StageTimer
@@ -115,8 +114,8 @@ def assemble_state(enc: F.Encoded, weight: np.ndarray, profiles: pd.DataFrame, u
     top_items = np.argsort(-pop_score, kind="stable")[:TOP_TREND_ITEMS]
     summary = store_summary(enc, user_type)
     if user_items is None:
-        pairs = PairGroups.of(enc.user, enc.item, enc.n_items)
-        user_items = user_item_sums(pairs, weight, enc.n_users, config.signals.log_transform).tocsr()
+        user_items = all_user_item_sums(enc.user, enc.item, weight, enc.n_users, enc.n_items,
+                                        config.signals.log_transform)
     return TrainedState(
         user_ids=enc.user_ids, item_ids=enc.item_ids, profiles=profiles, items=items,
         popularity_parts=parts, segment_buyers=seg_buyers, segment_caps=caps, segment_cuts=cuts,
