@@ -188,5 +188,6 @@ class ItemCFModel(Scorer):
         return idx[order].astype(np.int64), vals[order]
 
     def co_purchase_counts(self, item: int, others: np.ndarray) -> np.ndarray:
-        row = self.co_counts_[item]
-        return np.asarray(row[:, others].todense()).ravel()
+        """Baskets holding `item` and each of `others` (0 beyond its stored neighbours)."""
+        return gather_csr(self.co_counts_, np.atleast_2d(np.asarray(others, dtype=np.int64)),
+                          rows=np.array([item])).ravel().astype(np.float32)
