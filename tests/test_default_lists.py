@@ -119,3 +119,14 @@ def test_the_segment_sample_read_from_the_lists_equals_the_pipelines(loaded):
     read = sampled_segment_recommendations(core, loaded.config, per_segment=20, lists=loaded.default_lists)
     assert len(piped) > 0
     assert_frame_equal(read, piped)
+
+
+def test_a_default_batch_reads_the_lists_and_equals_the_live_batch(loaded):
+    from pandas.testing import assert_frame_equal
+
+    live = loaded.with_config(loaded.config)
+    live.default_lists = None
+    users = list(loaded.state.user_ids[:60])
+    assert_frame_equal(loaded.recommend_batch(users, n=10), live.recommend_batch(users, n=10))
+    assert_frame_equal(loaded.recommend_batch(users, n=5, with_reasons=False, with_confidence=False),
+                       live.recommend_batch(users, n=5, with_reasons=False, with_confidence=False))

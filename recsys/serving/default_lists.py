@@ -89,6 +89,29 @@ class DefaultLists:
         }
 
 
+def frame(lists: DefaultLists, core: ListMaker, user_ids: np.ndarray, codes: np.ndarray, n: int,
+          with_confidence: bool = True, with_reasons: bool = True):
+    """The long frame of ListMaker.frame (FRAME_COLUMNS, best first per user, users in the order
+    given) for known customers, read from their default lists."""
+    import pandas as pd
+
+    from recsys.serving.lists import FRAME_COLUMNS
+
+    items = np.asarray(lists.items[codes, :n], dtype=np.int64)
+    r, j = np.nonzero(items >= 0)
+    it, c = items[r, j], codes[r]
+    score = lists.confidence if with_confidence else lists.relevance
+    out = pd.DataFrame({
+        "user_id": np.asarray(user_ids, dtype=object)[r], "rank": j + 1, "item_id": core.state.item_ids[it],
+        "item_name": core.item_name[it], "category": core.item_category[it],
+        "relevance_score": lists.relevance[c, j], "confidence_score": score[c, j],
+        "item_price": core.pipeline.item_price[it],
+        "model_source": np.asarray(lists.source_names, dtype=object)[lists.sources[c, j]],
+        "recommendation_reason": np.asarray(lists.reason_texts, dtype=object)[lists.reasons[c, j]] if with_reasons
+        else np.full(len(r), "", dtype=object)})
+    return out[list(FRAME_COLUMNS)]
+
+
 class _Memory:
     """Arrays in memory (a Recommender trained in this process without a bundle folder)."""
 
