@@ -220,7 +220,7 @@ class Recommender:
         return {"user_id": str(user_id), "user_type": p["user_type"], "spending_segment": p["spending_segment"],
                 "total_purchases": int(p["total_purchases"]), "unique_items": int(p["unique_items"]),
                 "avg_item_price": round(float(p["avg_item_price"]), 4),
-                "last_purchase_date": str(pd.Timestamp(p["last_purchase"]).date())}
+                "last_purchase_date": _day(p["last_purchase"])}
 
     def _user_info(self, user_id: Any, code: int, lists: Lists) -> dict[str, Any]:
         if code >= 0:
@@ -371,3 +371,10 @@ class Recommender:
                 "trained_at": self.metadata.get("trained_at"), "library_version": self.metadata.get("library_version"),
                 # default requests of known customers are read from precomputed lists (None: all live)
                 "default_lists": None if lists is None else {"items_per_customer": lists.n, **lists.info}}
+
+
+def _day(value: Any) -> str:
+    """'YYYY-MM-DD' of a timestamp (a numpy datetime64 from the profiles: no pandas per request)."""
+    if isinstance(value, np.datetime64):
+        return str(value.astype("datetime64[D]"))
+    return str(pd.Timestamp(value).date())
