@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from api import schemas as S
 from api.holder import BundleHolder, Served
 from recsys import TuningConfig, __version__
-from recsys.arrays import prepare_serving_process
+from recsys.process import prepare_serving_process
 from recsys.errors import BundleError, UnknownItemError, UnknownUserError
 
 PREFIX = "/api/v1"

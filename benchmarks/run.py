@@ -380,7 +380,7 @@ def bench_size(size: str, n_users: int = 1000, echo: bool = True, checkpoint=Non
         else:
             res["default_lists_s"] = res["stages_s"]["default_lists"]
         res["bundle_mib"] = round(dir_bytes(current_bundle(bundle_dir)) / 2**20, 1)
-        from recsys.arrays import prepare_serving_process
+        from recsys.process import prepare_serving_process
 
         prepare_serving_process()  # from here on the process answers requests, as a serving process does
         reset_peak()

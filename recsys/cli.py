@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         UnknownUserError,
     )
 
-    from recsys.arrays import keep_freed_memory
+    from recsys.process import keep_freed_memory
 
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # every command allocates and frees mid-size arrays over and over

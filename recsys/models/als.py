@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.arrays import CsrRows, one_blas_thread, top_k_per_row, top_n
+from recsys.arrays import CsrRows, top_k_per_row, top_n
+from recsys.process import one_blas_thread
 from recsys.config import TuningConfig
 from recsys.models.base import FitProgress, Scorer, UserBatch
 from recsys.models.data import TrainingData

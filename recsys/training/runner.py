@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from recsys.arrays import one_blas_thread
+from recsys.process import one_blas_thread
 from recsys.bundles.state import Trained, TrainedState
 from recsys.config import TuningConfig
 from recsys.io.cleaning import CleaningReport, clean_transactions
