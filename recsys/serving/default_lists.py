@@ -21,6 +21,7 @@ from recsys.bundles.sidecar import SidecarRefused, SidecarWriter, read_sidecar
 from recsys.bundles.state import TrainedState
 from recsys.bundles.store import current_bundle, load_bundle
 from recsys.config import TuningConfig
+from recsys.process import one_blas_thread
 from recsys.serving import explain
 from recsys.serving.lists import ListMaker, ListRequest
 from recsys.serving.pipeline import hybrid_weights
@@ -271,4 +272,5 @@ def precompute_default_lists(artifacts: str | Path, progress: Progress | None = 
         return None
     state = loaded.payload["state"]
     config = TuningConfig.from_dict(loaded.metadata.get("config", {}))
-    return write(path, state, config, progress)
+    with one_blas_thread():  # chunks of a few hundred customers: small products, as in training
+        return write(path, state, config, progress)
