@@ -25,18 +25,16 @@ def confidence(label: str = "Confidence", width: int = BAR_WIDTH) -> cc.Progress
                                   "(for similar items: share of the query item's baskets that also hold it)")
 
 
-# Widths of the Recommendations list: every column fits beside the knob panel at 1440 px (about
-# 720 px; at 360 px for the reason the price was cut off and the table scrolled sideways). A long
-# reason ends in an ellipsis and shows whole on hover.
+# The Recommendations list fits beside the knob panel at 1440 px (about 720 px; it scrolled sideways
+# and cut the price off): the reason keeps room for a whole sentence, the bar its 100 px, and the
+# relevance (the chart below draws each score and its parts) is in the downloaded CSV, not a column.
 RECOMMENDATIONS = {  # in display order: the why beside the item, so it is read, not scrolled to
     "rank": cc.NumberColumn("#", width=34, format="%d"),
     "item_id": cc.TextColumn("Item", width=96),
     "item_name": cc.TextColumn("Name", width=130),
     "category": CATEGORY,
-    "recommendation_reason": cc.TextColumn("Why", width=258),
+    "recommendation_reason": cc.TextColumn("Why", width=354),  # ~6 px a character of the longest reason
     "confidence_score": confidence(width=100),  # a bar needs 100 px beside its figure
-    "relevance_score": cc.NumberColumn("Relevance", format="%.2f", width=68,
-                                       help="Score after blending and re-ranking, scaled to 0–1"),
     "item_price": cc.NumberColumn("Price", format="%.2f", width=56),
     "model_source": cc.TextColumn("Source", width=74, help="The model that contributed most"),
 }
