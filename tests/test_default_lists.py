@@ -130,3 +130,20 @@ def test_a_default_batch_reads_the_lists_and_equals_the_live_batch(loaded):
     assert_frame_equal(loaded.recommend_batch(users, n=10), live.recommend_batch(users, n=10))
     assert_frame_equal(loaded.recommend_batch(users, n=5, with_reasons=False, with_confidence=False),
                        live.recommend_batch(users, n=5, with_reasons=False, with_confidence=False))
+
+
+def test_the_api_picks_up_lists_that_arrive_after_the_bundle(small_bundle, tmp_path):
+    pytest.importorskip("fastapi")
+    from api.holder import BundleHolder
+
+    _, out = small_bundle
+    copy = tmp_path / "served"
+    shutil.copytree(out, copy)
+    bundle = next(p for p in copy.iterdir() if p.is_dir() and (p / "lists").is_dir())
+    shutil.rmtree(bundle / "lists")  # published without them, as a big store's bundle is
+    holder = BundleHolder(copy, poll_seconds=0)
+    uid = holder.current.rec.state.user_ids[0]
+    assert holder.current.rec.recommend(uid).served_by == "live"
+    assert default_lists.precompute_default_lists(copy) is not None
+    holder.reload()  # what the watcher does when the lists' manifest appears
+    assert holder.current.bundle == bundle.name and holder.current.rec.recommend(uid).served_by == "precomputed"
