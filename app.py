@@ -33,7 +33,7 @@ PAGES = {
 @st.cache_resource
 def _serving_process() -> dict:
     """Once per server process: the settings of a process that answers requests (BLAS on one thread,
-    an allocator that keeps a request's memory; recsys.arrays.prepare_serving_process)."""
+    an allocator that keeps a request's memory; recsys.process.prepare_serving_process)."""
     from recsys.process import prepare_serving_process
 
     return prepare_serving_process()

@@ -96,7 +96,7 @@ def _jsonable(value: Any) -> Any:
 def app_from_env() -> FastAPI:
     """The app over $RECSYS_ARTIFACTS: the factory each uvicorn worker process calls (--workers).
     Each worker prepares itself once (BLAS on one thread, an allocator that keeps a request's
-    freed memory: recsys.arrays.prepare_serving_process); no request changes process settings."""
+    freed memory: recsys.process.prepare_serving_process); no request changes process settings."""
     prepare_serving_process()
     return create_app(os.environ.get("RECSYS_ARTIFACTS", "artifacts"))
 
