@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.arrays import CsrRows, gather_csr, gather_positions, gather_ranges, top_k_sparse_rows
+from recsys.arrays import CsrRows, gather_csr, gather_positions, top_k_sparse_rows
 from recsys.config import TuningConfig
 from recsys.models.base import FitProgress, Scorer, UserBatch
 from recsys.models.data import TrainingData
@@ -164,18 +164,27 @@ class ItemCFModel(Scorer):
         return gather_csr(self.neighbour_scores(batch), candidates)
 
     def neighbours_in_history(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
-        """(batch, len(items)) how many of each user's past items list each item as a neighbour."""
+        """(batch, len(items)) how many of each user's past items list each item as a neighbour.
+
+        Read from the past items' neighbour rows (at most top_k each), matched against the few
+        listed items: "who lists this item" instead runs through every item that lists a best-seller
+        (thousands each at L, and a set test of millions of keys: half of a batch's time there)."""
         items = np.atleast_2d(items)
         b, n = items.shape
-        t = self.similarity_t_
-        flat = np.maximum(items.ravel(), 0)
-        # the rows of "who lists this item", one per (user, item), straight from the CSR arrays
-        entry, pos = gather_ranges(t.indptr[flat].astype(np.int64), t.indptr[flat + 1].astype(np.int64))
-        h = batch.history
-        past = h.entry_rows() * self.n_items_ + h.indices[int(h.indptr[0]):int(h.indptr[-1])]
-        hit = np.isin((entry // n).astype(np.int64) * self.n_items_ + t.indices[pos], past)
-        out = np.bincount(entry[hit], minlength=b * n).reshape(b, n).astype(np.float64)
-        return np.where(items >= 0, out, 0.0)
+        s, h, width = self.similarity_, batch.history, self.n_items_
+        lo, hi = int(h.indptr[0]), int(h.indptr[-1])
+        past = h.indices[lo:hi]
+        starts = s.indptr[past].astype(np.int64)
+        lens = s.indptr[past + 1] - starts
+        keys = np.repeat(h.entry_rows() * width, lens) + s.indices[gather_positions(starts, starts + lens)]
+        want = (np.arange(b, dtype=np.int64)[:, None] * width + np.maximum(items, 0)).ravel()
+        order = np.argsort(want, kind="stable")  # a padded slot (item 0) after a real item 0 of its row
+        ranked = want[order]
+        at = np.minimum(np.searchsorted(ranked, keys), len(ranked) - 1)
+        hit = ranked[at] == keys
+        out = np.zeros(b * n)
+        out[order] = np.bincount(at[hit], minlength=len(ranked))
+        return np.where(items >= 0, out.reshape(b, n), 0.0)
 
     @property
     def n_items_(self) -> int:
