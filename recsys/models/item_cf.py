@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.arrays import CsrRows, gather_csr, gather_positions, top_k_sparse_rows
+from recsys.arrays import CsrRows, gather_csr, gather_positions, is_sorted, top_k_sparse_rows
 from recsys.config import TuningConfig
 from recsys.models.base import FitProgress, Scorer, UserBatch
 from recsys.models.data import TrainingData
@@ -166,24 +166,38 @@ class ItemCFModel(Scorer):
     def neighbours_in_history(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
         """(batch, len(items)) how many of each user's past items list each item as a neighbour.
 
-        Read from the past items' neighbour rows (at most top_k each), matched against the few
-        listed items: "who lists this item" instead runs through every item that lists a best-seller
-        (thousands each at L, and a set test of millions of keys: half of a batch's time there)."""
+        Counted from whichever side is shorter: the listed items' "who lists me" rows (a best-seller
+        has thousands at L) or the past items' neighbour rows (top_k each; a heavy customer has
+        thousands of past items). Both count the same pairs."""
         items = np.atleast_2d(items)
         b, n = items.shape
-        s, h, width = self.similarity_, batch.history, self.n_items_
+        s, t, h, width = self.similarity_, self.similarity_t_, batch.history, self.n_items_
+        flat = np.maximum(items.ravel(), 0)
         lo, hi = int(h.indptr[0]), int(h.indptr[-1])
         past = h.indices[lo:hi]
-        starts = s.indptr[past].astype(np.int64)
-        lens = s.indptr[past + 1] - starts
-        keys = np.repeat(h.entry_rows() * width, lens) + s.indices[gather_positions(starts, starts + lens)]
-        want = (np.arange(b, dtype=np.int64)[:, None] * width + np.maximum(items, 0)).ravel()
-        order = np.argsort(want, kind="stable")  # a padded slot (item 0) after a real item 0 of its row
-        ranked = want[order]
-        at = np.minimum(np.searchsorted(ranked, keys), len(ranked) - 1)
-        hit = ranked[at] == keys
-        out = np.zeros(b * n)
-        out[order] = np.bincount(at[hit], minlength=len(ranked))
+        listed_lo = t.indptr[flat].astype(np.int64)
+        listed_len = t.indptr[flat + 1] - listed_lo
+        past_lo = s.indptr[past].astype(np.int64)
+        past_len = s.indptr[past + 1] - past_lo
+        if int(listed_len.sum()) <= int(past_len.sum()):
+            # (row, past item) keys of who lists each listed item, looked up among the rows' past items
+            slot = np.repeat(np.arange(b * n, dtype=np.int64), listed_len)
+            keys = (slot // n) * width + t.indices[gather_positions(listed_lo, listed_lo + listed_len)]
+            have = h.entry_rows() * width + past
+            have = have if is_sorted(have) else np.sort(have)  # stored rows: columns sorted already
+            at = np.minimum(np.searchsorted(have, keys), max(len(have) - 1, 0))
+            hit = have[at] == keys if len(have) else np.zeros(len(keys), bool)
+            out = np.bincount(slot[hit], minlength=b * n).astype(np.float64)
+        else:
+            # (row, neighbour) keys of every past item's neighbours, matched against the listed items
+            keys = np.repeat(h.entry_rows() * width, past_len) + s.indices[gather_positions(past_lo, past_lo + past_len)]
+            want = np.arange(b, dtype=np.int64).repeat(n) * width + flat
+            order = np.argsort(want, kind="stable")  # a padded slot (item 0) after a real item 0 of its row
+            ranked = want[order]
+            at = np.minimum(np.searchsorted(ranked, keys), len(ranked) - 1)
+            hit = ranked[at] == keys
+            out = np.zeros(b * n)
+            out[order] = np.bincount(at[hit], minlength=len(ranked))
         return np.where(items >= 0, out.reshape(b, n), 0.0)
 
     @property
