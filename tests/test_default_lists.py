@@ -147,3 +147,18 @@ def test_the_api_picks_up_lists_that_arrive_after_the_bundle(small_bundle, tmp_p
     assert default_lists.precompute_default_lists(copy) is not None
     holder.reload()  # what the watcher does when the lists' manifest appears
     assert holder.current.bundle == bundle.name and holder.current.rec.recommend(uid).served_by == "precomputed"
+
+
+def test_the_dashboard_attaches_lists_that_arrive_after_its_models_loaded(small_bundle, tmp_path):
+    from ui.state import with_default_lists
+
+    _, out = small_bundle
+    copy = tmp_path / "served"
+    shutil.copytree(out, copy)
+    bundle = next(p for p in copy.iterdir() if p.is_dir() and (p / "lists").is_dir())
+    shutil.rmtree(bundle / "lists")
+    rec = Recommender.load(copy)  # what the app's cache holds
+    uid = rec.state.user_ids[0]
+    assert with_default_lists(rec, copy).recommend(uid).served_by == "live"
+    default_lists.precompute_default_lists(copy)
+    assert with_default_lists(rec, copy) is rec and rec.recommend(uid).served_by == "precomputed"

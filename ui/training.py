@@ -9,6 +9,7 @@ import streamlit as st
 
 from recsys import train
 from recsys.errors import BundleError, DataError
+from recsys.serving.default_lists import precompute_default_lists
 from recsys.training.progress import STAGES
 from ui import jobs
 from ui.sources import Source
@@ -57,8 +58,13 @@ def start_or_join(source: Source) -> tuple[jobs.Job, bool]:
     finishes and saves the bundle even when the session that started it is closed); and whether
     it was already running."""
     def work(job: jobs.Job):
-        return train(_training_data(source, job), out_dir=str(source.bundle_dir),
-                     progress=lambda stage, fraction, message: job.stages.__setitem__(stage, (fraction, message)))
+        rec = train(_training_data(source, job), out_dir=str(source.bundle_dir),
+                    progress=lambda stage, fraction, message: job.stages.__setitem__(stage, (fraction, message)))
+        if str(rec.metadata.get("default_lists", "")).startswith("pending"):
+            # a big store: its bundle is served already; every customer's default list follows it
+            jobs.start_or_join(f"lists:{source.bundle_dir}",
+                               lambda _job: precompute_default_lists(source.bundle_dir), target=source)
+        return rec
 
     return jobs.start_or_join(f"train:{source.bundle_dir}", work, target=source)
 
