@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 
 from recsys.bundles.sidecar import SidecarRefused, SidecarWriter, read_sidecar
 from recsys.bundles.state import TrainedState
@@ -23,7 +24,7 @@ from recsys.bundles.store import current_bundle, load_bundle
 from recsys.config import TuningConfig
 from recsys.process import one_blas_thread
 from recsys.serving import explain
-from recsys.serving.lists import ListMaker, ListRequest
+from recsys.serving.lists import FRAME_COLUMNS, ListMaker, ListRequest
 from recsys.serving.pipeline import hybrid_weights
 
 SIDECAR = "lists"
@@ -77,27 +78,22 @@ class DefaultLists:
         parts = sorted(((m, p[code]) for i, (m, p) in enumerate(self.parts.items()) if bits >> i & 1),
                        key=lambda mp: PART_ORDER.index(mp[0]) if mp[0] in PART_ORDER else len(PART_ORDER))
         factors = [(s, None if f is None else f[code]) for s, f in self.factors.items()]
-        one = 1.0
         return {
             "items": items[keep].tolist(), "relevance": self.relevance[code, keep].tolist(),
             "confidence": self.confidence[code, keep].tolist(),
             "sources": [self.source_names[s] for s in self.sources[code, keep]],
             "reasons": [self.reason_texts[r] for r in self.reasons[code, keep]],
             "breakdowns": [explain.score_breakdown({m: float(p[j]) for m, p in parts},
-                                                   {s: (one if f is None else float(f[j])) for s, f in factors},
+                                                   {s: (1.0 if f is None else float(f[j])) for s, f in factors},
                                                    self.scale) for j in keep],  # the n items of one answer
             "pool": int(self.pool_sizes[code]),
         }
 
 
 def frame(lists: DefaultLists, core: ListMaker, user_ids: np.ndarray, codes: np.ndarray, n: int,
-          with_confidence: bool = True, with_reasons: bool = True):
+          with_confidence: bool = True, with_reasons: bool = True) -> pd.DataFrame:
     """The long frame of ListMaker.frame (FRAME_COLUMNS, best first per user, users in the order
     given) for known customers, read from their default lists."""
-    import pandas as pd
-
-    from recsys.serving.lists import FRAME_COLUMNS
-
     items = np.asarray(lists.items[codes, :n], dtype=np.int64)
     r, j = np.nonzero(items >= 0)
     it, c = items[r, j], codes[r]
