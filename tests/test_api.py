@@ -339,6 +339,7 @@ def test_every_connection_gets_tcp_nodelay(monkeypatch, small_bundle):
 
     started = []
     monkeypatch.setattr(recsys.cli.os, "execv", lambda exe, argv: started.append(argv))
+    monkeypatch.setenv("RECSYS_ARTIFACTS", str(small_bundle[1]))  # serve sets it: put back after the test
     args = build_parser().parse_args(["serve", "--artifacts", str(small_bundle[1]), "--workers", "2"])
     args.func(args)
     assert started and started[0][started[0].index("--http") + 1] == "api.protocol:NoDelayHTTP"
