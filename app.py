@@ -30,6 +30,16 @@ PAGES = {
     ],
 }
 
+@st.cache_resource
+def _serving_process() -> dict:
+    """Once per server process: the settings of a process that answers requests (BLAS on one thread,
+    an allocator that keeps a request's memory; recsys.process.prepare_serving_process)."""
+    from recsys.process import prepare_serving_process
+
+    return prepare_serving_process()
+
+
+_serving_process()
 page = st.navigation(PAGES)
 st.logo(str(Path(__file__).parent / "ui" / "logo.svg"), size="large")
 st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3rem; }</style>")

@@ -7,6 +7,7 @@ here), each with a one-line `detail`, never a 500.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from api.holder import BundleHolder, Served
 from recsys import TuningConfig, __version__
 from recsys.bundles.configs import config_path, resolve_config
 from recsys.config import TRAINING_SECTIONS, retrain_reasons
+from recsys.process import prepare_serving_process
 from recsys.errors import BundleError, UnknownItemError, UnknownUserError
 
 PREFIX = "/api/v1"
@@ -90,6 +92,28 @@ def saved_config(served: Served, name: str, artifacts: Path | None) -> TuningCon
     return config
 
 
+def _finite(value: Any) -> Any:
+    """The value with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def answer(served: Served, payload: dict[str, Any]) -> Response:
+    """The payload as JSON, written once by the standard library: the library's answers are plain
+    dicts of str, int and float already, so FastAPI's validation against the response model and its
+    encoder (most of a fast request's time) are skipped; the models still document the answers."""
+    try:
+        body = json.dumps(payload, allow_nan=False, separators=(",", ":"), default=_jsonable)
+    except ValueError:  # a NaN or an infinity somewhere: null, as the response models write them
+        body = json.dumps(_finite(payload), separators=(",", ":"), default=_jsonable)
+    return Response(body.encode("utf-8"), media_type="application/json", headers={BUNDLE_HEADER: served.bundle})
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -100,17 +124,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def limit_native_threads() -> None:
-    """One BLAS/OpenMP thread per request: concurrent requests, each with a pool of its own, only
-    fight over the cores (measured on the workbook, 8 clients: ~10% more requests/s, lower p99)."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-
-
 def app_from_env() -> FastAPI:
-    """The app over $RECSYS_ARTIFACTS: the factory each uvicorn worker process calls (--workers)."""
-    limit_native_threads()
+    """The app over $RECSYS_ARTIFACTS: the factory each uvicorn worker process calls (--workers).
+    Each worker prepares itself once (BLAS on one thread, an allocator that keeps a request's
+    freed memory: recsys.process.prepare_serving_process); no request changes process settings."""
+    prepare_serving_process()
     return create_app(os.environ.get("RECSYS_ARTIFACTS", "artifacts"))
 
 
@@ -156,64 +174,67 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
         return served
 
     # ---- recommendations ---------------------------------------------------------------
+    # The request handlers are `async def`: their work is CPU under the GIL (a precomputed answer
+    # in ~0.2 ms, a live one in a few ms), so a thread pool would only add a hand-over per request;
+    # `serve --workers N` runs them side by side.
     @app.get(f"{PREFIX}/recommendations/{{user_id}}", response_model=S.RecommendationResponse, tags=["recommendations"])
-    def recommendations(user_id: str, response: Response, n: int = Query(5, ge=1, le=200),
-                        model: S.ModelName = "hybrid", timestamp: Optional[str] = None,
-                        exclude_purchased: bool = False, price_min: Optional[float] = Query(None, ge=0),
-                        price_max: Optional[float] = Query(None, ge=0),
-                        config_name: Optional[str] = Query(None, max_length=80, description=S.CONFIG_NAME_HELP)
-                        ) -> dict[str, Any]:
+    async def recommendations(user_id: str, n: int = Query(5, ge=1, le=200),
+                              model: S.ModelName = "hybrid", timestamp: Optional[str] = None,
+                              exclude_purchased: bool = False, price_min: Optional[float] = Query(None, ge=0),
+                              price_max: Optional[float] = Query(None, ge=0),
+                              config_name: Optional[str] = Query(None, max_length=80, description=S.CONFIG_NAME_HELP)
+                              ) -> Response:
         """Top-n for a customer; an unknown customer gets popular items (`fallback_used`)."""
-        served = live(response)
+        served = holder.current  # once per request: the whole answer comes from this bundle
         cfg = request_config(served, None, config_name, holder.artifacts)
-        return served.rec.recommend(user_id, n=n, model=model, timestamp=timestamp, exclude_purchased=exclude_purchased,
-                                    price_min=price_min, price_max=price_max, config=cfg).to_dict()
+        return answer(served, served.rec.recommend(
+            user_id, n=n, model=model, timestamp=timestamp, exclude_purchased=exclude_purchased,
+            price_min=price_min, price_max=price_max, config=cfg).to_dict())
 
     @app.post(f"{PREFIX}/recommendations", response_model=S.RecommendationResponse, tags=["recommendations"])
-    def recommendations_post(body: S.RecommendationRequest, response: Response) -> dict[str, Any]:
+    async def recommendations_post(body: S.RecommendationRequest) -> Response:
         """Top-n with every option: a basket for a customer unseen at training, knob overrides."""
-        served = live(response)
+        served = holder.current
         # items of the basket the models never saw are left out and named in `ignored_items`
         history = [h.model_dump(exclude_none=True) for h in body.history] if body.history else None
         cfg = request_config(served, body.config, body.config_name, holder.artifacts)
-        return served.rec.recommend(body.user_id, n=body.num_recommendations, model=body.model_type,
-                                    timestamp=body.timestamp, exclude_purchased=body.exclude_purchased,
-                                    price_min=body.price_range_min, price_max=body.price_range_max,
-                                    history=history, config=cfg).to_dict()
+        return answer(served, served.rec.recommend(
+            body.user_id, n=body.num_recommendations, model=body.model_type, timestamp=body.timestamp,
+            exclude_purchased=body.exclude_purchased, price_min=body.price_range_min, price_max=body.price_range_max,
+            history=history, config=cfg).to_dict())
 
     # ---- items ---------------------------------------------------------------------------
     @app.get(f"{PREFIX}/items/popular", response_model=S.PopularItemsResponse, tags=["items"])
-    def popular(response: Response, n: int = Query(10, ge=1, le=500),
-                segment: Optional[S.Segment] = None) -> dict[str, Any]:
+    async def popular(n: int = Query(10, ge=1, le=500), segment: Optional[S.Segment] = None) -> Response:
         """Most popular items overall, or by distinct buyers within a spending segment."""
-        served = live(response)
+        served = holder.current
         key = (n, segment)
         if key not in served.popular:  # the same for every request to this bundle
             frame = served.rec.popular_items(n=n, segment=segment)
             if len(served.popular) < 1024:
                 served.popular[key] = frame.to_dict(orient="records")
             else:
-                return {"segment": segment, "items": frame.to_dict(orient="records")}
-        return {"segment": segment, "items": served.popular[key]}
+                return answer(served, {"segment": segment, "items": frame.to_dict(orient="records")})
+        return answer(served, {"segment": segment, "items": served.popular[key]})
 
     @app.get(f"{PREFIX}/items/{{item_id}}/similar", response_model=S.SimilarItemsResponse, tags=["items"])
-    def similar(item_id: str, response: Response, n: int = Query(5, ge=1, le=200),
-                model: Literal["item_cf", "als"] = "item_cf") -> dict[str, Any]:
+    async def similar(item_id: str, n: int = Query(5, ge=1, le=200),
+                      model: Literal["item_cf", "als"] = "item_cf") -> Response:
         """Items most often bought with this one (item-CF), or nearest in ALS space."""
-        served = live(response)
-        return served.rec.similar_items(item_id, n=n, model=model).to_dict()
+        served = holder.current
+        return answer(served, served.rec.similar_items(item_id, n=n, model=model).to_dict())
 
     @app.get(f"{PREFIX}/items/{{item_id}}/bought-together", response_model=S.BoughtTogetherResponse, tags=["items"])
-    def bought_together(item_id: str, response: Response, n: int = Query(10, ge=1, le=200),
-                        min_support: float = Query(0.0, ge=0, le=1), min_lift: float = Query(1.0, ge=0),
-                        min_count: int = Query(2, ge=1),
-                        sort_by: Literal["lift", "confidence", "together"] = "lift") -> dict[str, Any]:
+    async def bought_together(item_id: str, n: int = Query(10, ge=1, le=200),
+                              min_support: float = Query(0.0, ge=0, le=1), min_lift: float = Query(1.0, ge=0),
+                              min_count: int = Query(2, ge=1),
+                              sort_by: Literal["lift", "confidence", "together"] = "lift") -> Response:
         """Items in the same baskets more often than chance: support, confidence and lift."""
-        served = live(response)
+        served = holder.current
         frame = served.rec.bought_together(item_id, n=n, min_support=min_support, min_lift=min_lift,
                                            min_count=min_count, sort_by=sort_by)
-        return {"item_id": item_id, "min_support": min_support, "min_lift": min_lift, "min_count": min_count,
-                "sort_by": sort_by, "items": frame.to_dict(orient="records")}
+        return answer(served, {"item_id": item_id, "min_support": min_support, "min_lift": min_lift,
+                               "min_count": min_count, "sort_by": sort_by, "items": frame.to_dict(orient="records")})
 
     # ---- users ---------------------------------------------------------------------------
     @app.get(f"{PREFIX}/users", response_model=S.UsersPage, tags=["users"])
@@ -232,10 +253,10 @@ def create_app(artifacts: str | Path, poll_seconds: float = 1.0) -> FastAPI:
 
     # ---- service -------------------------------------------------------------------------
     @app.get(f"{PREFIX}/health", tags=["service"])
-    def health(response: Response) -> dict[str, Any]:
+    async def health(response: Response) -> dict[str, Any]:
         served = live(response)
         return {**served.rec.health(), "bundle": served.bundle, "loaded_at": served.loaded_at,
-                "reloads": holder.reloads, "reload_error": holder.last_error}
+                "reloads": holder.reloads, "reload_error": holder.last_error, "pid": os.getpid()}
 
     @app.get(f"{PREFIX}/models", tags=["service"])
     def models(response: Response) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from recsys import Recommender
-from recsys.bundles.store import POINTER, POINTER_BYTES
+from recsys.bundles.store import BUNDLE_NAME, POINTER, POINTER_BYTES
+from recsys.serving.default_lists import SIDECAR
 from recsys.errors import BundleError
 
 log = logging.getLogger("recsys.api")
@@ -36,14 +37,21 @@ class Served:
     configs: dict[tuple[str, int, int], Any] = field(default_factory=dict)  # saved configurations read
 
 
-def _pointer_stamp(artifacts: Path) -> tuple[int, bytes] | None:
+def _pointer_stamp(artifacts: Path) -> tuple[int, bytes, int] | None:
     """(mtime_ns, bytes) of the CURRENT pointer, read as bytes (whatever it holds, the watcher
-    only compares it); None when there is none yet."""
+    only compares it), and the mtime of the live bundle's default lists (0: none yet; they are
+    added after a big store's bundle is published); None when there is no pointer yet."""
     try:
         pointer = artifacts / POINTER
-        return pointer.stat().st_mtime_ns, pointer.read_bytes()[:POINTER_BYTES + 1]
+        stamp = pointer.stat().st_mtime_ns, pointer.read_bytes()[:POINTER_BYTES + 1]
     except OSError:
         return None
+    try:
+        name = stamp[1].decode("utf-8").strip()
+        lists = (artifacts / name / SIDECAR / "manifest.json").stat().st_mtime_ns if BUNDLE_NAME.fullmatch(name) else 0
+    except (OSError, UnicodeDecodeError):
+        lists = 0
+    return (*stamp, lists)
 
 
 def load_served(artifacts: Path) -> Served:
@@ -90,7 +98,8 @@ class BundleHolder:
                 log.error("new bundle not loaded, still serving %s: %s", self._current.bundle, self.last_error)
                 return False
             self._stamp = stamp
-            swapped = served.bundle != self._current.bundle or force
+            swapped = served.bundle != self._current.bundle or force or \
+                (served.rec.default_lists is not None) != (self._current.rec.default_lists is not None)
             self._current = served  # the one reference requests read
             self.last_error = None
             self.reloads += 1

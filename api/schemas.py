@@ -55,6 +55,9 @@ class RecommendationResponse(_Open):
     candidates_considered: int = 0
     ignored_items: list[str] = Field(default_factory=list, description="item ids of `history` the models never "
                                      "saw: left out of the basket (the answer is for the rest)")
+    served_by: Literal["precomputed", "live"] = Field("live", description="'precomputed': read from the customer's "
+                                                      "default list, computed after training; 'live': through the "
+                                                      "pipeline (any knob, filter, basket, model or as-of time)")
 
 
 class HistoryLine(BaseModel):

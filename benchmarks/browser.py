@@ -383,6 +383,17 @@ class Browser:
             time.sleep(every_s)
         return False
 
+    def open_in_new_tab(self, url: str, timeout: float = 45.0) -> dict:
+        """`open` in a new tab of this Chromium, as a link sent to a colleague opens (a new session,
+        the browser's cache warm); the tab is closed after."""
+        page = self.call("Target.createTarget", url="about:blank", newWindow=True)["targetId"]
+        tab = Browser(Path(), self.width, self.height, target=(self.port, page))
+        try:
+            return tab.open(url, timeout)
+        finally:
+            tab.close()
+            self.call("Target.closeTarget", targetId=page)
+
     def close(self) -> None:
         """Chromium stopped (the browser launched it) or the tab closed (`new_tab`)."""
         if self.proc is None:
@@ -484,9 +495,10 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def measure_pages(artifacts_root: str, source: str = "demo", knob_moves: int = 3) -> dict:
-    """Every page opened in headless Chromium (seconds from navigation to a settled page), twice:
-    `first` opens each page on a fresh server (the bundle loaded by the first page), `warm` again;
-    then the list size knob moved `knob_moves` times in the browser (fragment reruns)."""
+    """Every page opened in headless Chromium (seconds from navigation to a settled page), three
+    times: `first` opens each page on a fresh server (the bundle loaded by the first page), `warm`
+    again in the same tab, `new_tab` each from its URL in a new tab (a shared link); then the list
+    size knob moved `knob_moves` times in the browser (fragment reruns)."""
     work = Path(tempfile.mkdtemp(prefix="browser-bench-"))
     env = {"RECSYS_ARTIFACTS": str(artifacts_root),
            "RECSYS_DATA_DIR": os.environ.get("RECSYS_DATA_DIR") or str(work / "data"),
@@ -498,11 +510,13 @@ def measure_pages(artifacts_root: str, source: str = "demo", knob_moves: int = 3
     except Exception:
         stop(proc)  # the server must not outlive a browser that did not start
         raise
-    out: dict = {"pages_first_s": {}, "pages_warm_s": {}, "problems": []}
+    out: dict = {"pages_first_s": {}, "pages_warm_s": {}, "pages_new_tab_s": {}, "problems": []}
     try:
-        for label, key in (("first", "pages_first_s"), ("warm", "pages_warm_s")):
+        for label, key in (("first", "pages_first_s"), ("warm", "pages_warm_s"), ("new tab", "pages_new_tab_s")):
             for path, title in PAGES.items():
-                facts = browser.open(f"{base}/{path}?source={source}", timeout=180)
+                url = f"{base}/{path}?source={source}"
+                # "new tab": each page from its URL in a tab of its own, as a shared link opens
+                facts = browser.open_in_new_tab(url, timeout=180) if label == "new tab" else browser.open(url, timeout=180)
                 out[key][title] = facts["seconds"]
                 if facts["state"] != "ready" or facts["exceptions"] or facts["errors"] or title not in facts["titles"]:
                     out["problems"].append(f"{label} {title}: {facts['state']} {facts['errors'][:1]}")
@@ -519,6 +533,7 @@ def measure_pages(artifacts_root: str, source: str = "demo", knob_moves: int = 3
     out["knob_move_s"] = round(sorted(ok)[len(ok) // 2], 3) if ok else None
     out["slowest_page_s"] = max(out["pages_warm_s"].values(), default=None)
     out["slowest_first_page_s"] = max(out["pages_first_s"].values(), default=None)
+    out["slowest_new_tab_s"] = max(out["pages_new_tab_s"].values(), default=None)
     return out
 
 

@@ -4,6 +4,7 @@
 
 The rooms (imports run one way, checked by the layer contract in .importlinter):
     config, errors, arrays, atomic   knobs, errors, array helpers, atomic writes
+    process      process-wide settings (BLAS threads, a serving process's allocator)
     io/          any export -> one canonical frame (readers, mapping, dates, catalogue, cleaning, synthetic)
     models/      ALS, item-CF, popularity, repeat: fit(data) once, candidates(), score()
     bundles/     what training produces, and the bundle that stores it (no pickle, atomic)

@@ -1,12 +1,11 @@
 """Vectorised array helpers every layer shares: sorted uniques and group reductions over integer
-codes, top-k selection, gathers from CSR matrices, and the one guard on BLAS threads.
+codes, top-k selection, rows of sparse matrices and gathers from them (process-wide settings
+such as BLAS threads live in recsys.process).
 
 Nothing here knows about stores, models or requests: inputs are numpy arrays and scipy matrices."""
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from typing import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,6 +49,58 @@ def unique_inverse_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
         inverse[order] = ids
     counts = np.diff(np.r_[np.flatnonzero(starts), len(s)])
     return s[starts], inverse, counts
+
+
+@dataclass(frozen=True)
+class PairGroups:
+    """The distinct (row, column) pairs of some entries, by one stable sort: the entries of pair p
+    are order[starts[p]:starts[p + 1]], in their original order."""
+
+    keys: np.ndarray     # (pairs,) row * n_cols + column, sorted
+    inverse: np.ndarray  # (entries,) the pair of each entry
+    order: np.ndarray    # (entries,) entries grouped by pair
+    starts: np.ndarray   # (pairs,) where each pair's entries start in `order`
+    n_cols: int
+
+    @classmethod
+    def of(cls, rows: np.ndarray, cols: np.ndarray, n_cols: int) -> "PairGroups":
+        keys = rows.astype(np.int64) * n_cols + cols
+        order = np.argsort(keys, kind="stable")
+        s = keys[order]
+        first = run_starts(s)
+        inverse = np.empty(len(keys), dtype=np.int64)
+        inverse[order] = np.cumsum(first) - 1
+        return cls(s[first], inverse, order, np.flatnonzero(first), n_cols)
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.keys // self.n_cols
+
+    @property
+    def cols(self) -> np.ndarray:
+        return self.keys % self.n_cols
+
+    def counts(self) -> np.ndarray:
+        return np.diff(np.r_[self.starts, len(self.order)])
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """(pairs,) float64 sum of each pair's values (added in entry order)."""
+        return np.bincount(self.inverse, weights=values, minlength=len(self.keys))
+
+    def mins(self, values: np.ndarray) -> np.ndarray:
+        """(pairs,) the smallest of each pair's values."""
+        return np.minimum.reduceat(values[self.order], self.starts) if len(self.keys) else values[:0]
+
+    def as_rows(self, data: np.ndarray, n_rows: int) -> "CsrRows":
+        """One value per pair as CSR rows (columns sorted)."""
+        return CsrRows.from_pairs(self.rows, self.cols, data, n_rows, self.n_cols)
+
+
+def pair_sums(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_cols: int,
+              dtype: type = np.float32) -> "CsrRows":
+    """The sum of the values of each distinct (row, column) pair, as CSR rows (columns sorted)."""
+    pairs = PairGroups.of(rows, cols, n_cols)
+    return pairs.as_rows(pairs.sums(values).astype(dtype), n_rows)
 
 
 def order_by(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
@@ -112,9 +163,19 @@ def group_median(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 def gather_ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row, index) for every index in [starts[r], ends[r]) of every row r, without a loop."""
     lens = np.maximum(ends - starts, 0)
-    rows = np.repeat(np.arange(len(starts)), lens)
-    offsets = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-    return rows, np.repeat(starts, lens) + offsets
+    return np.repeat(np.arange(len(starts)), lens), _positions(starts, lens)
+
+
+def gather_positions(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Every index in [starts[r], ends[r]) of every row r, in order (gather_ranges without the rows)."""
+    return _positions(starts, np.maximum(ends - starts, 0))
+
+
+def _positions(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    # one repeat and one arange (repeating the starts and the offsets apart costs ~10x more)
+    pos = np.repeat(np.asarray(starts, dtype=np.int64) - (np.cumsum(lens) - lens), lens)
+    pos += np.arange(len(pos))
+    return pos
 
 
 # ---- top-k -------------------------------------------------------------------------------------
@@ -170,17 +231,21 @@ def top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(cols, pick, axis=1)
 
 
-def top_k_sparse_rows(m: sp.csr_matrix, k: int, banned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def top_k_sparse_rows(m: "sp.spmatrix | CsrRows", k: int, banned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of the k largest positive entries of each CSR row, skipping `banned` columns."""
-    m = m.tocsr()
-    counts = np.diff(m.indptr)
-    rows = np.repeat(np.arange(m.shape[0]), counts)
-    keep = m.data > 0
+    m = CsrRows.of(m)
+    lo, hi = int(m.indptr[0]), int(m.indptr[-1])
+    rows, indices, data = m.entry_rows(), m.indices[lo:hi], m.data[lo:hi]
+    keep = data > 0
     if banned is not None:
-        keep &= ~banned[m.indices]
-    rows, cols, vals = rows[keep], m.indices[keep].astype(np.int64), m.data[keep]
+        keep &= ~banned[indices]
+    rows, cols, vals = rows[keep], indices[keep].astype(np.int64), data[keep]
     if not len(rows):
         return rows.astype(np.int64), cols
+    if m.shape[0] == 1 and len(vals) > k:  # one row: only the entries at least its k-th largest are sorted
+        kth = np.partition(vals, len(vals) - k)[len(vals) - k]
+        top = np.flatnonzero(vals >= kth)
+        rows, cols, vals = rows[top], cols[top], vals[top]
     if vals.dtype == np.float32 and m.shape[0] <= 1 << 11 and m.shape[1] <= 1 << 21:
         # one int64 key (row | descending value | column), ~3x faster than a lexsort; the bits of
         # a positive float32 order like the float
@@ -195,87 +260,102 @@ def top_k_sparse_rows(m: sp.csr_matrix, k: int, banned: np.ndarray | None = None
     return rows[sel].astype(np.int64), cols[sel]
 
 
+# ---- rows of sparse matrices, without scipy objects ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class CsrRows:
+    """Rows of a sparse matrix as its three CSR arrays and its width.
+
+    What a request reads from stored matrices: a slice of stored rows costs a few array views,
+    where a scipy matrix costs ~50 us of checks per construction (several per request). The column
+    order within a row is whatever the source had (sorted for matrices built by scipy)."""
+
+    indptr: np.ndarray   # (rows + 1,) integer positions into indices and data
+    indices: np.ndarray  # (nnz,) column of each entry
+    data: np.ndarray     # (nnz,) value of each entry
+    n_cols: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.indptr) - 1, self.n_cols
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indptr[-1] - self.indptr[0])
+
+    def entry_rows(self) -> np.ndarray:
+        """(nnz,) the row of each entry."""
+        return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+
+    def take(self, rows: np.ndarray) -> "CsrRows":
+        """These rows, in this order (a row of -1 is empty)."""
+        return csr_rows(self.indptr, self.indices, self.data, rows, self.n_cols)
+
+    def tocsr(self) -> sp.csr_matrix:
+        lo = int(self.indptr[0])
+        return sp.csr_matrix((self.data[lo:self.indptr[-1]], self.indices[lo:self.indptr[-1]], self.indptr - lo),
+                             shape=self.shape)
+
+    @classmethod
+    def of(cls, m: "sp.spmatrix | sp.sparray | CsrRows") -> "CsrRows":
+        """The rows of a scipy matrix (no copy when it is CSR already)."""
+        if isinstance(m, CsrRows):
+            return m
+        m = m.tocsr()
+        return cls(m.indptr, m.indices, m.data, int(m.shape[1]))
+
+    @classmethod
+    def from_pairs(cls, rows: np.ndarray, cols: np.ndarray, data: np.ndarray, n_rows: int, n_cols: int) -> "CsrRows":
+        """From entries sorted by row (distinct (row, column) pairs)."""
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+        return cls(indptr, cols, data, n_cols)
+
+
+def csr_rows(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, rows: np.ndarray, n_cols: int) -> CsrRows:
+    """Rows `rows` of a stored CSR (three arrays, e.g. memory-mapped), -1 = an empty row.
+
+    One row is three views; several are one gather."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 1:
+        r = int(rows[0])
+        lo, hi = (int(indptr[r]), int(indptr[r + 1])) if r >= 0 else (0, 0)
+        return CsrRows(np.array([0, hi - lo], dtype=np.int64), indices[lo:hi], data[lo:hi], n_cols)
+    ok = rows >= 0
+    starts = np.where(ok, np.asarray(indptr)[np.maximum(rows, 0)], 0).astype(np.int64)
+    ends = np.where(ok, np.asarray(indptr)[np.maximum(rows, 0) + 1], 0).astype(np.int64)
+    _, pos = gather_ranges(starts, ends)
+    out_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(ends - starts, out=out_ptr[1:])
+    return CsrRows(out_ptr, indices[pos], data[pos], n_cols)
+
+
 # ---- gathers -----------------------------------------------------------------------------------
 
 
-def gather_csr(m: sp.csr_matrix, candidates: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+def gather_csr(m: "sp.spmatrix | CsrRows", candidates: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """m[rows[r], candidates[r, j]] as a dense (batch, pool) float array (0 where absent or < 0).
 
     `rows` picks m's row for each batch row (default: row r of m); rows of -1 give zeros."""
-    if rows is None:
-        return _gather_rows(m.tocsr(), candidates)
-    rows = np.asarray(rows, dtype=np.int64)
-    out = _gather_rows(m[np.maximum(rows, 0)].tocsr(), candidates)
-    out[rows < 0] = 0.0
-    return out
+    m = CsrRows.of(m)
+    if rows is not None:
+        m = m.take(rows)
+    return _gather_rows(m, candidates)
 
 
-def _gather_rows(sub: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
-    if sub.nnz == 0:
+def _gather_rows(sub: CsrRows, candidates: np.ndarray) -> np.ndarray:
+    candidates = np.asarray(candidates)
+    lo, hi = int(sub.indptr[0]), int(sub.indptr[-1])
+    if hi == lo or candidates.size == 0:
         return np.zeros(candidates.shape)
-    if not sub.has_sorted_indices:
-        sub = sub.copy()
-        sub.sort_indices()
-    n_cols = sub.shape[1]
-    # row-major keys of a CSR with sorted indices are sorted: one searchsorted finds every candidate
-    keys = np.repeat(np.arange(sub.shape[0], dtype=np.int64), np.diff(sub.indptr)) * n_cols + sub.indices
+    n_cols = sub.n_cols
+    keys = sub.entry_rows() * n_cols + sub.indices[lo:hi]
+    data = sub.data[lo:hi]
+    if not is_sorted(keys):  # columns unsorted within a row: sort the (few) entries
+        order = np.argsort(keys, kind="stable")
+        keys, data = keys[order], data[order]
     want = np.arange(candidates.shape[0], dtype=np.int64)[:, None] * n_cols + np.maximum(candidates, 0)
     pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
     hit = (candidates >= 0) & (keys[pos] == want)
-    return np.where(hit, sub.data[pos], 0.0).astype(np.float64)
-
-
-# ---- BLAS threads ------------------------------------------------------------------------------
-
-
-class _OneBlasThread:
-    """A process-wide "BLAS on one thread" shared by every thread that asks for it.
-
-    BLAS thread counts are process-wide, so a per-call limit (save, set 1, restore) is wrong when
-    calls overlap: the second call saves the first one's 1 and restores it last, or the first
-    restores 2 while the second still runs. Here the first entrant saves and sets, the last one
-    out restores; calls in between only count."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users = 0
-        self._saved = None
-        self._controller = None
-
-    def _blas(self):
-        if self._controller is None:  # built once (~2.5 ms): it must see every BLAS the process will use
-            import scipy.linalg  # noqa: F401  (loads SciPy's own BLAS beside NumPy's: both are limited)
-            from threadpoolctl import ThreadpoolController
-
-            self._controller = ThreadpoolController().select(user_api="blas")
-        return self._controller
-
-    def enter(self) -> None:
-        with self._lock:
-            if self._users == 0:
-                pools = self._blas().lib_controllers
-                self._saved = [pool.num_threads for pool in pools]
-                for pool in pools:
-                    pool.set_num_threads(1)
-            self._users += 1
-
-    def exit(self) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0 and self._saved is not None:
-                for pool, threads in zip(self._blas().lib_controllers, self._saved):
-                    pool.set_num_threads(threads)
-                self._saved = None
-
-
-_ONE_BLAS_THREAD = _OneBlasThread()
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """BLAS runs on one thread inside (safe when many threads enter and leave at once)."""
-    _ONE_BLAS_THREAD.enter()
-    try:
-        yield
-    finally:
-        _ONE_BLAS_THREAD.exit()
+    return np.where(hit, data[pos], 0.0).astype(np.float64)

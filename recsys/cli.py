@@ -152,7 +152,43 @@ def cmd_train(args: argparse.Namespace) -> int:
     guests = f" and {summary['guest_lines']:,} guest lines" if summary.get("guest_lines") else ""
     print(f"trained on {summary['lines']:,} lines{guests}, {trained.state.n_users:,} users, "
           f"{trained.state.n_items:,} items in {t.get('total', 0):.2f} s; bundle in {args.artifacts}")
+    note = str(trained.metadata.get("default_lists", ""))
+    if note.startswith("pending") and not args.no_precompute:
+        # the bundle is published and served (live path) already; the lists join it when done
+        print(f"precomputing every customer's default list ({trained.state.n_users:,} customers; the bundle "
+              "is served meanwhile, Ctrl-C leaves it without them)", file=sys.stderr, flush=True)
+        return _precompute(args.artifacts)
+    if note.startswith("not precomputed"):
+        print(f"default lists {note}", file=sys.stderr)
     return 0
+
+
+def _precompute(artifacts: str) -> int:
+    import time
+
+    from recsys.serving.default_lists import precompute_default_lists
+
+    t0 = time.perf_counter()
+    shown = [-1]
+
+    def tenths(fraction: float, message: str) -> None:  # a line per tenth: big stores take minutes
+        if int(fraction * 10) > shown[0]:
+            shown[0] = int(fraction * 10)
+            print(f"[    default_lists] {message}", file=sys.stderr, flush=True)
+
+    lists = precompute_default_lists(artifacts, progress=tenths)
+    if lists is None:
+        print("default lists not computed: the live bundle changed meanwhile, or its default knobs filter "
+              "(every request takes the live path)", file=sys.stderr)
+        return 0
+    print(f"default lists of {lists.items.shape[0]:,} customers ({lists.n} items each) stored beside the bundle in "
+          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_precompute(args: argparse.Namespace) -> int:
+    """Every customer's list under the default knobs, stored beside the live bundle."""
+    return _precompute(args.artifacts)
 
 
 def _demo_frame():
@@ -400,8 +436,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"serving {current_bundle(args.artifacts).name} on http://{args.host}:{args.port}{workers} (docs: /docs)",
           file=sys.stderr, flush=True)
     os.environ["RECSYS_ARTIFACTS"] = str(args.artifacts)
+    # api.protocol: uvicorn's HTTP with TCP_NODELAY on every connection (with --workers it was off: 40 ms a request)
     argv = [sys.executable, "-m", "uvicorn", "api.app:app_from_env", "--factory", "--host", args.host,
-            "--port", str(args.port), "--workers", str(args.workers), "--log-level", args.log_level]
+            "--port", str(args.port), "--workers", str(args.workers), "--log-level", args.log_level,
+            "--http", "api.protocol:NoDelayHTTP"]
     os.execv(sys.executable, argv)  # replaces this process: uvicorn's signals and exit code are the command's
     return 0  # not reached
 
@@ -457,7 +495,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="tuning config TOML")
     t.add_argument("--engine", choices=("local", "spark"), default="local")
     t.add_argument("--spark-master", default="local[2]")
+    t.add_argument("--no-precompute", action="store_true",
+                   help="big stores: leave the default lists for `python -m recsys precompute` (small stores get "
+                        "them while training)")
     t.set_defaults(func=cmd_train)
+
+    pc = sub.add_parser("precompute", help="every customer's list under the default knobs, stored beside the "
+                                           "live bundle (default requests then read them)")
+    pc.add_argument("--artifacts", default=DEFAULT_ARTIFACTS, help="bundle folder (default: %(default)s)")
+    pc.set_defaults(func=cmd_precompute)
 
     r = with_artifacts(sub.add_parser("recommend", help="top-N for a user"))
     r.add_argument("user_id")
@@ -551,8 +597,10 @@ def main(argv: list[str] | None = None) -> int:
         UnknownItemError,
         UnknownUserError,
     )
+    from recsys.process import keep_freed_memory
 
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # every command allocates and frees mid-size arrays over and over
     try:
         return args.func(args)
     except BrokenPipeError:  # `python -m recsys stats | head`: the reader left, not an error

@@ -336,3 +336,37 @@ def test_a_saved_configuration_by_name(client, bundle):
     assert refused.status_code == 422 and "needs a retrain" in _one_line(refused) and "als.factors" in _one_line(refused)
     knob = client.post(f"{V1}/recommendations", json={"user_id": user, "config": {"repeat": {"horizon_days": 7}}})
     assert knob.status_code == 422 and "repeat.horizon_days" in _one_line(knob)
+
+
+def test_every_connection_gets_tcp_nodelay(monkeypatch, small_bundle):
+    """With --workers, uvicorn's listening socket left Nagle on: each answer waited 40 ms for the
+    client's delayed ACK. The serve command's protocol turns it off per connection."""
+    import socket
+
+    from api import protocol
+    from recsys.cli import build_parser
+
+    monkeypatch.setattr(protocol._Base, "connection_made", lambda self, transport: None)
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname())
+    conn, _ = server.accept()
+    try:
+        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0  # what uvicorn's workers got
+
+        class Transport:
+            def get_extra_info(self, name):
+                return conn if name == "socket" else None
+
+        protocol.NoDelayHTTP.__new__(protocol.NoDelayHTTP).connection_made(Transport())
+        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        for s in (conn, client, server):
+            s.close()
+    import recsys.cli
+
+    started = []
+    monkeypatch.setattr(recsys.cli.os, "execv", lambda exe, argv: started.append(argv))
+    monkeypatch.setenv("RECSYS_ARTIFACTS", str(small_bundle[1]))  # serve sets it: put back after the test
+    args = build_parser().parse_args(["serve", "--artifacts", str(small_bundle[1]), "--workers", "2"])
+    args.func(args)
+    assert started and started[0][started[0].index("--http") + 1] == "api.protocol:NoDelayHTTP"

@@ -110,6 +110,9 @@ def test_the_exclusion_list_is_kept_with_the_source_and_applied_at_training(app_
           calibrate=False)
     at = new_app("views/data_training.py", source="placeholders-csv")
     assert_clean(at)
+    assert not [t for t in at.dataframe if "evidence" in t.value.columns]  # collapsed: not built
+    at.session_state["data_excluded_open"] = True  # the analyst opens "Items left out of training"
+    at.run()
     suspects = table(at, "evidence")
     assert suspects["item_id"].tolist() == ["CODE40"] and bool(suspects["excluded"].iloc[0])
     assert at.multiselect(key="excl_pick").value == ["CODE40"]

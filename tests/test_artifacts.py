@@ -152,10 +152,12 @@ def test_arrays_are_read_only_and_big_ones_memory_mapped(small_bundle, monkeypat
 def test_the_bundle_holds_no_pickle(small_bundle):
     _, out = small_bundle
     path = artifacts.current_bundle(out)
-    names = {p.name for p in path.iterdir()}
+    names = {p.name for p in path.iterdir() if p.is_file()}
     assert not {n for n in names if n.endswith((".joblib", ".pkl", ".pickle"))}
     assert {n.rsplit(".", 1)[-1] for n in names} <= {"json", "npy", "parquet", "txt"}
-    for npy in path.glob("*.npy"):
+    assert {p.name for p in path.iterdir() if p.is_dir()} <= {"lists"}  # the default lists, added after
+    assert {p.suffix for p in (path / "lists").iterdir()} <= {".json", ".npy"}
+    for npy in [*path.glob("*.npy"), *path.glob("lists/*.npy")]:
         np.load(npy, allow_pickle=False)  # every array file reads without pickle
 
 

@@ -117,3 +117,20 @@ def test_the_ranker_survives_the_bundle_and_explains_its_lists(due_rec, tmp_path
     assert "model:baseline" not in off.recommendations[0].score_breakdown
     assert rec.ranker_tables()[0]["list"].tolist() == ["loyal", "discovery", "newcomer"]
     assert set(rec.ranker_tables()[1]["feature"]) <= set(FEATURES)
+
+
+def test_a_ranked_stores_default_lists_equal_its_live_lists(due_rec):
+    """The precomputed lists follow the ranker: each default answer equals the live path's."""
+    loaded = due_rec
+    assert loaded.default_lists is not None
+    live = loaded.with_config(loaded.config)
+    live.default_lists = None
+    for uid in loaded.state.user_ids[::9]:
+        fast, slow = loaded.recommend(uid, n=10), live.recommend(uid, n=10)
+        assert (fast.served_by, slow.served_by) == ("precomputed", "live")
+        a, b = fast.to_dict(), slow.to_dict()
+        for d in (a, b):
+            for k in ("processing_time_ms", "generated_at", "served_by"):
+                d.pop(k)
+        assert a == b
+        assert "model:baseline" in fast.recommendations[0].score_breakdown

@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from recsys import Recommender, TuningConfig
-from recsys.arrays import one_blas_thread
+from recsys.process import one_blas_thread
 from recsys.bundles import store
 from recsys.errors import BundleError
 from recsys.evaluation import make_loyal_split
@@ -122,10 +122,10 @@ def test_concurrent_requests_never_touch_the_process_blas_threads(small_rec, mon
     """Every request set the process-wide BLAS thread count and put it back: concurrent API or
     Streamlit threads interleaved and could leave it wrong. A request now never changes it (a
     serving process sets one thread once, at its start)."""
-    from recsys import arrays
+    from recsys import process
 
     entered = []
-    monkeypatch.setattr(arrays._ONE_BLAS_THREAD, "enter", lambda: entered.append(1))
+    monkeypatch.setattr(process._ONE_BLAS_THREAD, "enter", lambda: entered.append(1))
     before = _blas_threads()
     users = [str(u) for u in small_rec.state.user_ids[:20]] + ["walk-in"]
     basket = [{"item_id": str(small_rec.state.item_ids[3])}]
@@ -152,7 +152,7 @@ def test_the_training_blas_guard_restores_the_count_when_the_last_user_leaves():
     """Overlapping users of the guard: the first saves and sets one thread, the last restores."""
     from threadpoolctl import threadpool_limits
 
-    from recsys.arrays import _ONE_BLAS_THREAD as guard
+    from recsys.process import _ONE_BLAS_THREAD as guard
 
     with threadpool_limits(2, user_api="blas"):
         if max(_blas_threads()) != 2:

@@ -15,14 +15,13 @@ import streamlit as st
 
 from recsys import Recommender
 from recsys.errors import BundleError, DataError
-from ui import configs, sidebar, state
+from ui import configs, sidebar, state, widgets
 from ui.settings import Settings, get_settings
 from ui.sources import Source, list_sources
-from ui.training import train_with_progress
+from ui.training import FAILED, train_in_background, train_with_progress
 
 log = logging.getLogger(__name__)
 CTX_KEY = "_ctx"
-DEMO_TRAINED = "_demo_auto_trained"
 
 
 @dataclass
@@ -44,16 +43,16 @@ def start() -> Context:
     sidebar.restore_choices()
     source = sidebar.source_picker(sources, settings.default_source)
     rec, key, problem = state.try_recommender(source.bundle_dir) if source.trained else (None, None, None)
-    if rec is None and source.kind == "demo" and not st.session_state.get(DEMO_TRAINED):
-        # a fresh machine (or models of an older recsys): the demo store is trained on first
-        # start, with progress per stage; once per session, so a failure cannot loop
-        st.session_state[DEMO_TRAINED] = True
-        st.title("Welcome to the recommendation workbench")
-        st.write(("No trained models yet" if problem is None else "The saved demo models need a retrain")
-                 + ": training them on the synthetic demo store, once.")
-        if train_with_progress(source, "Training the models on the synthetic demo store…") is not None:
-            st.rerun()
-        rec, key, problem = state.try_recommender(source.bundle_dir)
+    if rec is None and source.kind == "demo" and st.session_state.get(FAILED) != source.key:
+        # a fresh machine (or models of an older recsys): the demo store trains in the background
+        # on first start; the page shows its progress at once and reruns onto the store when done
+        sidebar.model_picker(disabled=True)
+        widgets.header("Overview", "Welcome to the recommendation workbench. "
+                       + ("No trained models yet" if problem is None else "The saved demo models need a retrain")
+                       + ": the models are training on the synthetic demo store (once, a few seconds); "
+                         "this page shows them as soon as they are saved.")
+        train_in_background(source)
+        st.stop()
     if rec is None and problem is None:
         problem = f"'{source.label}' has no trained models yet."
     user = sidebar.user_picker(key) if rec is not None else None

@@ -17,6 +17,7 @@ from recsys import Recommender
 from recsys.bundles.store import current_bundle, read_metadata
 from recsys.config import MODELS, SEGMENTS, TuningConfig
 from recsys.errors import BundleError
+from recsys.serving.default_lists import load as load_default_lists
 from recsys.serving.explain import SEGMENT_LABELS
 from ui.search import MAX_MATCHES, IdSearch
 
@@ -54,11 +55,21 @@ def recommender(key: ModelKey) -> Recommender:
     return Recommender.open(key.bundle_dir)
 
 
+def with_default_lists(rec: Recommender, bundle_dir) -> Recommender:
+    """The cached Recommender with its bundle's default lists once they are there (a big store's
+    lists are computed after its bundle is published): a stat per run until then, no reload."""
+    if rec.default_lists is None and rec.bundle_name:
+        folder = Path(bundle_dir) / rec.bundle_name
+        if (folder / "lists" / "manifest.json").is_file():
+            rec.default_lists = load_default_lists(folder)  # one reference: requests read it once
+    return rec
+
+
 def try_recommender(bundle_dir) -> tuple[Recommender | None, ModelKey | None, str | None]:
     """(rec, key, problem): the problem is a message to show, never an exception."""
     try:
         key = model_key(bundle_dir)
-        return recommender(key), key, None
+        return with_default_lists(recommender(key), bundle_dir), key, None
     except (BundleError, OSError, ValueError, EOFError) as exc:
         return None, None, str(exc)
     except Exception as exc:  # unpickling a bundle of another library version can fail in any way

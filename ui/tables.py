@@ -19,23 +19,24 @@ def relevance(label: str = "Relevance") -> cc.ProgressColumn:
                              help="Score after blending and re-ranking, scaled to 0–1")
 
 
-def confidence(label: str = "Confidence") -> cc.ProgressColumn:
-    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="percent", width=BAR_WIDTH,
+def confidence(label: str = "Confidence", width: int = BAR_WIDTH) -> cc.ProgressColumn:
+    return cc.ProgressColumn(label, min_value=0.0, max_value=1.0, format="percent", width=width,
                              help="Calibrated chance that the customer buys it within four weeks "
                                   "(for similar items: share of the query item's baskets that also hold it)")
 
 
+# The Recommendations list fits beside the knob panel at 1440 px (about 720 px; it scrolled sideways
+# and cut the price off): the reason keeps room for a whole sentence, the bar its 100 px, and the
+# relevance (the chart below draws each score and its parts) is in the downloaded CSV, not a column.
 RECOMMENDATIONS = {  # in display order: the why beside the item, so it is read, not scrolled to
-    "rank": cc.NumberColumn("#", width=36, format="%d"),
-    "item_id": cc.TextColumn("Item", width=100),
-    "item_name": NAME,
+    "rank": cc.NumberColumn("#", width=34, format="%d"),
+    "item_id": cc.TextColumn("Item", width=96),
+    "item_name": cc.TextColumn("Name", width=130),
     "category": CATEGORY,
-    "recommendation_reason": cc.TextColumn("Why", width=360),  # fits the longest reason the ranker writes
-    "confidence_score": confidence(),
-    "relevance_score": cc.NumberColumn("Relevance", format="%.2f", width=70,
-                                       help="Score after blending and re-ranking, scaled to 0–1"),
-    "item_price": PRICE,
-    "model_source": cc.TextColumn("Source", width=80, help="The model that contributed most"),
+    "recommendation_reason": cc.TextColumn("Why", width=354),  # ~6 px a character of the longest reason
+    "confidence_score": confidence(width=100),  # a bar needs 100 px beside its figure
+    "item_price": cc.NumberColumn("Price", format="%.2f", width=56),
+    "model_source": cc.TextColumn("Source", width=74, help="The model that contributed most"),
 }
 
 HISTORY = {
@@ -46,7 +47,7 @@ HISTORY = {
 }
 
 SIMILAR = {
-    "item_id": cc.TextColumn("Item", width=110),
+    "item_id": cc.TextColumn("Item", width=100),
     "item_name": NAME,
     "category": CATEGORY,
     "relevance_score": relevance(),

@@ -9,6 +9,7 @@ import streamlit as st
 
 from recsys import train
 from recsys.errors import BundleError, DataError
+from recsys.serving.default_lists import precompute_default_lists
 from recsys.training.progress import STAGES
 from ui import jobs
 from ui.sources import Source
@@ -29,6 +30,7 @@ STAGE_LABELS = {
     "calibration": "Confidence calibration",
     "segment_summary": "Segment summary (sampled customers)",
     "save": "Save the model bundle",
+    "default_lists": "Each customer's default list",
 }
 
 
@@ -37,6 +39,7 @@ def stage_label(stage: str) -> str:
 
 
 EXPECTED_ERRORS = (DataError, BundleError, ValueError, KeyError, OSError, MemoryError)
+FAILED = "_background_training_failed"  # session state: the source whose background training failed
 
 
 def _training_data(source: Source, job: jobs.Job):
@@ -55,8 +58,13 @@ def start_or_join(source: Source) -> tuple[jobs.Job, bool]:
     finishes and saves the bundle even when the session that started it is closed); and whether
     it was already running."""
     def work(job: jobs.Job):
-        return train(_training_data(source, job), out_dir=str(source.bundle_dir),
-                     progress=lambda stage, fraction, message: job.stages.__setitem__(stage, (fraction, message)))
+        rec = train(_training_data(source, job), out_dir=str(source.bundle_dir),
+                    progress=lambda stage, fraction, message: job.stages.__setitem__(stage, (fraction, message)))
+        if str(rec.metadata.get("default_lists", "")).startswith("pending"):
+            # a big store: its bundle is served already; every customer's default list follows it
+            jobs.start_or_join(f"lists:{source.bundle_dir}",
+                               lambda _job: precompute_default_lists(source.bundle_dir), target=source)
+        return rec
 
     return jobs.start_or_join(f"train:{source.bundle_dir}", work, target=source)
 
@@ -104,3 +112,36 @@ def train_with_progress(source: Source, title: str | None = None):
         log.error("training %s failed", source.key, exc_info=job.error)
         status.error(f"Training failed: {type(job.error).__name__}: {job.error}")
     return None
+
+
+def overall_progress(job: jobs.Job) -> tuple[float, str]:
+    """(fraction of the stages done, the latest message) of a training job."""
+    stages = dict(job.stages)
+    done = sum(min(max(float(f), 0.0), 1.0) for f, _ in stages.values())
+    latest = next((f"{stage_label(s)}: {m}" for s, (f, m) in reversed(stages.items()) if f < 1.0), None)
+    return min(done / len(STAGES), 0.99 if not job.done else 1.0), latest or "starting"
+
+
+def train_in_background(source: Source) -> None:
+    """Start (or join) the training of `source` and show its progress: a fragment refreshes the
+    bar twice a second and reruns the whole page once the models are saved. The page is there
+    at once (the first start on a fresh machine: the demo store trains behind it)."""
+    job, _ = start_or_join(source)
+
+    @st.fragment(run_every=0.5)
+    def progress() -> None:
+        fraction, message = overall_progress(job)
+        st.progress(fraction, text=f"{fraction:.0%} · {message} · {job.elapsed:.0f} s")
+        if not job.done:
+            return
+        jobs.forget(job)
+        if job.error is None:
+            st.rerun(scope="app")  # the models are saved: the page shows them
+        st.session_state[FAILED] = source.key  # shown once; not started again by itself in this session
+        if isinstance(job.error, EXPECTED_ERRORS):
+            st.error(f"Training failed: {job.error}")
+        else:  # never a traceback on the page; the server log has it
+            log.error("training %s failed", source.key, exc_info=job.error)
+            st.error(f"Training failed: {type(job.error).__name__}: {job.error}")
+
+    progress()

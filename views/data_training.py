@@ -128,23 +128,38 @@ with st.container(border=True):
             st.button("Use this file and train on it", type="primary", key="publish",
                       icon=":material/model_training:", on_click=publish, args=(Path(staged),))
 
+
+def _cleaning_report(report: dict) -> None:
+    st.text(f"{report.get('lines_in', 0):,} lines in, {report.get('lines_removed', 0):,} removed, "
+            f"{report.get('lines_out', 0):,} kept")
+    show_import_report(report, key="cleaning_report")
+
+
+def _exclusions(source) -> None:
+    st.caption("Lines that are not products are left out by default: named as fees, postage, deposits, "
+               "bags, gift cards, discounts or adjustments; codes unlike the store's products; codes at a "
+               "placeholder price worth more than the whole ticket. Change the list here; "
+               f"it is kept beside the file as `{source.path.name}.exclude.txt` and applied at the next "
+               "training.")
+    if exclusion_editor(source.path, ctx.rec.cleaning_report, "excl"):
+        st.session_state[DONE] = "Exclusion list saved: retrain to apply it"
+        st.rerun()
+
+
 # ---- cleaning and sources ----------------------------------------------------------------
 if ctx.rec is not None and ctx.rec.cleaning_report:
-    with st.expander("Cleaning report of the trained data", icon=":material/cleaning_services:"):
-        st.text(f"{ctx.rec.cleaning_report.get('lines_in', 0):,} lines in, "
-                f"{ctx.rec.cleaning_report.get('lines_removed', 0):,} removed, "
-                f"{ctx.rec.cleaning_report.get('lines_out', 0):,} kept")
-        show_import_report(ctx.rec.cleaning_report, key="cleaning_report")
+    # collapsed sections are built when opened (on_change="rerun"), not on every visit
+    report_box = st.expander("Cleaning report of the trained data", icon=":material/cleaning_services:",
+                             key="data_cleaning_open", on_change="rerun")
+    with report_box:
+        if report_box.open:
+            _cleaning_report(ctx.rec.cleaning_report)
     if source.kind == "file" and source.path is not None:
-        with st.expander("Items left out of training", icon=":material/block:"):
-            st.caption("Lines that are not products are left out by default: named as fees, postage, deposits, "
-                       "bags, gift cards, discounts or adjustments; codes unlike the store's products; codes at a "
-                       "placeholder price worth more than the whole ticket. Change the list here; "
-                       f"it is kept beside the file as `{source.path.name}.exclude.txt` and applied at the next "
-                       "training.")
-            if exclusion_editor(source.path, ctx.rec.cleaning_report, "excl"):
-                st.session_state[DONE] = "Exclusion list saved: retrain to apply it"
-                st.rerun()
+        excluded_box = st.expander("Items left out of training", icon=":material/block:", key="data_excluded_open",
+                                   on_change="rerun")
+        with excluded_box:
+            if excluded_box.open:
+                _exclusions(source)
 
 with st.container(border=True):
     st.markdown("#### :material/folder_open: Data sources")

@@ -48,6 +48,9 @@ class TrainedState:
     # the hybrid's top-10 of a random sample of each segment's customers (recsys.serving.segment_summary)
     segment_sample: pd.DataFrame | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    # (n_users, n_items) each user's history at the end of the data, as the models see it (log1p of
+    # summed line weights): a request at the default time reads its rows (None: an older bundle)
+    user_items: sp.csr_matrix | None = None
 
     @property
     def n_users(self) -> int:
@@ -72,6 +75,8 @@ class Trained:
     metadata: dict[str, Any] = field(default_factory=dict)
     cleaning_report: dict[str, Any] = field(default_factory=dict)
     bundle_name: str = ""  # the bundle it was last saved as
+    # the precomputed default lists (recsys.serving.default_lists.DefaultLists), when computed
+    default_lists: Any = None
 
     def save(self, out_dir: str | Path, timings: dict[str, float] | None = None) -> Path:
         """Write the bundle (atomically; CURRENT moves to it last) and note it in the metadata."""

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.arrays import CsrRows, PairGroups
 from recsys.config import TuningConfig
 from recsys.models.data import TrainingData
 
@@ -31,8 +32,9 @@ class BatchCache:
 
     als_vectors: np.ndarray | None = None        # (batch, factors) the users' ALS factors
     als_catalogue: np.ndarray | None = None      # (batch, n_items) ALS scores of every item (exhaustive candidates)
-    item_cf_scores: sp.csr_matrix | None = None  # (batch, n_items) history x neighbour similarities
+    item_cf_scores: CsrRows | None = None        # (batch, n_items) history x neighbour similarities
     neighbour_scores: sp.csr_matrix | None = None  # (batch, n_items) own and nearest customers' vectors
+    pairs: PairGroups | None = None              # the distinct (row, item) pairs of the lines
 
 
 @dataclass
@@ -45,7 +47,7 @@ class UserBatch:
     history given at call time)."""
 
     codes: np.ndarray          # (batch,) int64
-    history: sp.csr_matrix     # (batch, n_items) float32
+    history: CsrRows           # (batch, n_items) float32 (a scipy matrix given here is read as its rows)
     segments: np.ndarray       # (batch,) int8 spending segment code
     line_row: np.ndarray       # (lines,) int64 row of the batch the line belongs to
     line_item: np.ndarray      # (lines,) int64 item code
@@ -55,8 +57,23 @@ class UserBatch:
     default_as_of: bool = False  # asked at the end of the data with stored history only
     cache: BatchCache = field(default_factory=BatchCache, repr=False)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.history, CsrRows):
+            self.history = CsrRows.of(self.history)
+
     def __len__(self) -> int:
         return len(self.codes)
+
+    @property
+    def n_items(self) -> int:
+        return self.history.n_cols
+
+    def pairs(self) -> PairGroups:
+        """The distinct (row, item) pairs of the lines, grouped once per batch: how often and how
+        recently each was bought, what the buy-again model and re-ranking read."""
+        if self.cache.pairs is None:
+            self.cache.pairs = PairGroups.of(self.line_row, self.line_item, self.n_items)
+        return self.cache.pairs
 
 
 class Scorer(ABC):

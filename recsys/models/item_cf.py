@@ -9,10 +9,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.arrays import gather_csr, gather_ranges, top_k_sparse_rows
+from recsys.arrays import CsrRows, gather_csr, gather_positions, is_sorted, top_k_sparse_rows
 from recsys.config import TuningConfig
 from recsys.models.base import FitProgress, Scorer, UserBatch
 from recsys.models.data import TrainingData
+
+# batches up to this many (users x items) cells get their neighbour scores by dense accumulation
+# (no scipy product: a request for one user); bigger ones go through scipy's sparse product
+DENSE_CELLS = 4_000_000
 
 
 def _top_k_positions(indptr: np.ndarray, data: np.ndarray, k: int,
@@ -122,11 +126,36 @@ class ItemCFModel(Scorer):
         self.basket_count_ = np.asarray(basket_count, dtype=np.int64)
         return self
 
-    def neighbour_scores(self, batch: UserBatch) -> sp.csr_matrix:
+    def neighbour_scores(self, batch: UserBatch) -> CsrRows:
         """(batch, n_items) sparse: each user's history times the neighbour similarities (once per batch)."""
         if batch.cache.item_cf_scores is None:
-            batch.cache.item_cf_scores = (batch.history @ self.similarity_).tocsr()
+            h = batch.history
+            if len(batch) * self.n_items_ <= DENSE_CELLS:
+                batch.cache.item_cf_scores = self._scores_by_accumulation(h)
+            else:  # many users: scipy's product (the same sums, in the same order, row by row)
+                batch.cache.item_cf_scores = CsrRows.of(h.tocsr() @ self.similarity_)
         return batch.cache.item_cf_scores
+
+    def _scores_by_accumulation(self, h: CsrRows) -> CsrRows:
+        """history x similarity for a few users without building a scipy matrix: every (history
+        entry, neighbour) product added into a dense row in the order scipy's product adds them
+        (history entries in stored order, each item's neighbours in stored order; float32), so
+        both give the same bits."""
+        s = self.similarity_
+        b, n = h.shape
+        lo, hi = int(h.indptr[0]), int(h.indptr[-1])
+        items = h.indices[lo:hi]
+        starts = s.indptr[items].astype(np.int64)
+        lens = s.indptr[items + 1] - starts
+        pos = gather_positions(starts, starts + lens)
+        values = np.repeat(h.data[lo:hi].astype(np.float32, copy=False), lens) * s.data[pos]
+        cols = s.indices[pos].astype(np.int64)
+        if b > 1:
+            cols += np.repeat(h.entry_rows() * n, lens)
+        dense = np.zeros(b * n, dtype=np.float32)
+        np.add.at(dense, cols, values)
+        nz = np.flatnonzero(dense)
+        return CsrRows.from_pairs(nz // n, nz % n, dense[nz], b, n)
 
     def candidates(self, batch: UserBatch, k: int, banned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         return top_k_sparse_rows(self.neighbour_scores(batch), k, banned)
@@ -135,18 +164,41 @@ class ItemCFModel(Scorer):
         return gather_csr(self.neighbour_scores(batch), candidates)
 
     def neighbours_in_history(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
-        """(batch, len(items)) how many of each user's past items list each item as a neighbour."""
+        """(batch, len(items)) how many of each user's past items list each item as a neighbour.
+
+        Counted from whichever side is shorter: the listed items' "who lists me" rows (a best-seller
+        has thousands at L) or the past items' neighbour rows (top_k each; a heavy customer has
+        thousands of past items). Both count the same pairs."""
         items = np.atleast_2d(items)
         b, n = items.shape
-        t = self.similarity_t_
+        s, t, h, width = self.similarity_, self.similarity_t_, batch.history, self.n_items_
         flat = np.maximum(items.ravel(), 0)
-        # the rows of "who lists this item", one per (user, item), straight from the CSR arrays
-        entry, pos = gather_ranges(t.indptr[flat].astype(np.int64), t.indptr[flat + 1].astype(np.int64))
-        h = batch.history
-        past = np.repeat(np.arange(b, dtype=np.int64), np.diff(h.indptr)) * self.n_items_ + h.indices
-        hit = np.isin((entry // n).astype(np.int64) * self.n_items_ + t.indices[pos], past)
-        out = np.bincount(entry[hit], minlength=b * n).reshape(b, n).astype(np.float64)
-        return np.where(items >= 0, out, 0.0)
+        lo, hi = int(h.indptr[0]), int(h.indptr[-1])
+        past = h.indices[lo:hi]
+        listed_lo = t.indptr[flat].astype(np.int64)
+        listed_len = t.indptr[flat + 1] - listed_lo
+        past_lo = s.indptr[past].astype(np.int64)
+        past_len = s.indptr[past + 1] - past_lo
+        if int(listed_len.sum()) <= int(past_len.sum()):
+            # (row, past item) keys of who lists each listed item, looked up among the rows' past items
+            slot = np.repeat(np.arange(b * n, dtype=np.int64), listed_len)
+            keys = (slot // n) * width + t.indices[gather_positions(listed_lo, listed_lo + listed_len)]
+            have = h.entry_rows() * width + past
+            have = have if is_sorted(have) else np.sort(have)  # stored rows: columns sorted already
+            at = np.minimum(np.searchsorted(have, keys), max(len(have) - 1, 0))
+            hit = have[at] == keys if len(have) else np.zeros(len(keys), bool)
+            out = np.bincount(slot[hit], minlength=b * n).astype(np.float64)
+        else:
+            # (row, neighbour) keys of every past item's neighbours, matched against the listed items
+            keys = np.repeat(h.entry_rows() * width, past_len) + s.indices[gather_positions(past_lo, past_lo + past_len)]
+            want = np.arange(b, dtype=np.int64).repeat(n) * width + flat
+            order = np.argsort(want, kind="stable")  # a padded slot (item 0) after a real item 0 of its row
+            ranked = want[order]
+            at = np.minimum(np.searchsorted(ranked, keys), len(ranked) - 1)
+            hit = ranked[at] == keys
+            out = np.zeros(b * n)
+            out[order] = np.bincount(at[hit], minlength=len(ranked))
+        return np.where(items >= 0, out.reshape(b, n), 0.0)
 
     @property
     def n_items_(self) -> int:
@@ -159,5 +211,6 @@ class ItemCFModel(Scorer):
         return idx[order].astype(np.int64), vals[order]
 
     def co_purchase_counts(self, item: int, others: np.ndarray) -> np.ndarray:
-        row = self.co_counts_[item]
-        return np.asarray(row[:, others].todense()).ravel()
+        """Baskets holding `item` and each of `others` (0 beyond its stored neighbours)."""
+        return gather_csr(self.co_counts_, np.atleast_2d(np.asarray(others, dtype=np.int64)),
+                          rows=np.array([item])).ravel().astype(np.float32)

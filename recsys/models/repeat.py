@@ -16,10 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.arrays import (
+    CsrRows,
     gather_csr,
-    group_max,
     group_min,
-    unique_inverse_counts,
     unique_sorted,
 )
 from recsys.config import TuningConfig
@@ -38,19 +37,19 @@ def pair_features(batch: UserBatch, n_items: int, item_repeat_rate: np.ndarray, 
                   item_popularity: np.ndarray, item_price: np.ndarray,
                   horizon_days: float = 28.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, items, X): one feature row per distinct (batch row, past item) pair."""
-    row, item, age = batch.line_row.astype(np.int64), batch.line_item.astype(np.int64), batch.line_age_days
+    row, age = batch.line_row.astype(np.int64), batch.line_age_days
     if len(row) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, len(FEATURES)))
-    pairs, inv, _ = unique_inverse_counts(row * n_items + item)
-    n = len(pairs)
-    prow, pitem = pairs // n_items, pairs % n_items
+    grouped = batch.pairs()
+    inv, n = grouped.inverse, len(grouped.keys)
+    prow, pitem = grouped.rows, grouped.cols
     day = np.floor(age).astype(np.int64)
     lines = np.bincount(inv, minlength=n).astype(np.float64)
     pair_days = unique_sorted(inv.astype(np.int64) * DAY_KEY + day)
     days = np.bincount((pair_days // DAY_KEY).astype(np.int64), minlength=n).astype(np.float64)
     decays = [np.bincount(inv, weights=np.power(0.5, age / h), minlength=n) for h in HALF_LIVES]
-    last = group_min(inv, age, n)
-    first = group_max(inv, age, n)
+    last = grouped.mins(age)
+    first = -grouped.mins(-age)
     mean_gap = np.where(days > 1, (first - last) / np.maximum(days - 1, 1), np.nan)
     due = last / mean_gap
 
@@ -107,16 +106,18 @@ class RepeatModel(Scorer):
                           min_child_samples=self.min_child_samples, subsample=0.8, subsample_freq=1,
                           colsample_bytree=0.8, seed=self.random_state, verbose=-1, max_bin=63,
                           # one thread: OpenMP's spinning threads lose 3-4x when the cores are shared
-                          num_threads=1, deterministic=True, force_col_wise=True)
-            self.booster_ = lgb.train(params, lgb.Dataset(x, label=y.astype(np.float32),
-                                                          feature_name=list(FEATURES)), self.n_estimators)
+                          num_threads=1, deterministic=True, force_col_wise=True,
+                          # 63 bins per feature need no 200k-row sample to place their edges
+                          bin_construct_sample_cnt=50_000)
+            self.booster_ = lgb.train(params, lgb.Dataset(x, label=y.astype(np.float32), feature_name=list(FEATURES),
+                                                          params=params), self.n_estimators)
         return self
 
     def remember_defaults(self, batches) -> "RepeatModel":
         """Learned probabilities of every user at the end of the data, from batches of user codes
         0, 1, 2, ... in order: a request at the default time then reads them instead of predicting."""
         if self.booster_ is not None:
-            self.default_probabilities_ = sp.vstack([self.probabilities(b) for b in batches]).tocsr().astype(np.float32)
+            self.default_probabilities_ = sp.vstack([self.probabilities(b).tocsr() for b in batches]).tocsr().astype(np.float32)
         return self
 
     @property
@@ -127,35 +128,32 @@ class RepeatModel(Scorer):
         return pair_features(batch, self.n_items, self.item_repeat_rate_, self.item_cycle_,
                              self.item_popularity_, self.item_price_, self.horizon_days)
 
-    def decayed_counts(self, batch: UserBatch, half_life_days: float) -> sp.csr_matrix:
+    def decayed_counts(self, batch: UserBatch, half_life_days: float) -> CsrRows:
         """(batch, n_items): sum over past purchases of 0.5 ** (age / half-life)."""
         w = np.power(0.5, batch.line_age_days / max(half_life_days, 1e-9))
-        m = sp.csr_matrix((w.astype(np.float32), (batch.line_row, batch.line_item)), shape=(len(batch), self.n_items))
-        m.sum_duplicates()
-        return m
+        pairs = batch.pairs()
+        return pairs.as_rows(pairs.sums(w).astype(np.float32), len(batch))
 
-    def probabilities(self, batch: UserBatch) -> sp.csr_matrix:
+    def probabilities(self, batch: UserBatch) -> CsrRows:
         """(batch, n_items) P(bought again within the horizon) for each past item."""
         rows, items, x = self.features(batch)
         # one thread: a request predicts a few hundred rows, where thread start-up dominates
         p = self.booster_.predict(x, num_threads=1 if len(rows) < 50_000 else 0) if len(rows) else np.empty(0)
-        return sp.csr_matrix((p, (rows, items)), shape=(len(batch), self.n_items))
+        return CsrRows.from_pairs(rows, items, p, len(batch), self.n_items)  # pairs come sorted
 
     def candidates(self, batch: UserBatch, k: int = 0, banned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The user's own past items that are not banned: all of them (k = 0, what a request asks),
         else the k bought most recently."""
-        keys = batch.line_row.astype(np.int64) * self.n_items + batch.line_item
+        grouped = batch.pairs()
+        pairs, rows = grouped.keys, grouped.rows
         if k <= 0:
-            pairs = unique_sorted(keys)
-            rows, items = pairs // self.n_items, pairs % self.n_items
+            items = pairs % self.n_items
             ok = np.ones(len(pairs), bool) if banned is None else ~banned[items]
             return rows[ok], items[ok]
-        pairs, inverse, _ = unique_inverse_counts(keys)
-        last = group_min(inverse, batch.line_age_days, len(pairs))
+        last = grouped.mins(batch.line_age_days)
         if banned is not None:
             ok = ~banned[pairs % self.n_items]
-            pairs, last = pairs[ok], last[ok]
-        rows = pairs // self.n_items
+            pairs, rows, last = pairs[ok], rows[ok], last[ok]
         order = np.lexsort((last, rows))  # each row's most recent first
         rank = np.arange(len(order)) - np.searchsorted(rows[order], rows[order])
         top = np.sort(order[rank < k])
@@ -167,7 +165,8 @@ class RepeatModel(Scorer):
         little for the classifier)."""
         learned = self.learned if config is None else config.repeat.learned
         half_life = self.half_life_days if config is None else config.repeat.half_life_days
-        out = gather_csr(self.decayed_counts(batch, half_life), candidates)
+        out = np.zeros(candidates.shape)
+        plain = np.ones(len(batch), dtype=bool)  # rows scored by the plain decay
         if learned and self.booster_ is not None:
             rows = np.flatnonzero(~np.asarray(batch.newcomer, bool))
             if len(rows):
@@ -176,6 +175,9 @@ class RepeatModel(Scorer):
                     out[rows] = gather_csr(self.default_probabilities_, candidates[rows], rows=batch.codes[rows])
                 else:
                     out[rows] = gather_csr(self.probabilities(batch), candidates)[rows]
+                plain[rows] = False
+        if plain.any():
+            out[plain] = gather_csr(self.decayed_counts(batch, half_life), candidates)[plain]
         # popularity only breaks ties among past items
         out += (out > 0) * (1e-6 * self.item_popularity_[np.maximum(candidates, 0)])
         return out

@@ -34,13 +34,25 @@ class RecommendationResponse:
     candidates_considered: int = 0
     # item ids of a call-time history the models never saw: left out of the basket, never dropped silently
     ignored_items: list[str] = field(default_factory=list)
+    # "precomputed": read from the default lists computed after training; "live": through the pipeline
+    served_by: str = "live"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # field by field (what dataclasses.asdict gives, ~5x faster: it deep-copies through every
+        # value; a served answer is turned into JSON once per request)
+        out = {f: getattr(self, f) for f in RESPONSE_FIELDS}
+        out["user_info"] = dict(self.user_info)
+        out["recommendations"] = [{**r.__dict__, "score_breakdown": dict(r.score_breakdown)}
+                                  for r in self.recommendations]
+        out["filtered"], out["ignored_items"] = dict(self.filtered), list(self.ignored_items)
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([asdict(r) for r in self.recommendations],
                             columns=[f for f in Recommendation.__dataclass_fields__])
+
+
+RESPONSE_FIELDS = tuple(RecommendationResponse.__dataclass_fields__)
 
 
 @dataclass

@@ -7,14 +7,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from recsys.arrays import gather_ranges, unique_sorted
+from recsys.arrays import CsrRows, PairGroups, gather_ranges, unique_sorted
 from recsys.bundles.state import TrainedState
 from recsys.config import SEGMENTS, TuningConfig
 from recsys.io.dates import SECONDS_PER_DAY, timestamp_seconds, to_seconds
 from recsys.models import UserBatch
 from recsys.models.base import DAY_KEY
+from recsys.models.data import user_item_sums
 
 
 @dataclass
@@ -59,6 +59,8 @@ class BatchBuilder:
         # per-request constants, computed once (a max over every line costs ~15 ms at 20M lines)
         self.default_as_of = int(state.line_time.max()) + 1 if len(state.line_time) else 0
         self.median_price = float(np.median(self.item_price)) if len(self.item_price) else 1.0
+        # every user's history at the default time, as training computed it (None: older bundles)
+        self.stored_history = CsrRows.of(state.user_items) if getattr(state, "user_items", None) is not None else None
 
     def avg_price_for(self, codes: np.ndarray) -> np.ndarray:
         """Each user's average item price; the store's median for users unseen at training."""
@@ -82,29 +84,39 @@ class BatchBuilder:
         codes = np.asarray(codes, dtype=np.int64)
         as_of = np.asarray(as_of, dtype=np.int64)
         known = codes >= 0
-        starts = np.where(known, st.line_ptr[np.maximum(codes, 0)], 0)
-        ends = np.where(known, st.line_ptr[np.maximum(codes, 0) + 1], 0)
-        rows, idx = gather_ranges(starts, ends)
+        if len(codes) == 1:  # one request: a slice of the stored lines
+            lo, hi = (int(st.line_ptr[codes[0]]), int(st.line_ptr[codes[0] + 1])) if known[0] else (0, 0)
+            rows, idx = np.zeros(hi - lo, dtype=np.int64), slice(lo, hi)
+        else:
+            starts = np.where(known, st.line_ptr[np.maximum(codes, 0)], 0)
+            ends = np.where(known, st.line_ptr[np.maximum(codes, 0) + 1], 0)
+            rows, idx = gather_ranges(starts, ends)
         items, times, weights = st.line_item[idx].astype(np.int64), st.line_time[idx], st.line_weight[idx]
         if extra is not None:
             rows, items = np.r_[rows, extra.rows], np.r_[items, extra.items]
             times, weights = np.r_[times, extra.times], np.r_[weights, extra.weights]
-        before = times <= as_of[rows]  # a line at the as-of instant is history (a new customer's first basket)
-        rows, items, times, weights = rows[before], items[before], times[before], weights[before]
-        hist = sp.csr_matrix((weights.astype(np.float32), (rows, items)), shape=(len(codes), st.n_items))
-        hist.sum_duplicates()
-        if config.signals.log_transform:
-            hist.data = np.log1p(hist.data)
+        default_time = extra is None and bool((as_of == self.default_as_of).all())
+        if not default_time:  # at the default time every stored line is history
+            before = times <= as_of[rows]  # a line at the as-of instant is history (a new customer's first basket)
+            rows, items, times, weights = rows[before], items[before], times[before], weights[before]
+        pairs = None
+        if default_time and self.stored_history is not None:
+            hist = self.stored_history.take(codes)  # precomputed: the same sums of the same lines
+        else:
+            pairs = PairGroups.of(rows, items, st.n_items)
+            hist = user_item_sums(pairs, weights, len(codes), config.signals.log_transform)
         if segments is None:
             default = SEGMENTS.index(config.rerank.default_segment)
             segments = np.where(known, self.segment[np.maximum(codes, 0)], default)
         age = (as_of[rows] - times) / SECONDS_PER_DAY
-        return UserBatch(
+        batch = UserBatch(
             codes=codes, history=hist, segments=np.asarray(segments, dtype=np.int8),
             line_row=rows.astype(np.int64), line_item=items, line_age_days=age,
             avg_price=np.asarray(self.avg_price_for(codes) if avg_price is None else avg_price, dtype=np.float64),
             newcomer=shopping_days(rows, age, len(codes)) <= config.newcomers.max_trips,
-            default_as_of=extra is None and bool((as_of == self.default_as_of).all()))
+            default_as_of=default_time)
+        batch.cache.pairs = pairs  # grouped already: the stages that ask how often and how recently reuse it
+        return batch
 
     def history_lines(self, history: Any, as_of: int, config: TuningConfig) -> CallTimeHistory:
         """A purchase history given at call time as lines of row 0, and its average item price.

@@ -76,20 +76,20 @@ def reasons(lists: RankedLists, sources: np.ndarray, segments: np.ndarray, neigh
 
 
 def breakdown(lists: RankedLists, r: int, j: int) -> dict[str, float]:
-    """Each model's (or, for the learned ranker, each feature group's) part of the score, then
-    each re-ranking step's change, in order; a row's zero parts of the other scorer are left out."""
-    out = {f"model:{m}": round(float(p[r, j]), 6) for m, p in lists.parts.items()
-           if p[r, j] != 0 or m in SOURCE_PARTS[:4] and not _ranked(lists, r)}
-    running = sum(float(p[r, j]) for p in lists.parts.values())
-    for step, f in lists.factors.items():
-        after = running * float(f[r, j])
+    """Each model's part of the score, then each re-ranking step's change, in order."""
+    return score_breakdown({m: float(p[r, j]) for m, p in lists.parts.items()},
+                           {step: float(f[r, j]) for step, f in lists.factors.items()}, lists.scale)
+
+
+def score_breakdown(parts: dict[str, float], factors: dict[str, float], scale: float) -> dict[str, float]:
+    """The breakdown of one listed item from its parts (model -> share of the blended score), its
+    re-ranking factors (step -> multiplier, in order) and the relevance scale."""
+    out = {f"model:{m}": round(p, 6) for m, p in parts.items()}
+    running = sum(parts.values())
+    for step, f in factors.items():
+        after = running * f
         out[f"rerank:{step}"] = round(after - running, 6)
         running = after
-    if lists.scale != 1.0:  # boosts can lift a score above 1: relevance divides by the largest lift
-        out["rerank:rescale"] = round(running / lists.scale - running, 6)
+    if scale != 1.0:  # boosts can lift a score above 1: relevance divides by the largest lift
+        out["rerank:rescale"] = round(running / scale - running, 6)
     return out
-
-
-def _ranked(lists: RankedLists, r: int) -> bool:
-    """Whether row r was scored by the learned ranker (its parts carry a baseline)."""
-    return "baseline" in lists.parts and lists.parts["baseline"][r].any()

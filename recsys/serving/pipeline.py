@@ -79,17 +79,14 @@ def hybrid_weights(batch: UserBatch, config: TuningConfig, discovery: bool = Fal
 
 def history_facts(batch: UserBatch, items: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """(count, days since the last purchase) of each (row, candidate) from the batch's lines."""
-    keys = batch.line_row * n_items + batch.line_item
-    order = np.lexsort((batch.line_age_days, keys))
-    keys, ages = keys[order], batch.line_age_days[order]
-    first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.empty(0, np.int64)
-    uniq, counts = keys[first], np.diff(np.r_[first, len(keys)])
-    want = np.arange(items.shape[0], dtype=np.int64)[:, None] * n_items + np.maximum(items, 0)
-    if not len(uniq):
+    pairs = batch.pairs()  # grouped once per batch
+    if not len(pairs.keys):
         return np.zeros(items.shape), np.full(items.shape, np.nan)
-    pos = np.minimum(np.searchsorted(uniq, want), len(uniq) - 1)
-    hit = (items >= 0) & (uniq[pos] == want)
-    return np.where(hit, counts[pos], 0).astype(np.float64), np.where(hit, ages[first][pos], np.nan)
+    want = np.arange(items.shape[0], dtype=np.int64)[:, None] * n_items + np.maximum(items, 0)
+    pos = np.minimum(np.searchsorted(pairs.keys, want), len(pairs.keys) - 1)
+    hit = (items >= 0) & (pairs.keys[pos] == want)
+    return (np.where(hit, pairs.counts()[pos], 0).astype(np.float64),
+            np.where(hit, pairs.mins(batch.line_age_days)[pos], np.nan))
 
 
 class RequestPipeline:
@@ -181,7 +178,7 @@ def _rows_of(batch: UserBatch, rows: np.ndarray) -> UserBatch:
     pos = np.full(len(batch), -1, dtype=np.int64)
     pos[rows] = np.arange(len(rows))
     mine = pos[batch.line_row] >= 0
-    return UserBatch(codes=batch.codes[rows], history=batch.history[rows], segments=batch.segments[rows],
+    return UserBatch(codes=batch.codes[rows], history=batch.history.take(rows), segments=batch.segments[rows],
                      line_row=pos[batch.line_row[mine]], line_item=batch.line_item[mine],
                      line_age_days=batch.line_age_days[mine], avg_price=batch.avg_price[rows],
                      newcomer=batch.newcomer[rows], default_as_of=batch.default_as_of)

@@ -4,6 +4,8 @@ Training computes it once (through the same ranking core the app and the API use
 whole store on a page load or a rerun."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -45,7 +47,28 @@ def segment_recommendations(core: ListMaker, config: TuningConfig, codes: np.nda
 
 
 def sampled_segment_recommendations(core: ListMaker, config: TuningConfig, per_segment: int = PER_SEGMENT,
-                                    seed: int = 0, n: int = LIST_SIZE) -> pd.DataFrame:
-    """The hybrid's top-n of a random sample of up to `per_segment` customers of each segment."""
+                                    seed: int = 0, n: int = LIST_SIZE, lists: Any = None) -> pd.DataFrame:
+    """The hybrid's top-n of a random sample of up to `per_segment` customers of each segment;
+    read from `lists` (precomputed default lists under `config`, recsys.serving.default_lists) when given."""
     codes = sample_by_segment(core.state.profiles["segment_code"].to_numpy(), per_segment, seed)
+    if lists is not None and lists.n >= n:
+        return _from_lists(core, lists, codes, n)
     return segment_recommendations(core, config, codes, "hybrid", n)
+
+
+def _from_lists(core: ListMaker, lists: Any, codes: np.ndarray, n: int) -> pd.DataFrame:
+    """segment_recommendations' frame from precomputed default lists (the same ranking core's)."""
+    st = core.state
+    items = np.asarray(lists.items[codes, :n], dtype=np.int64)
+    r, j = np.nonzero(items >= 0)
+    it = items[r, j]
+    prof = st.profiles
+    frame = pd.DataFrame({
+        "user_id": st.user_ids[codes[r]], "rank": j + 1, "item_id": st.item_ids[it],
+        "item_price": core.pipeline.item_price[it],
+        "model_source": np.asarray(lists.source_names, dtype=object)[lists.sources[codes, :n][r, j]],
+        "spending_segment": prof["spending_segment"].to_numpy()[codes[r]],
+        "avg_item_price": prof["avg_item_price"].to_numpy(np.float64)[codes[r]]})
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object if c in ("user_id", "item_id") else float) for c in COLUMNS})
+    return frame[list(COLUMNS)].reset_index(drop=True)

@@ -17,6 +17,7 @@ from recsys.bundles.store import load_bundle
 from recsys.config import MODELS, SEGMENTS, TuningConfig
 from recsys.errors import BundleError, UnknownItemError, UnknownUserError
 from recsys.models.popularity import popularity_score
+from recsys.serving import default_lists as precomputed
 from recsys.serving import explain, together
 from recsys.serving.answers import (
     Recommendation,
@@ -24,11 +25,14 @@ from recsys.serving.answers import (
     SimilarItemsResponse,
 )
 from recsys.serving.batches import as_of_array
+from recsys.serving.default_lists import DefaultLists
 from recsys.serving.evidence import ranker_frame, ranker_importance_frame, validation_frame, weights_frame
 from recsys.serving.lists import ListMaker, ListRequest, Lists
 from recsys.serving.segment_summary import LIST_SIZE, segment_recommendations
 
 SEGMENT_LABELS = explain.SEGMENT_LABELS
+# the requests precomputed default lists answer: the hybrid, no filter, no segment (per list size)
+DEFAULT_REQUEST_OF = {n: ListRequest(n, precomputed.MODEL) for n in range(1, precomputed.LIST_SIZE + 1)}
 
 
 class Recommender:
@@ -36,7 +40,7 @@ class Recommender:
 
     def __init__(self, state: TrainedState, config: TuningConfig | None = None,
                  metadata: dict[str, Any] | None = None, cleaning_report: dict[str, Any] | None = None,
-                 bundle_name: str = "") -> None:
+                 bundle_name: str = "", default_lists: DefaultLists | None = None) -> None:
         self.state = state
         self.config = (config or TuningConfig()).validate()
         self.metadata = metadata or {}
@@ -51,12 +55,16 @@ class Recommender:
         self._item_name = self.core.item_name
         self._item_category = self.core.item_category
         self._profile_columns = {c: state.profiles[c].to_numpy() for c in state.profiles.columns}
+        # every known customer's list under the default knobs (None: every request takes the live path)
+        self.default_lists = default_lists
+        self._default_as_of = str(np.datetime64(self.builder.default_as_of, "s")).replace("T", " ")
 
     # ---- persistence -------------------------------------------------------------------
     @classmethod
     def from_trained(cls, trained: Trained, bundle_name: str = "") -> "Recommender":
         """The Recommender of what a training run produced (recsys.training.runner.train)."""
-        return cls(trained.state, trained.config, trained.metadata, trained.cleaning_report, bundle_name)
+        return cls(trained.state, trained.config, trained.metadata, trained.cleaning_report, bundle_name,
+                   trained.default_lists)
 
     def save(self, out_dir: str | Path, timings: dict[str, float] | None = None) -> Path:
         trained = Trained(self.state, self.config, self.metadata, self.cleaning_report)
@@ -71,7 +79,7 @@ class Recommender:
         if not isinstance(state, TrainedState):
             raise BundleError(f"bundle '{loaded.name}' holds no trained state; retrain")
         return cls(state, config or TuningConfig.from_dict(loaded.metadata.get("config", {})), loaded.metadata,
-                   loaded.payload.get("cleaning_report"), loaded.name)
+                   loaded.payload.get("cleaning_report"), loaded.name, precomputed.load(Path(out_dir) / loaded.name))
 
     @classmethod
     def open(cls, out_dir: str | Path) -> "Recommender":
@@ -81,7 +89,8 @@ class Recommender:
         rec = cls.load(out_dir)
         try:
             if rec.state.n_users:
-                rec.recommend(rec.state.user_ids[0], n=1)
+                rec.recommend(rec.state.user_ids[0], n=1)  # the precomputed path, when there are lists
+                rec.recommend(rec.state.user_ids[0], n=precomputed.LIST_SIZE + 1)  # and the live one
             together.basket_stats(rec.state)
         except Exception as exc:
             raise BundleError(f"the models in bundle '{rec.bundle_name}' do not work with this version of recsys "
@@ -90,7 +99,8 @@ class Recommender:
 
     def with_config(self, config: TuningConfig) -> "Recommender":
         """The same trained state under other request-time knobs (no retraining)."""
-        return Recommender(self.state, config, self.metadata, self.cleaning_report, self.bundle_name)
+        return Recommender(self.state, config, self.metadata, self.cleaning_report, self.bundle_name,
+                           self.default_lists)
 
     # ---- lookups -----------------------------------------------------------------------
     def user_code(self, user_id: Any) -> int:
@@ -131,8 +141,11 @@ class Recommender:
         t0 = time.perf_counter()
         cfg = (config or self.config).validate()
         request = ListRequest(n, model, exclude_purchased, price_min, price_max, segment)
-        as_of = self.as_of_seconds(timestamp)
         code = self.user_code(user_id)
+        if (self.default_lists is not None and code >= 0 and history is None and timestamp is None
+                and request == DEFAULT_REQUEST_OF.get(n) and self.default_lists.serves(cfg, n)):
+            return self._precomputed(user_id, code, n, t0)
+        as_of = self.as_of_seconds(timestamp)
         extra, seg, avg, ignored = None, None, None, []
         if history is not None:
             given = self.builder.history_lines(history, as_of, cfg)
@@ -161,6 +174,22 @@ class Recommender:
             as_of=str(np.datetime64(as_of, "s")).replace("T", " "), filtered=ranked.filtered,
             candidates_considered=int(ranked.pool_sizes[0]), ignored_items=ignored)
 
+    def _precomputed(self, user_id: Any, code: int, n: int, t0: float) -> RecommendationResponse:
+        """A default request answered from the precomputed default lists (no model work)."""
+        row = self.default_lists.row(code, n)
+        price, names, cats, ids = self._item_price, self._item_name, self._item_category, self.state.item_ids
+        recs = [Recommendation(
+            item_id=str(ids[i]), relevance_score=round(rel, 6), confidence_score=round(conf, 6),
+            item_price=round(float(price[i]), 4), recommendation_reason=reason, model_source=source,
+            score_breakdown=parts, item_name=str(names[i]), category=str(cats[i]))
+            for i, rel, conf, reason, source, parts in zip(row["items"], row["relevance"], row["confidence"],
+                                                           row["reasons"], row["sources"], row["breakdowns"])]
+        return RecommendationResponse(
+            user_id=str(user_id), user_info=self._known_user_info(user_id, code), recommendations=recs,
+            primary_model="hybrid", fallback_used=False,
+            processing_time_ms=round((time.perf_counter() - t0) * 1000, 3), generated_at=now_iso(),
+            as_of=self._default_as_of, filtered={}, candidates_considered=row["pool"], served_by="precomputed")
+
     def recommend_batch(self, user_ids: Iterable[Any] | None = None, n: int = 10, model: str = "hybrid",
                         timestamps: Any | None = None, exclude_purchased: bool = False,
                         config: TuningConfig | None = None, chunk: int = 512, with_confidence: bool = True,
@@ -172,6 +201,11 @@ class Recommender:
         request = ListRequest(n, model, exclude_purchased)
         ids = np.asarray(self.state.user_ids if user_ids is None else [str(u) for u in user_ids], dtype=object)
         codes = self._user_index.get_indexer(ids).astype(np.int64)
+        lists = self.default_lists
+        if (lists is not None and timestamps is None and request == DEFAULT_REQUEST_OF.get(n)
+                and lists.serves(cfg, n) and (codes >= 0).all()):
+            # every customer known, the default knobs: their precomputed lists, no model work
+            return precomputed.frame(lists, self.core, ids, codes, n, with_confidence, with_reasons)
         return self.core.frame(ids, codes, as_of_array(len(codes), timestamps, self.builder), request, cfg, chunk,
                                with_confidence, with_reasons)
 
@@ -181,13 +215,16 @@ class Recommender:
         codes = self.user_codes(user_ids)
         return segment_recommendations(self.core, (config or self.config).validate(), codes[codes >= 0], model, n)
 
+    def _known_user_info(self, user_id: Any, code: int) -> dict[str, Any]:
+        p = {k: v[code] for k, v in self._profile_columns.items()}
+        return {"user_id": str(user_id), "user_type": p["user_type"], "spending_segment": p["spending_segment"],
+                "total_purchases": int(p["total_purchases"]), "unique_items": int(p["unique_items"]),
+                "avg_item_price": round(float(p["avg_item_price"]), 4),
+                "last_purchase_date": _day(p["last_purchase"])}
+
     def _user_info(self, user_id: Any, code: int, lists: Lists) -> dict[str, Any]:
         if code >= 0:
-            p = {k: v[code] for k, v in self._profile_columns.items()}
-            return {"user_id": str(user_id), "user_type": p["user_type"], "spending_segment": p["spending_segment"],
-                    "total_purchases": int(p["total_purchases"]), "unique_items": int(p["unique_items"]),
-                    "avg_item_price": round(float(p["avg_item_price"]), 4),
-                    "last_purchase_date": str(pd.Timestamp(p["last_purchase"]).date())}
+            return self._known_user_info(user_id, code)
         batch = lists.batch
         seg = SEGMENTS[int(batch.segments[0])]
         hist = batch.history
@@ -341,5 +378,15 @@ class Recommender:
         return self.config.to_dict()
 
     def health(self) -> dict[str, Any]:
+        lists = self.default_lists
         return {"status": "ok", "users": self.state.n_users, "items": self.state.n_items,
-                "trained_at": self.metadata.get("trained_at"), "library_version": self.metadata.get("library_version")}
+                "trained_at": self.metadata.get("trained_at"), "library_version": self.metadata.get("library_version"),
+                # default requests of known customers are read from precomputed lists (None: all live)
+                "default_lists": None if lists is None else {"items_per_customer": lists.n, **lists.info}}
+
+
+def _day(value: Any) -> str:
+    """'YYYY-MM-DD' of a timestamp (a numpy datetime64 from the profiles: no pandas per request)."""
+    if isinstance(value, np.datetime64):
+        return str(value.astype("datetime64[D]"))
+    return str(pd.Timestamp(value).date())

@@ -45,17 +45,26 @@ class View:
 
     def ndcg(self, weights: dict[str, float]) -> np.ndarray:
         """Per-user NDCG@10 of the list the blend with these weights makes."""
-        score = sum(w * self.norm[m] for m, w in weights.items() if w > 0 and m in self.norm)
-        if isinstance(score, int):
-            score = np.zeros(self.hit.shape)
+        return self.ndcg_many([weights])[0]
+
+    def ndcg_many(self, grid: list[dict[str, float]]) -> np.ndarray:
+        """(weightings, users) NDCG@10 of the lists of several blends at once (one partition of a
+        (weightings, users, pool) array instead of one per weighting)."""
+        # float32, the sources in order: the sums (and so the ties) of one blend at a time
+        score = np.zeros((len(grid), *self.hit.shape), dtype=np.float32)
+        for m in self.norm:
+            w = np.array([g.get(m, 0.0) for g in grid], dtype=np.float32)
+            if (w > 0).any():
+                score += np.where(w > 0, w, np.float32(0))[:, None, None] * self.norm[m]
         score = np.where(self.norm[SOURCES[0]] < 0, -np.inf, score)
-        k = min(K, score.shape[1])
-        top = np.argpartition(-score, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(score, top, axis=1), axis=1, kind="stable"), 1)
-        gains = np.take_along_axis(self.hit, top, axis=1) & np.isfinite(np.take_along_axis(score, top, axis=1))
+        k = min(K, score.shape[2])
+        top = np.argpartition(-score, k - 1, axis=2)[..., :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(score, top, axis=2), axis=2, kind="stable"), 2)
+        gains = np.take_along_axis(np.broadcast_to(self.hit, score.shape), top, axis=2) \
+            & np.isfinite(np.take_along_axis(score, top, axis=2))
         disc = 1.0 / np.log2(np.arange(2, k + 2))
         ideal = np.cumsum(disc)[np.minimum(self.n_truth, k) - 1]
-        return (gains * disc).sum(axis=1) / np.where(self.n_truth > 0, ideal, 1.0)
+        return (gains * disc).sum(axis=2) / np.where(self.n_truth > 0, ideal, 1.0)
 
 
 @dataclass
@@ -149,9 +158,10 @@ def _view_chunk(holdout: Holdout, config: TuningConfig, name: str, codes: np.nda
     return cut, hit, n_truth[rows]
 
 
-def ndcg_table(view: View, grid: list[dict[str, float]]) -> np.ndarray:
-    """(grid points, users) NDCG@10 of every weighting."""
-    return np.stack([view.ndcg(w) for w in grid])
+def ndcg_table(view: View, grid: list[dict[str, float]], cells: int = 4_000_000) -> np.ndarray:
+    """(grid points, users) NDCG@10 of every weighting, a few weightings at a time (bounded memory)."""
+    step = max(1, cells // max(view.hit.size, 1))
+    return np.concatenate([view.ndcg_many(grid[lo:lo + step]) for lo in range(0, len(grid), step)])
 
 
 def best_weights(table: np.ndarray, grid: list[dict[str, float]], users: np.ndarray | None = None,

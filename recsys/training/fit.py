@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys.bundles.state import TrainedState
 from recsys.config import TuningConfig
@@ -18,6 +19,7 @@ from recsys.models import (
     RepeatModel,
     TrainingData,
 )
+from recsys.models.data import all_user_item_sums
 from recsys.models.popularity import popularity_score
 from recsys.training import features as F
 from recsys.training.progress import StageTimer
@@ -84,6 +86,7 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
         data = store.data
     with timer.stage("als", f"ALS: {config.als.factors} factors, {config.als.iterations} iterations"):
         als = ALSModel(**vars(config.als)).fit(data)
+        user_items = data.user_items()  # ALS's input (cached on `data`): every user's history for the bundle
     with timer.stage("item_cf", f"item-item CF: top {config.item_cf.top_k} neighbours"):
         prog = lambda f: timer.progress("item_cf", f, f"item-item CF {f:.0%}")  # noqa: E731
         item_cf = ItemCFModel(**vars(config.item_cf)).fit(data, progress=prog)
@@ -96,7 +99,8 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
     neighbours = fit_neighbours(data, config, timer)
     s = store
     state = assemble_state(s.enc, s.weight, s.profiles, s.profiles["user_type"].to_numpy(), s.parts, s.seg_buyers,
-                           s.caps, s.cuts, s.prices, cycles, als, item_cf, popularity, repeat, config, neighbours)
+                           s.caps, s.cuts, s.prices, cycles, als, item_cf, popularity, repeat, config, neighbours,
+                           user_items=user_items)
     return state, data.without_lines()
 
 
@@ -113,14 +117,18 @@ def assemble_state(enc: F.Encoded, weight: np.ndarray, profiles: pd.DataFrame, u
                    parts: dict[str, np.ndarray], seg_buyers: np.ndarray, caps: np.ndarray, cuts: np.ndarray,
                    prices: np.ndarray, cycles: F.Cycles, als: ALSModel, item_cf: ItemCFModel,
                    popularity: PopularityModel, repeat: RepeatModel, config: TuningConfig,
-                   neighbours: NeighbourModel | None = None) -> TrainedState:
-    """The TrainedState from what an engine learned (the same for the local and the Spark engine)."""
+                   neighbours: NeighbourModel | None = None, user_items: sp.csr_matrix | None = None) -> TrainedState:
+    """The TrainedState from what an engine learned (the same for the local and the Spark engine);
+    `user_items` (every user's history, see TrainingData.user_items) is computed here when not given."""
     p = config.popularity
     pop_score = popularity_score(parts, p.purchase_weight, p.buyers_weight, p.quantity_weight)
     items = item_table(enc, prices, parts, pop_score, cycles.item_days, cycles.item_repeat_rate,
                        item_cf.basket_count_)
     top_items = np.argsort(-pop_score, kind="stable")[:TOP_TREND_ITEMS]
     summary = store_summary(enc, user_type)
+    if user_items is None:
+        user_items = all_user_item_sums(enc.user, enc.item, weight, enc.n_users, enc.n_items,
+                                        config.signals.log_transform)
     return TrainedState(
         user_ids=enc.user_ids, item_ids=enc.item_ids, profiles=profiles, items=items,
         popularity_parts=parts, segment_buyers=seg_buyers, segment_caps=caps, segment_cuts=cuts,
@@ -129,4 +137,5 @@ def assemble_state(enc: F.Encoded, weight: np.ndarray, profiles: pd.DataFrame, u
         als=als, item_cf=item_cf, popularity=popularity, repeat=repeat, neighbours=neighbours,
         data_start=pd.Timestamp(summary["date_start"]), data_end=pd.Timestamp(summary["date_end"]),
         weekly_sales=weekly_sales(enc), weekly_item_sales=weekly_item_sales(enc, top_items), summary=summary,
+        user_items=user_items,
     )

@@ -9,7 +9,8 @@ from typing import Callable, Iterator
 # progress(stage, fraction_of_stage_done, message)
 Progress = Callable[[str, float, str], None]
 STAGES = ("load", "clean", "features", "als", "item_cf", "popularity", "repurchase_cycles", "neighbours",
-          "repeat_learner", "validation", "hybrid_fit", "ranker", "calibration", "segment_summary", "save")
+          "repeat_learner", "validation", "hybrid_fit", "ranker", "calibration", "segment_summary", "save",
+          "default_lists")
 
 
 def quiet(stage: str, fraction: float, message: str) -> None:
@@ -23,6 +24,11 @@ class StageTimer:
 
     progress: Progress = quiet
     timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        """Seconds since the timer was made (stages may overlap: the validation refit runs beside others)."""
+        return time.perf_counter() - self.started
 
     @contextmanager
     def stage(self, name: str, message: str = "") -> Iterator[None]:

@@ -20,8 +20,16 @@ from recsys.evaluation.metrics import ndcg_at_k
 from recsys.evaluation.significance import paired_bootstrap
 from recsys.serving.batches import BatchBuilder
 from recsys.serving.pipeline import RequestPipeline, blend, hybrid_weights
-from recsys.serving.ranker import (DISCOVERY, FEATURE_SETS, FEATURES, KINDS, NEWCOMER, SOURCES, LearnedRanker,
-                                   candidate_features)
+from recsys.serving.ranker import (
+    DISCOVERY,
+    FEATURE_SETS,
+    FEATURES,
+    KINDS,
+    NEWCOMER,
+    SOURCES,
+    LearnedRanker,
+    candidate_features,
+)
 from recsys.serving.ranking import HardFilters, filter_candidates
 from recsys.training.validation import Holdout
 
