@@ -597,7 +597,6 @@ def main(argv: list[str] | None = None) -> int:
         UnknownItemError,
         UnknownUserError,
     )
-
     from recsys.process import keep_freed_memory
 
     args = build_parser().parse_args(argv)

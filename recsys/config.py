@@ -1,7 +1,8 @@
 """Every knob of the recommender in one typed config, with TOML round-trip.
 
-Training-time knobs (signals, segments, ALS, item-CF) need a retrain to take effect;
-request-time knobs (weights, repeat, rerank, popularity weights) apply at once.
+Training-time knobs (signals, segments, ALS, item-CF, neighbours, the ranker's learning) need a
+retrain to take effect; request-time knobs (weights, repeat, rerank, popularity weights,
+candidates, `ranker.use`) apply at once.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 import tomli_w
 
 SEGMENTS = ("small", "low_average", "average", "high")
-MODELS = ("als", "item_cf", "popularity", "repeat", "hybrid")
+RANKER_POLICIES = ("auto", "always", "never")
+MODELS = ("als", "item_cf", "popularity", "repeat", "neighbours", "hybrid")
 
 
 def check_model(model: str) -> str:
@@ -89,6 +91,40 @@ class ItemCFConfig:
 
 
 @dataclass
+class NeighbourConfig:
+    """Customer neighbours (TIFU-KNN): time-decayed basket vectors and the k most similar customers."""
+
+    k: int = 300                    # neighbours averaged
+    alpha: float = 0.1              # weight of the customer's own vector (the rest: the neighbours')
+    group_size: int = 11            # baskets per group, counted from the latest
+    within_decay: float = 0.9       # decay of a basket's weight by its age inside its group
+    group_decay: float = 0.9        # decay of a group's weight by its age
+    reference_users: int = 20_000   # customers a request is compared with (a fixed sample on big stores)
+
+
+@dataclass
+class RankerConfig:
+    """The learned ranker: a LightGBM lambdarank over per-candidate features, trained on two
+    validation windows cut from the training data (training time), used for hybrid lists where
+    it beat the fitted blend on the later window (`use`: request time, off = the blend)."""
+
+    enabled: bool = True            # training: learn it (else the fitted blend serves every list)
+    policy: str = "auto"            # training: "auto" (where it beats the blend), "always", "never"
+    users_per_window: int = 1500    # training: customers per window and list kind it learns from
+    min_users: int = 200            # training: fewer validation customers than this: no ranker (too noisy)
+    nominated: int = 50             # training: a row when a source ranks the candidate this high (or a past item)
+    rounds: int = 150               # training: boosting rounds at most (early stopping on the later window)
+    features: str = "all"           # training: "all" or "scores" (the sources' scores and ranks only)
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_child_samples: int = 100
+    # training: may it serve discovery lists (exclude purchased)? Off: on Ta Feng its new-to-the-customer
+    # lists won on the later validation window (+0.004) and lost on the next month's test (-0.025)
+    discovery: bool = False
+    use: bool = True                # request time: serve hybrid lists with the ranker where it was chosen
+
+
+@dataclass
 class RepeatConfig:
     """The 'buy again / due' signal: a learned rebuy probability, or a plain recency decay."""
 
@@ -110,6 +146,7 @@ class CandidateConfig:
     als: int = 100
     item_cf: int = 200
     popularity: int = 100   # best-sellers overall, and as many of the user's segment
+    neighbours: int = 100   # what the nearest customers buy (a source of the learned ranker's lists)
 
 
 @dataclass
@@ -175,9 +212,12 @@ KNOB_RANGES: dict[str, tuple[float, float, float]] = {
 
 # Knobs read only when the models are trained (sections whole, or single keys): a request-time
 # config that changes one of them would silently do nothing, so it is refused (`retrain_reasons`).
-TRAINING_SECTIONS = ("signals", "segments", "als", "item_cf")
+TRAINING_SECTIONS = ("signals", "segments", "als", "item_cf", "neighbours")
 TRAINING_KEYS = {"popularity": ("model_by", "segment_share"),
-                 "repeat": ("horizon_days", "windows", "max_users_per_window", "newcomer_share")}
+                 "repeat": ("horizon_days", "windows", "max_users_per_window", "newcomer_share"),
+                 "ranker": ("enabled", "policy", "users_per_window", "min_users", "nominated", "rounds", "features",
+                            "discovery",
+                            "learning_rate", "num_leaves", "min_child_samples")}
 
 
 @dataclass
@@ -188,6 +228,8 @@ class TuningConfig:
     als: ALSConfig = field(default_factory=ALSConfig)
     item_cf: ItemCFConfig = field(default_factory=ItemCFConfig)
     repeat: RepeatConfig = field(default_factory=RepeatConfig)
+    neighbours: NeighbourConfig = field(default_factory=NeighbourConfig)
+    ranker: RankerConfig = field(default_factory=RankerConfig)
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     weights: HybridWeights = field(default_factory=HybridWeights)
     newcomers: NewcomerConfig = field(default_factory=NewcomerConfig)
@@ -252,7 +294,7 @@ class TuningConfig:
             raise ValueError(f"segment thresholds must rise strictly inside (0, 1), got {t}")
         r = self.rerank
         c = self.candidates
-        if min(c.als, c.item_cf, c.popularity) < 0:
+        if min(c.als, c.item_cf, c.popularity, c.neighbours) < 0:
             raise ValueError("candidate counts must not be negative")
         if r.candidate_pool < 1:
             raise ValueError("candidate_pool must be at least 1")
@@ -261,6 +303,12 @@ class TuningConfig:
             raise ValueError(f"default_segment must be one of {SEGMENTS}, got {r.default_segment!r}")
         if r.max_price_ratio <= 1:
             raise ValueError("max_price_ratio must be above 1")
+        if self.ranker.features not in ("all", "scores"):
+            raise ValueError(f"ranker.features must be 'all' or 'scores', got {self.ranker.features!r}")
+        if self.ranker.policy not in RANKER_POLICIES:
+            raise ValueError(f"ranker.policy must be one of {', '.join(RANKER_POLICIES)}, got {self.ranker.policy!r}")
+        if not 0.0 <= self.neighbours.alpha <= 1.0 or self.neighbours.k < 1:
+            raise ValueError("neighbours.alpha must be in [0, 1] and neighbours.k at least 1")
         return self
 
 

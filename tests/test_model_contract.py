@@ -15,7 +15,8 @@ import pytest
 import scipy.sparse as sp
 
 from recsys import TuningConfig
-from recsys.models import PAD, ALSModel, ItemCFModel, PopularityModel, RepeatModel, Scorer, TrainingData, UserBatch
+from recsys.models import (PAD, ALSModel, ItemCFModel, NeighbourModel, PopularityModel, RepeatModel, Scorer,
+                           TrainingData, UserBatch)
 from recsys.training import features as F
 from recsys.training.fit import encode_store, with_cycles
 
@@ -171,6 +172,11 @@ class TestPopularity(ModelContract):
     params = {"segment_share": 0.5}
 
 
+class TestNeighbours(ModelContract):
+    model_class = NeighbourModel
+    params = {"k": 20, "reference_users": 100}
+
+
 class TestRepeat(ModelContract):
     model_class = RepeatModel
     params = {"learned": False}
@@ -178,4 +184,4 @@ class TestRepeat(ModelContract):
 
 def test_every_model_is_covered():
     covered = {c.model_class for c in ModelContract.__subclasses__()}
-    assert covered == {ALSModel, ItemCFModel, PopularityModel, RepeatModel}
+    assert covered == {ALSModel, ItemCFModel, NeighbourModel, PopularityModel, RepeatModel}

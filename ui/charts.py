@@ -31,8 +31,9 @@ def primary() -> str:
 
 def model_colours() -> dict[str, str]:
     p = palette()
-    return {"als": p[0], "item_cf": p[1], "popularity": p[2], "repeat": p[3],
-            "due_boost": p[5 % len(p)], "upsell": p[6 % len(p)], "price_sensitivity": p[7 % len(p)]}
+    return {"als": p[0], "item_cf": p[1], "popularity": p[2], "repeat": p[3], "neighbours": p[4 % len(p)],
+            "due_boost": p[5 % len(p)], "upsell": p[6 % len(p)], "price_sensitivity": p[7 % len(p)],
+            "agreement": "#a3a3a3", "item": "#cbd5e1", "customer": "#94a3b8", "baseline": "#e2e8f0"}
 
 
 def segment_colours() -> dict[str, str]:

@@ -28,14 +28,16 @@ class ModelKey(NamedTuple):
 
 
 MODEL_LABELS = {
-    "hybrid": "Hybrid (blend of all)",
+    "hybrid": "Hybrid (ranker or blend of all)",
     "als": "ALS (shoppers like you)",
     "item_cf": "Item-CF (bought together)",
     "popularity": "Popularity",
     "repeat": "Buy again (repeat)",
+    "neighbours": "Neighbours (baskets like yours)",
 }
 SOURCE_LABELS = {"als": "ALS", "item_cf": "Item-CF", "popularity": "Popularity", "repeat": "Buy again",
-                 "hybrid": "Hybrid"}
+                 "neighbours": "Neighbours", "hybrid": "Hybrid", "agreement": "Sources agree",
+                 "item": "Item facts", "customer": "Customer facts", "baseline": "Ranker baseline"}
 MODEL_ORDER = ("hybrid",) + tuple(m for m in MODELS if m != "hybrid")
 SEGMENT_ORDER = tuple(SEGMENT_LABELS[s] for s in SEGMENTS)
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from ui import charts, compare_panel, shell, widgets
 from ui import evaluation as ev
-from ui.fit import show_fit
+from ui.fit import show_fit, show_ranker
 
 DONE = "_evaluation_done"
 ctx = shell.context()
@@ -76,6 +76,8 @@ if ctx.rec is not None:
         st.markdown("**The hybrid fitted to this store** · chosen at training time on validation windows "
                     "cut from the training data; the report's test window is read once, after")
         show_fit(ctx.rec, "ev_fit")
+        st.markdown("**The learned ranker** · ranker, fitted blend and every source on the later validation window")
+        show_ranker(ctx.rec, "ev_ranker")
 
 # ---- A/B: two configurations ----------------------------------------------------------------
 if ctx.rec is not None:

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from ui import charts, shell, widgets
-from ui.fit import show_fit
+from ui.fit import show_fit, show_ranker
 from ui.overview import CLEANING_COLUMNS, cleaning_frame, kpis, thresholds_text, training_facts
 from ui.state import customer_types, segment_counts
 from ui.training import STAGE_LABELS
@@ -50,6 +50,8 @@ with right, st.container(border=True, height="stretch"):
 with st.container(border=True):
     st.markdown("**How the hybrid fits this store**")
     show_fit(rec, "overview_fit")
+    st.markdown("**The learned ranker**")
+    show_ranker(rec, "overview_ranker")
 
 left, right = st.columns([1, 1.6], gap="medium")
 with left, st.container(border=True, height="stretch"):

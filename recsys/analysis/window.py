@@ -122,6 +122,7 @@ def window_for(rec: Recommender, artifacts: str | Path | None = None,
             say("keeping the validation window beside the bundle", 0.5)
             _keep(window, rec, artifacts)
     window.holdout.state.calibrator = rec.state.calibrator  # fitted on this window at training
+    window.holdout.state.ranker = rec.state.ranker  # hybrid lists are compared as they are served
     with _lock:
         _MEMORY[key] = window
         while len(_MEMORY) > _MEMORY_SIZE:
@@ -146,13 +147,14 @@ def _keep(window: Window, rec: Recommender, artifacts: str | Path) -> None:
     """Save the window beside the bundle (best effort: a read-only folder only loses the cache)."""
     h = window.holdout
     payload = {"state": h.state, "cutoff": int(h.cutoff), "codes": h.codes, "truth": h.truth, "unseen": h.unseen}
-    calibrator, h.state.calibrator = h.state.calibrator, None   # the bundle's own: not copied
+    # the bundle's own calibrator and ranker: not copied
+    calibrator, ranker, h.state.calibrator, h.state.ranker = h.state.calibrator, h.state.ranker, None, None
     try:
         save_bundle(Path(artifacts) / FOLDER, payload, {**_meta(rec), "seconds": round(window.seconds, 3)}, keep=1)
     except OSError:
         pass
     finally:
-        h.state.calibrator = calibrator
+        h.state.calibrator, h.state.ranker = calibrator, ranker
 
 
 def _load_kept(rec: Recommender, artifacts: str | Path) -> Window | None:

@@ -39,6 +39,8 @@ ALLOWED_CLASSES: set[str] = {
     "recsys.models.als.ALSModel",
     "recsys.models.item_index.ItemIndex",
     "recsys.models.item_cf.ItemCFModel",
+    "recsys.models.neighbours.NeighbourModel",
+    "recsys.serving.ranker.LearnedRanker",
     "recsys.models.popularity.PopularityModel",
     "recsys.models.repeat.RepeatModel",
     "recsys.serving.confidence.Calibrator",

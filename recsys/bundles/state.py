@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from recsys.bundles.store import save_bundle
 from recsys.config import TuningConfig
-from recsys.models import ALSModel, ItemCFModel, PopularityModel, RepeatModel
+from recsys.models import ALSModel, ItemCFModel, NeighbourModel, PopularityModel, RepeatModel
 
 
 @dataclass
@@ -43,6 +43,8 @@ class TrainedState:
     weekly_sales: pd.DataFrame       # week, customer_type, revenue, lines, baskets
     weekly_item_sales: pd.DataFrame  # week, item_id, lines (top items only)
     calibrator: Any = None           # recsys.serving.confidence.Calibrator or None
+    neighbours: NeighbourModel | None = None  # customer neighbours (the ranker's fifth source)
+    ranker: Any = None               # recsys.serving.ranker.LearnedRanker, or None: the fitted blend serves
     # the hybrid's top-10 of a random sample of each segment's customers (recsys.serving.segment_summary)
     segment_sample: pd.DataFrame | None = None
     summary: dict[str, Any] = field(default_factory=dict)

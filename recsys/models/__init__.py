@@ -5,8 +5,9 @@ from recsys.models.als import ALSModel
 from recsys.models.base import DAY_KEY, PAD, BatchCache, Scorer, UserBatch
 from recsys.models.data import TrainingData
 from recsys.models.item_cf import ItemCFModel
+from recsys.models.neighbours import NeighbourModel
 from recsys.models.popularity import PopularityModel
 from recsys.models.repeat import RepeatModel
 
-__all__ = ["ALSModel", "BatchCache", "DAY_KEY", "ItemCFModel", "PAD", "PopularityModel", "RepeatModel", "Scorer",
+__all__ = ["ALSModel", "BatchCache", "DAY_KEY", "ItemCFModel", "NeighbourModel", "PAD", "PopularityModel", "RepeatModel", "Scorer",
            "TrainingData", "UserBatch"]

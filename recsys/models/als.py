@@ -5,11 +5,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.arrays import CsrRows, top_k_per_row, top_n
-from recsys.process import one_blas_thread
 from recsys.config import TuningConfig
 from recsys.models.base import FitProgress, Scorer, UserBatch
 from recsys.models.data import TrainingData
 from recsys.models.item_index import ItemIndex
+from recsys.process import one_blas_thread
 
 # Catalogues this big get an item index for the candidate step: a request then scores the items
 # of the clusters nearest the user instead of the whole catalogue.

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys.arrays import CsrRows, PairGroups
 from recsys.config import TuningConfig
@@ -32,6 +33,7 @@ class BatchCache:
     als_vectors: np.ndarray | None = None        # (batch, factors) the users' ALS factors
     als_catalogue: np.ndarray | None = None      # (batch, n_items) ALS scores of every item (exhaustive candidates)
     item_cf_scores: CsrRows | None = None        # (batch, n_items) history x neighbour similarities
+    neighbour_scores: sp.csr_matrix | None = None  # (batch, n_items) own and nearest customers' vectors
     pairs: PairGroups | None = None              # the distinct (row, item) pairs of the lines
 
 

@@ -43,14 +43,20 @@ def pack_pairs(rows: np.ndarray, items: np.ndarray, n_rows: int, n_items: int) -
 
 
 def models_of(state: TrainedState) -> dict[str, Scorer]:
-    """Each source's model."""
-    return {"repeat": state.repeat, "als": state.als, "item_cf": state.item_cf, "popularity": state.popularity}
+    """Each source's model (customer neighbours where the state has them)."""
+    models = {"repeat": state.repeat, "als": state.als, "item_cf": state.item_cf, "popularity": state.popularity}
+    if state.neighbours is not None:
+        models["neighbours"] = state.neighbours
+    return models
 
 
-def sources_for(model: str, config: TuningConfig) -> tuple[str, ...]:
-    """The sources a model's list draws on: its own, plus best-sellers so a list is never short."""
+def sources_for(model: str, config: TuningConfig, ranked: bool = False) -> tuple[str, ...]:
+    """The sources a model's list draws on: its own, plus best-sellers so a list is never short;
+    the learned ranker (`ranked`) reads every source, customer neighbours included."""
     if model != "hybrid":
         return tuple(dict.fromkeys((model, "popularity")))
+    if ranked:
+        return (*SOURCES, "neighbours")
     w, nw, dw = config.weights.as_dict(), config.newcomers.weights.as_dict(), config.discovery.as_dict()
     used = tuple(m for m in SOURCES if w[m] > 0 or nw[m] > 0 or dw[m] > 0)
     return used if "popularity" in used else used + ("popularity",)
@@ -60,7 +66,8 @@ def candidate_sizes(config: TuningConfig) -> dict[str, int]:
     """How many candidates each source puts forward (0: all of a user's past items)."""
     c = config.candidates
     # popularity: `c.popularity` best-sellers overall and as many of the user's segment
-    return {"repeat": 0, "als": c.als, "item_cf": c.item_cf, "popularity": 2 * c.popularity}
+    return {"repeat": 0, "als": c.als, "item_cf": c.item_cf, "popularity": 2 * c.popularity,
+            "neighbours": c.neighbours}
 
 
 def select_candidates(state: TrainedState, batch: UserBatch, sources: tuple[str, ...], config: TuningConfig,
@@ -71,6 +78,7 @@ def select_candidates(state: TrainedState, batch: UserBatch, sources: tuple[str,
     items (`banned`, an (n_items,) mask) or the user's past items (`exclude_history`), each
     source also puts forward its best allowed items, so the pool stays full after filtering."""
     models, sizes = models_of(state), candidate_sizes(config)
+    sources = tuple(s for s in sources if s in models)
     found = {name: models[name].candidates(batch, sizes[name]) for name in sources}
     rows, items = [r for r, _ in found.values()], [i for _, i in found.values()]
     if banned is not None or exclude_history:

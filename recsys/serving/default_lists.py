@@ -55,7 +55,8 @@ class DefaultLists:
     relevance: np.ndarray             # (users, n) float64
     confidence: np.ndarray            # (users, n) float64
     parts: dict[str, np.ndarray]      # model -> (users, n) float32 share of the blended score
-    present: np.ndarray               # (users,) uint8 bit i: the customer's blend weighs parts[i]
+    present: np.ndarray               # (users,) uint16 bit i: the customer's score has parts[i] (the
+                                      # blend weighs it, or the learned ranker made the score)
     factors: dict[str, np.ndarray | None]  # re-ranking step -> (users, n) float64; None: 1 everywhere
     scale: float
     sources: np.ndarray               # (users, n) int8 into source_names
@@ -138,7 +139,7 @@ def compute(state: TrainedState, config: TuningConfig, sink: Any | None = None, 
            "confidence": sink.empty("confidence", (users, n), np.float64),
            "sources": sink.empty("sources", (users, n), np.int8),
            "reasons": sink.empty("reasons", (users, n), np.int32),
-           "present": sink.empty("present", (users,), np.uint8),
+           "present": sink.empty("present", (users,), np.uint16),
            "pool": sink.empty("pool", (users,), np.int32)}
     parts: dict[str, np.ndarray] = {}
     factors: dict[str, np.ndarray] = {}
@@ -159,12 +160,16 @@ def compute(state: TrainedState, config: TuningConfig, sink: Any | None = None, 
             out["sources"][rows, :width] = _codes(lists.sources, source_code)
             out["reasons"][rows, :width] = _codes(lists.reasons, reason_code)
             weights = hybrid_weights(lists.batch, config)
+            # rows the learned ranker scored: every feature group is a part of theirs (its baseline > 0)
+            ranked_rows = ranked.parts["baseline"].any(axis=1) if "baseline" in ranked.parts \
+                else np.zeros(len(rows), bool)
             for m, p in ranked.parts.items():
                 if m not in parts:
                     parts[m] = sink.empty(f"part_{m}", (users, n), np.float32)
                 parts[m][rows, :width] = p
-                bit = np.uint8(1 << list(parts).index(m))
-                out["present"][rows] |= np.where(np.asarray(weights.get(m, 1.0)) > 0, bit, np.uint8(0))
+                bit = np.uint16(1 << list(parts).index(m))
+                weighed = np.asarray(weights[m]) > 0 if m in weights else np.zeros(len(rows), bool)
+                out["present"][rows] |= np.where(ranked_rows | weighed, bit, np.uint16(0))
             for step, f in ranked.factors.items():
                 if step not in factors:
                     factors[step] = sink.empty(f"factor_{step}", (users, n), np.float64, 1.0)

@@ -25,3 +25,17 @@ def validation_frame(fit: dict[str, Any]) -> pd.DataFrame:
                      "best single": sig.get("against"), "hybrid - best": sig.get("diff"),
                      "CI low": sig.get("ci_low"), "CI high": sig.get("ci_high")})
     return pd.DataFrame(rows)
+
+
+def ranker_frame(evidence: dict[str, Any]) -> pd.DataFrame:
+    """Per list kind, on the later validation window: NDCG@10 of the learned ranker (trained on the
+    earlier window), of the fitted blend and of every source, the ranker - blend difference with its
+    paired-bootstrap 95% CI, and what serves that kind."""
+    rows = [{"list": kind, **figures} for kind, figures in evidence.get("kinds", {}).items()]
+    return pd.DataFrame(rows)
+
+
+def ranker_importance_frame(evidence: dict[str, Any]) -> pd.DataFrame:
+    """The features the ranker leans on most (share of LightGBM's total gain)."""
+    return pd.DataFrame({"feature": list(evidence.get("importance", {})),
+                         "gain share": list(evidence.get("importance", {}).values())})

@@ -13,14 +13,17 @@ from recsys.serving.pipeline import RankedLists
 SEGMENT_LABELS = {"small": "small", "low_average": "low-average", "average": "average", "high": "high"}
 UPSELL_MARK = 1.01  # an upsell factor above this says "a step up from your usual price"
 # reason kinds; the text of each, with its numbers a and b
-DUE, LAPSED, BOUGHT, TOGETHER, ALIKE, POPULAR = range(6)
+DUE, LAPSED, BOUGHT, TOGETHER, ALIKE, POPULAR, NEIGHBOURS = range(7)
+# the parts of a score that can be an item's source: the models (the learned ranker's other
+# feature groups, customer and item facts, explain a score but are no source)
+SOURCE_PARTS = ("repeat", "als", "item_cf", "popularity", "neighbours")
 
 
 def sources_of(lists: RankedLists, model: str) -> np.ndarray:
-    """(batch, n) the model whose part of the blended score is largest (the asked model otherwise)."""
-    if model != "hybrid" or not lists.parts:
+    """(batch, n) the source whose part of the score is largest (the asked model otherwise)."""
+    names = np.array([m for m in lists.parts if m in SOURCE_PARTS], dtype=object)
+    if model != "hybrid" or not len(names):
         return np.full(lists.items.shape, model, dtype=object)
-    names = np.array(list(lists.parts), dtype=object)
     return names[np.stack([lists.parts[m] for m in names]).argmax(axis=0)]
 
 
@@ -35,6 +38,8 @@ def _text(kind: int, a: int, b: int, upsell: bool) -> str:
         text = f"bought together with {a} item{'s' if a != 1 else ''} in your basket history"
     elif kind == ALIKE:
         text = "customers who shop like you buy it"
+    elif kind == NEIGHBOURS:
+        text = "customers whose baskets look like yours buy it"
     else:
         text = f"popular with {SEGMENT_LABELS[SEGMENTS[a]]} spenders"
     return text + ("; a step up from your usual price" if upsell else "")
@@ -51,8 +56,8 @@ def reasons(lists: RankedLists, sources: np.ndarray, segments: np.ndarray, neigh
         ratio = np.where((count > 0) & np.isfinite(cycle) & (cycle > 0), days / cycle, np.nan)
     kind = np.select(
         [(ratio >= 1.0) & (ratio < 2.0), ratio >= 2.0, (count > 0) & (sources != "popularity"),
-         sources == "item_cf", sources == "als"],
-        [DUE, LAPSED, BOUGHT, TOGETHER, ALIKE], POPULAR)
+         sources == "item_cf", sources == "als", sources == "neighbours"],
+        [DUE, LAPSED, BOUGHT, TOGETHER, ALIKE, NEIGHBOURS], POPULAR)
     whole = lambda x: np.rint(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)).astype(np.int64)  # noqa: E731
     seg = np.broadcast_to(np.asarray(segments, np.int64)[:, None], kind.shape)
     a = np.select([kind <= LAPSED, kind == BOUGHT, kind == TOGETHER, kind == POPULAR],

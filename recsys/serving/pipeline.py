@@ -20,6 +20,7 @@ from recsys.serving.candidates import (
     select_candidates,
     sources_for,
 )
+from recsys.serving.ranker import candidate_features, row_kinds
 from recsys.serving.ranking import CandidateFacts, HardFilters
 
 
@@ -95,6 +96,7 @@ class RequestPipeline:
         self.state = state
         self.item_price = state.items["price"].to_numpy(np.float64)
         self.item_cycle = state.items["cycle_days"].to_numpy(np.float64)
+        self.item_repeat_rate = state.items["repeat_rate"].to_numpy(np.float32)
 
     def banned_items(self, config: TuningConfig, hard: HardFilters) -> np.ndarray | None:
         """(n_items,) items outside the asked price range; None when there is no range."""
@@ -104,14 +106,23 @@ class RequestPipeline:
             return None
         return (self.item_price < (-np.inf if lo is None else lo)) | (self.item_price > (np.inf if hi is None else hi))
 
-    def candidates(self, batch: UserBatch, model: str, config: TuningConfig, hard: HardFilters) -> CandidatePool:
-        return select_candidates(self.state, batch, sources_for(model, config), config,
+    def ranked_rows(self, batch: UserBatch, model: str, config: TuningConfig, hard: HardFilters) -> np.ndarray:
+        """(batch,) rows the learned ranker serves: hybrid lists of the kinds it was chosen for."""
+        ranker = self.state.ranker
+        if model != "hybrid" or ranker is None or not config.ranker.use:
+            return np.zeros(len(batch), bool)
+        return ranker.serves(row_kinds(batch, hard.exclude_purchased))
+
+    def candidates(self, batch: UserBatch, model: str, config: TuningConfig, hard: HardFilters,
+                   ranked: bool = False) -> CandidatePool:
+        return select_candidates(self.state, batch, sources_for(model, config, ranked), config,
                                  self.banned_items(config, hard), hard.exclude_purchased)
 
-    def scores(self, batch: UserBatch, pool: CandidatePool, model: str, config: TuningConfig) -> dict[str, np.ndarray]:
+    def scores(self, batch: UserBatch, pool: CandidatePool, model: str, config: TuningConfig,
+               ranked: bool = False) -> dict[str, np.ndarray]:
         """Raw (batch, pool) scores of every model the list needs."""
         models = models_of(self.state)
-        needed = [m for m in sources_for(model, config) if model == "hybrid" or m == model]
+        needed = [m for m in sources_for(model, config, ranked) if (model == "hybrid" or m == model) and m in models]
         return {m: models[m].score(batch, pool.items, config) for m in needed}
 
     def facts(self, batch: UserBatch, items: np.ndarray) -> CandidateFacts:
@@ -125,11 +136,21 @@ class RequestPipeline:
 
     def run(self, batch: UserBatch, model: str, n: int, config: TuningConfig, hard: HardFilters) -> RankedLists:
         """Every stage for a batch: the top-n of each user."""
-        pool = self.candidates(batch, model, config, hard)
-        raw = self.scores(batch, pool, model, config)
+        learned = self.ranked_rows(batch, model, config, hard)
+        pool = self.candidates(batch, model, config, hard, learned.any())
+        raw = self.scores(batch, pool, model, config, learned.any())
         weights = hybrid_weights(batch, config, hard.exclude_purchased) if model == "hybrid" else {model: 1.0}
-        blended, parts = blend(raw, weights)
+        blended, parts = blend({m: s for m, s in raw.items() if m in weights}, weights)
         facts = self.facts(batch, pool.items)
+        features = None
+        if learned.any():  # the ranker's score replaces the blend's on the rows it serves
+            rows = np.flatnonzero(learned)
+            features = candidate_features(
+                _rows_of(batch, rows), pool.items[rows], {m: s[rows] for m, s in raw.items()}, facts.rows(rows),
+                row_kinds(batch, hard.exclude_purchased)[rows], self.item_repeat_rate, self.item_cycle,
+                self.state.n_items)
+            blended[rows] = self.state.ranker.scores(features, pool.items[rows] >= 0)
+            parts = {m: np.where(learned[:, None], 0.0, p) for m, p in parts.items()}
         keep, removed = ranking.filter_candidates(facts, config.rerank, hard, self.state.segment_caps)
         # level 2 sees the best `candidate_pool` survivors of the blend
         width = min(max(config.rerank.candidate_pool, n), pool.items.shape[1])
@@ -140,8 +161,24 @@ class RequestPipeline:
         order = rr.order[:, :n]
         final = top_facts.take(order)
         ok = np.isfinite(rr.score[:, :n])
+        final_parts = {m: np.take_along_axis(take(p), order, axis=1) for m, p in parts.items()}
+        if features is not None:  # the listed items' scores broken down by feature group
+            cols = np.take_along_axis(by_blend, order, axis=1)[learned]
+            listed = np.take_along_axis(features, np.where(ok[learned], cols, 0)[..., None], axis=1)
+            for g, v in self.state.ranker.parts(listed.reshape(-1, listed.shape[-1])).items():
+                final_parts.setdefault(g, np.zeros(order.shape))[learned] = np.where(ok[learned], v.reshape(cols.shape), 0.0)
         return RankedLists(
             items=np.where(ok, final.items, -1), score=rr.score[:, :n], relevance=rr.relevance[:, :n],
-            parts={m: np.take_along_axis(take(p), order, axis=1) for m, p in parts.items()},
-            factors={k: v[:, :n] for k, v in rr.factors.items()}, facts=final, filtered=removed,
-            pool_sizes=pool.sizes, scale=rr.scale)
+            parts=final_parts, factors={k: v[:, :n] for k, v in rr.factors.items()}, facts=final,
+            filtered=removed, pool_sizes=pool.sizes, scale=rr.scale)
+
+
+def _rows_of(batch: UserBatch, rows: np.ndarray) -> UserBatch:
+    """The batch of some of its rows (their lines renumbered)."""
+    pos = np.full(len(batch), -1, dtype=np.int64)
+    pos[rows] = np.arange(len(rows))
+    mine = pos[batch.line_row] >= 0
+    return UserBatch(codes=batch.codes[rows], history=batch.history.take(rows), segments=batch.segments[rows],
+                     line_row=pos[batch.line_row[mine]], line_item=batch.line_item[mine],
+                     line_age_days=batch.line_age_days[mine], avg_price=batch.avg_price[rows],
+                     newcomer=batch.newcomer[rows], default_as_of=batch.default_as_of)

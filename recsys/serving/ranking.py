@@ -45,6 +45,12 @@ class CandidateFacts:
     def lapsed(self) -> np.ndarray:
         return self.cycle_ratio() >= LAPSED_RATIO
 
+    def rows(self, rows: np.ndarray) -> "CandidateFacts":
+        """The same facts for some rows of the batch."""
+        return CandidateFacts(items=self.items[rows], price=self.price[rows], user_avg_price=self.user_avg_price[rows],
+                              segment=self.segment[rows], count=self.count[rows], days_since=self.days_since[rows],
+                              cycle_days=self.cycle_days[rows])
+
     def take(self, order: np.ndarray) -> "CandidateFacts":
         """The same facts for the columns `order` picks in each row."""
         t = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731

@@ -17,16 +17,16 @@ from recsys.bundles.store import load_bundle
 from recsys.config import MODELS, SEGMENTS, TuningConfig
 from recsys.errors import BundleError, UnknownItemError, UnknownUserError
 from recsys.models.popularity import popularity_score
+from recsys.serving import default_lists as precomputed
 from recsys.serving import explain, together
 from recsys.serving.answers import (
     Recommendation,
     RecommendationResponse,
     SimilarItemsResponse,
 )
-from recsys.serving import default_lists as precomputed
 from recsys.serving.batches import as_of_array
 from recsys.serving.default_lists import DefaultLists
-from recsys.serving.evidence import validation_frame, weights_frame
+from recsys.serving.evidence import ranker_frame, ranker_importance_frame, validation_frame, weights_frame
 from recsys.serving.lists import ListMaker, ListRequest, Lists
 from recsys.serving.segment_summary import LIST_SIZE, segment_recommendations
 
@@ -352,6 +352,7 @@ class Recommender:
                 "als": {"factors": int(st.als.item_factors_.shape[1])},
                 "item_cf": {"neighbours": int(st.item_cf.similarity_.nnz)},
                 "calibrated": st.calibrator is not None,
+                "ranker": (self.ranker_fit() or {}).get("method", "fitted blend"),
                 "trained_at": self.metadata.get("trained_at"), "timings_s": self.metadata.get("timings_s", {})}
 
     def hybrid_fit(self) -> dict[str, Any] | None:
@@ -362,6 +363,16 @@ class Recommender:
         """(fitted weights per list kind, validation NDCG@10 per model with CIs), or None."""
         fit = self.hybrid_fit()
         return (weights_frame(fit), validation_frame(fit)) if fit else None
+
+    def ranker_fit(self) -> dict[str, Any] | None:
+        """How training learned the ranker and which list kinds it serves (else the fitted blend)."""
+        return self.metadata.get("ranker")
+
+    def ranker_tables(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """(per list kind: ranker, blend and every source on the later validation window with the
+        CI of ranker - blend; the features that matter most), or None when no ranker was tried."""
+        fit = self.ranker_fit()
+        return (ranker_frame(fit), ranker_importance_frame(fit)) if fit else None
 
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()

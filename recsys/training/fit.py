@@ -14,6 +14,7 @@ from recsys.config import TuningConfig
 from recsys.models import (
     ALSModel,
     ItemCFModel,
+    NeighbourModel,
     PopularityModel,
     RepeatModel,
     TrainingData,
@@ -95,18 +96,28 @@ def fit_state(df: pd.DataFrame, config: TuningConfig, timer: StageTimer | None =
         cycles = F.repurchase_cycles(store.enc)
         data = with_cycles(data, cycles)
         repeat = repeat_model(config).fit(data)
+    neighbours = fit_neighbours(data, config, timer)
     s = store
     state = assemble_state(s.enc, s.weight, s.profiles, s.profiles["user_type"].to_numpy(), s.parts, s.seg_buyers,
-                           s.caps, s.cuts, s.prices, cycles, als, item_cf, popularity, repeat, config,
+                           s.caps, s.cuts, s.prices, cycles, als, item_cf, popularity, repeat, config, neighbours,
                            user_items=user_items)
     return state, data.without_lines()
+
+
+def fit_neighbours(data: TrainingData, config: TuningConfig, timer: StageTimer) -> NeighbourModel | None:
+    """Customer neighbours, the learned ranker's fifth source (not needed when it is off)."""
+    if not config.ranker.enabled or config.ranker.policy == "never":
+        return None
+    n = config.neighbours
+    with timer.stage("neighbours", f"customer neighbours: {n.k} of up to {n.reference_users:,} customers"):
+        return NeighbourModel(**vars(n)).fit(data)
 
 
 def assemble_state(enc: F.Encoded, weight: np.ndarray, profiles: pd.DataFrame, user_type: np.ndarray,
                    parts: dict[str, np.ndarray], seg_buyers: np.ndarray, caps: np.ndarray, cuts: np.ndarray,
                    prices: np.ndarray, cycles: F.Cycles, als: ALSModel, item_cf: ItemCFModel,
                    popularity: PopularityModel, repeat: RepeatModel, config: TuningConfig,
-                   user_items: sp.csr_matrix | None = None) -> TrainedState:
+                   neighbours: NeighbourModel | None = None, user_items: sp.csr_matrix | None = None) -> TrainedState:
     """The TrainedState from what an engine learned (the same for the local and the Spark engine);
     `user_items` (every user's history, see TrainingData.user_items) is computed here when not given."""
     p = config.popularity
@@ -123,7 +134,7 @@ def assemble_state(enc: F.Encoded, weight: np.ndarray, profiles: pd.DataFrame, u
         popularity_parts=parts, segment_buyers=seg_buyers, segment_caps=caps, segment_cuts=cuts,
         line_ptr=enc.user_ptr, line_item=enc.item, line_time=enc.time, line_weight=weight,
         line_price=enc.price, line_quantity=enc.quantity, user_item_cycle=cycles.user_item_days,
-        als=als, item_cf=item_cf, popularity=popularity, repeat=repeat,
+        als=als, item_cf=item_cf, popularity=popularity, repeat=repeat, neighbours=neighbours,
         data_start=pd.Timestamp(summary["date_start"]), data_end=pd.Timestamp(summary["date_end"]),
         weekly_sales=weekly_sales(enc), weekly_item_sales=weekly_item_sales(enc, top_items), summary=summary,
         user_items=user_items,

@@ -8,8 +8,9 @@ from typing import Callable, Iterator
 
 # progress(stage, fraction_of_stage_done, message)
 Progress = Callable[[str, float, str], None]
-STAGES = ("load", "clean", "features", "als", "item_cf", "popularity", "repurchase_cycles", "repeat_learner",
-          "validation", "hybrid_fit", "calibration", "segment_summary", "save", "default_lists")
+STAGES = ("load", "clean", "features", "als", "item_cf", "popularity", "repurchase_cycles", "neighbours",
+          "repeat_learner", "validation", "hybrid_fit", "ranker", "calibration", "segment_summary", "save",
+          "default_lists")
 
 
 def quiet(stage: str, fraction: float, message: str) -> None:

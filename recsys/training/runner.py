@@ -10,8 +10,8 @@ import pandas as pd
 
 from recsys.bundles.state import Trained, TrainedState
 from recsys.config import TuningConfig
-from recsys.io.cleaning import Cleaned, CleaningReport, clean_sales
 from recsys.io.cache import data_hash
+from recsys.io.cleaning import Cleaned, CleaningReport, clean_sales
 from recsys.io.loading import load_transactions
 from recsys.io.source_files import source_exclusions
 from recsys.models import TrainingData
@@ -25,8 +25,9 @@ from recsys.training.blend import fit_hybrid as fit_blend
 from recsys.training.calibration import fit_calibrator
 from recsys.training.fit import fit_state
 from recsys.training.progress import Progress, StageTimer, quiet
+from recsys.training.ranker import fit_ranker
 from recsys.training.repeat_learner import learn_repeat
-from recsys.training.validation import make_holdout
+from recsys.training.validation import Holdout, make_holdout
 
 # what the import did, told before the models are fitted (the CLI prints it; the app shows it)
 ImportNotice = Callable[[CleaningReport], None]
@@ -52,7 +53,7 @@ def train(data: pd.DataFrame | str, config: TuningConfig | None = None, out_dir:
         if on_import is not None:
             on_import(sales.report)
         holdout = None
-        if (calibrate or fit_hybrid) and len(sales.customers) <= PARALLEL_VALIDATION_LINES:
+        if (calibrate or fit_hybrid or ranks(config)) and len(sales.customers) <= PARALLEL_VALIDATION_LINES:
             # the validation window's refit needs only the cleaned lines: it runs beside the main
             # models on the other core (numpy, implicit and LightGBM release the GIL)
             holdout = Background(lambda: _validate(sales, config, timer, calibrate, fit_hybrid))
@@ -85,19 +86,28 @@ class Background:
         return value
 
 
+def ranks(config: TuningConfig) -> bool:
+    """Whether training tries the learned ranker (then calibration waits for it: the confidence is
+    calibrated on the lists as they are served)."""
+    return config.ranker.enabled and config.ranker.policy != "never"
+
+
 @dataclass
 class Validated:
-    """What the validation window gives training: the hybrid's fit and the confidence calibrator."""
+    """What the validation window gives training: the window itself, the hybrid's fit and (when no
+    ranker is tried) the confidence calibrator."""
 
     config: TuningConfig          # with the fitted weights (the given one when not fitted)
     fit: HybridFit | None
     calibrator: Calibrator | None
+    holdout: Holdout | None = None
 
 
 def _validate(sales: Cleaned, config: TuningConfig, timer: StageTimer, calibrate: bool,
               fit_hybrid: bool) -> Validated:
-    """The validation window's refit, the hybrid's fit on it, and the calibration (they read the
-    window only, never the main models: small stores run them beside the main fit)."""
+    """The validation window's refit, the hybrid's fit on it, and the calibration when no ranker
+    is tried (they read the window only, never the main models: small stores run them beside the
+    main fit)."""
     with timer.stage("validation", "refitting the models on a validation window"):
         holdout = make_holdout(sales.customers, config, guests=sales.guests)
     fit = calibrator = None
@@ -105,10 +115,10 @@ def _validate(sales: Cleaned, config: TuningConfig, timer: StageTimer, calibrate
         with timer.stage("hybrid_fit", "fitting the hybrid to this store"):
             fit = fit_blend(holdout, config)
             config = apply_fit(config, fit)
-    if calibrate:
+    if calibrate and not ranks(config):
         with timer.stage("calibration", "calibrating confidence on the validation window"):
             calibrator = fit_calibrator(holdout, config)
-    return Validated(config, fit, calibrator)
+    return Validated(config, fit, calibrator, holdout)
 
 
 def load_and_clean(data: pd.DataFrame | str, timer: StageTimer, meta: dict, exclude_items: Any = None,
@@ -140,14 +150,14 @@ def finish_training(state: TrainedState, facts: TrainingData, sales: Cleaned, co
                     timer: StageTimer, meta: dict, out_dir: str | None, calibrate: bool,
                     fit_hybrid: bool = True, holdout_job: "Background | None" = None) -> Trained:
     """The stages every engine shares after its models: the buy-again learner, the validation
-    window (or the one `holdout_job` computed meanwhile), the hybrid's fit, calibration, the
-    Segments sample, save, and the default lists of a small store."""
+    window (or the one `holdout_job` computed meanwhile), the hybrid's fit, the learned ranker,
+    calibration, the Segments sample, save, and the default lists of a small store."""
     if config.repeat.learned and config.repeat.windows > 0:
         with timer.stage("repeat_learner", "learning the buy-again model on past windows"):
             learn_repeat(state, facts, config)
     if holdout_job is not None:
         validated = holdout_job.result()
-    elif calibrate or fit_hybrid:
+    elif calibrate or fit_hybrid or ranks(config):
         validated = _validate(sales, config, timer, calibrate, fit_hybrid)
     else:
         validated = Validated(config, None, None)
@@ -155,6 +165,18 @@ def finish_training(state: TrainedState, facts: TrainingData, sales: Cleaned, co
     if validated.fit is not None:
         meta["hybrid_fit"] = validated.fit.to_dict()
     state.calibrator = validated.calibrator
+    if ranks(config):
+        holdout = validated.holdout
+        with timer.stage("ranker", "learning the ranker on two validation windows"):
+            learned = fit_ranker(holdout, lambda: make_holdout(sales.customers, config, guests=sales.guests,
+                                                               offset_days=config.repeat.horizon_days), config)
+            state.ranker = learned.ranker
+            meta["ranker"] = learned.evidence
+            if holdout is not None:  # calibration then sees the lists as they are served
+                holdout.state.ranker = learned.validation_ranker
+        if calibrate:
+            with timer.stage("calibration", "calibrating confidence on the validation window"):
+                state.calibrator = fit_calibrator(holdout, config)
     meta["calibrated"] = state.calibrator is not None
     lists = None
     if state.n_users <= default_lists.INLINE_USERS and not default_lists.unsupported(config):

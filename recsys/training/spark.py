@@ -46,7 +46,7 @@ from recsys.io import schema as S
 from recsys.io.dates import to_seconds
 from recsys.models import ALSModel, ItemCFModel, PopularityModel, TrainingData
 from recsys.training import features as F
-from recsys.training.fit import assemble_state, repeat_model, with_cycles
+from recsys.training.fit import assemble_state, fit_neighbours, repeat_model, with_cycles
 from recsys.training.progress import Progress, StageTimer, quiet
 from recsys.training.runner import ImportNotice, finish_training, load_and_clean
 
@@ -330,8 +330,9 @@ def fit_state_spark(spark, df: pd.DataFrame, config: TuningConfig, timer: StageT
     user_items.unpersist()
     if guest_lines is not None:
         guest_lines.unpersist()
+    neighbours = fit_neighbours(data, config, timer)  # local: a sample of reference customers, vectorised
     state = assemble_state(enc, weight, profiles, profiles["user_type"].to_numpy(), parts, seg_buyers, caps, cuts,
-                           prices, cycles, als, item_cf, popularity, repeat, config)
+                           prices, cycles, als, item_cf, popularity, repeat, config, neighbours)
     return state, data.without_lines()
 
 

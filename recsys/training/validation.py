@@ -39,6 +39,10 @@ class Holdout:
         ok = row >= 0
         return np.sort(row[ok].astype(np.int64) * n + self.truth[ok] % n)
 
+    @property
+    def cutoff_date(self) -> str:
+        return str(pd.Timestamp(self.cutoff, unit="s").date())
+
     def unseen_of(self, codes: np.ndarray) -> np.ndarray:
         """Per code: distinct items bought in the window that the models never saw (never
         recommendable, still part of the truth)."""
@@ -82,22 +86,27 @@ def _codes_in(col: pd.Series, index: pd.Index) -> np.ndarray:
 
 
 def make_holdout(df: pd.DataFrame, config: TuningConfig, horizon_days: float = 28, max_users: int = 3000,
-                 max_lines: int = 2_000_000, seed: int = 0, guests: pd.DataFrame | None = None) -> Holdout | None:
-    """Refit the models on the data before the last `horizon_days` (the guest lines before it
-    too) and collect the window's truth (customers only).
+                 max_lines: int = 2_000_000, seed: int = 0, guests: pd.DataFrame | None = None,
+                 offset_days: float = 0.0) -> Holdout | None:
+    """Refit the models on the data before the window (the guest lines before it too) and collect
+    the window's truth (customers only): the last `horizon_days` of the data, or (`offset_days`)
+    the `horizon_days` ending that many days earlier.
 
     None when the data has too little history on both sides of the cutoff."""
-    end = df[S.TIMESTAMP].max()
-    cutoff = end - pd.Timedelta(days=horizon_days)
+    times = df[S.TIMESTAMP]
+    last = times.max()
+    cutoff = last - pd.Timedelta(days=horizon_days + offset_days)
     # masks and id columns, not copies of the frame: at 20M lines a copy of the 'before' part and
     # its ids as Python str cost ~2 GiB of peak memory
-    in_before = (df[S.TIMESTAMP] < cutoff).to_numpy()
+    in_before = (times < cutoff).to_numpy()
+    # the window after the cutoff (in_before may shrink to a sample below); an earlier window ends
+    # where the next one starts
+    in_window = ~in_before if offset_days <= 0 else ~in_before & (times < last - pd.Timedelta(days=offset_days)).to_numpy()
     user_col = df[S.USER_ID]
     before_users = _unique_ids(user_col[in_before])
-    users = np.intersect1d(before_users, _unique_ids(user_col[~in_before]))
+    users = np.intersect1d(before_users, _unique_ids(user_col[in_window]))
     if len(users) < 10 or df[S.ITEM_ID][in_before].nunique() < 20:
         return None
-    in_window = ~in_before  # the window after the cutoff (in_before may shrink to a sample below)
     rng = np.random.default_rng(seed)
     if int(in_before.sum()) > max_lines:
         # on big stores a user sample keeps this stage a fraction of the main training
